@@ -1,0 +1,18 @@
+//! The example handlers registered in the `bootstrap` binary.
+//!
+//! Each module exposes an async `build` constructor for [`tern_runtime::Bootstrap::handler`].
+#![warn(missing_docs)]
+
+pub mod echo;
+
+use tern_runtime::Bootstrap;
+
+/// The bootstrap with every handler of this crate registered.
+pub fn bootstrap() -> Bootstrap {
+    Bootstrap::new().handler("echo", echo::build)
+}
+
+// The README's Rust examples compile and run as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme_examples {}

@@ -1,0 +1,350 @@
+//! The runtime through the official Lambda Runtime Interface Emulator, on the real `bootstrap`.
+//!
+//! `make test` points `TERN_BOOTSTRAP` at the `cargo lambda build --release` artifact, so the
+//! panic handling proven here is the one that ships (release profile, `panic = "unwind"`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tern_testkit::{Emulator, EmulatorBuilder};
+
+fn emulator() -> EmulatorBuilder {
+    Emulator::builder(tern_testkit::tools::bootstrap(env!(
+        "CARGO_BIN_EXE_bootstrap"
+    )))
+}
+
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until the runtime has written `count` JSON lines with `message` inside invocations,
+/// and returns every line written inside an invocation (those carrying a `requestId`).
+fn invocation_lines(emulator: &Emulator, message: &str, count: usize) -> Vec<Value> {
+    emulator
+        .wait_for_json_logs(LOG_WAIT, |lines| {
+            lines
+                .iter()
+                .filter(|l| l.get("requestId").is_some() && l["message"] == message)
+                .count()
+                >= count
+        })
+        .into_iter()
+        .filter(|l| l.get("requestId").is_some())
+        .collect()
+}
+
+fn init_line(emulator: &Emulator) -> Value {
+    emulator
+        .wait_for_json_logs(LOG_WAIT, |lines| {
+            lines.iter().any(|l| l["message"] == "initialising handler")
+        })
+        .into_iter()
+        .find(|l| l["message"] == "initialising handler")
+        .expect("init log line")
+}
+
+#[test]
+fn valid_event_gets_its_response() {
+    let emulator = emulator().handler("echo").start();
+    let got = emulator.invoke(r#"{"message":"héllo wörld"}"#);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, r#"{"message":"héllo wörld","length":11}"#);
+}
+
+#[test]
+fn malformed_event_names_the_bad_field_and_the_next_invocation_succeeds() {
+    let emulator = emulator().handler("echo").start();
+    let bad = emulator.invoke(r#"{"message": 42}"#);
+    assert_eq!(bad.status, 200, "{}", bad.body);
+    assert_eq!(
+        bad.json(),
+        json!({
+            "errorType": "Runtime.UnmarshalError",
+            "errorMessage": "the event does not match the handler's input type: [message] invalid type: \
+                             integer `42`, expected a string at line 1 column 14"
+        })
+    );
+    let unknown = emulator.invoke(r#"{"message":"x","colour":"red"}"#);
+    assert!(
+        unknown
+            .error_message()
+            .unwrap_or_default()
+            .contains("unknown field `colour`"),
+        "{}",
+        unknown.body
+    );
+    let not_json = emulator.invoke("<order/>");
+    assert_eq!(
+        not_json.error_message().as_deref(),
+        Some(
+            "the event does not match the handler's input type: expected value at line 1 column 1"
+        ),
+        "{}",
+        not_json.body
+    );
+
+    let pid = emulator.runtime_pid().expect("runtime is running");
+    let good = emulator.invoke(r#"{"message":"ok"}"#);
+    assert_eq!(good.body, r#"{"message":"ok","length":2}"#);
+    assert_eq!(
+        emulator.runtime_pid(),
+        Some(pid),
+        "the runtime process was restarted"
+    );
+}
+
+#[test]
+fn panic_becomes_an_error_response_and_the_next_invocation_is_served() {
+    let emulator = emulator().handler("echo").start();
+    let first = emulator.invoke(r#"{"message":"warm up"}"#);
+    assert_eq!(first.status, 200);
+    let pid = emulator.runtime_pid().expect("runtime is running");
+
+    let panicked = emulator.invoke(r#"{"message":"boom","fail":"panic"}"#);
+    assert_eq!(
+        panicked.json(),
+        json!({
+            "errorType": "Runtime.HandlerPanic",
+            "errorMessage": "handler panicked: echo was asked to panic (message: \"boom\")"
+        })
+    );
+    let after = emulator.invoke(r#"{"message":"still here"}"#);
+    assert_eq!(after.body, r#"{"message":"still here","length":10}"#);
+    assert_eq!(
+        emulator.runtime_pid(),
+        Some(pid),
+        "the panic restarted the runtime process"
+    );
+
+    // The panic is one structured error line inside the invocation, not a stderr dump.
+    let panic_message = "panic: echo was asked to panic (message: \"boom\")";
+    let panic_line = invocation_lines(&emulator, panic_message, 1)
+        .into_iter()
+        .find(|l| l["message"] == panic_message)
+        .expect("a panic log line");
+    assert_eq!(panic_line["level"], "ERROR");
+    assert!(
+        panic_line["panic.location"]
+            .as_str()
+            .unwrap()
+            .contains("echo.rs")
+    );
+}
+
+#[test]
+fn handler_error_keeps_its_error_type() {
+    let emulator = emulator().handler("echo").start();
+    let got = emulator.invoke(r#"{"message":"no","fail":"error"}"#);
+    assert_eq!(
+        got.json(),
+        json!({"errorType": "Echo.RequestedFailure", "errorMessage": "echo was asked to fail (message: \"no\")"})
+    );
+}
+
+#[test]
+fn unknown_handler_is_an_init_error_listing_registered_names() {
+    let emulator = emulator().handler("kinesis2").start();
+    let got = emulator.invoke(r#"{"message":"x"}"#);
+    assert_eq!(got.status, 502, "{}", got.body);
+    assert_eq!(got.error_type().as_deref(), Some("Runtime.UnknownHandler"));
+    assert_eq!(
+        got.error_message().as_deref(),
+        Some(
+            "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo. Set the \
+             function's Handler (zip or layer) or the image CMD to one of them"
+        )
+    );
+    // The runtime exited non-zero after reporting (the emulator logs the exit).
+    emulator.wait_for_logs(Duration::from_secs(10), |logs| {
+        logs.contains("exited: exit status 1")
+    });
+}
+
+#[test]
+fn argument_selects_the_handler_before_handler_env() {
+    let emulator = emulator().arg("echo").handler("no-such-handler").start();
+    let got = emulator.invoke(r#"{"message":"cmd wins"}"#);
+    assert_eq!(got.body, r#"{"message":"cmd wins","length":8}"#);
+    let init = init_line(&emulator);
+    assert_eq!(init["handler"], "echo");
+    assert_eq!(init["selected_by"], "the first command-line argument");
+    assert_eq!(init["runtime"], "CurrentThread");
+}
+
+#[test]
+fn json_logs_carry_request_id_function_name_and_cold_start() {
+    let emulator = emulator()
+        .handler("echo")
+        .function_name("orders-prod")
+        .start();
+    for message in ["one", "two", "three"] {
+        assert_eq!(
+            emulator.invoke_json(&json!({"message": message})).status,
+            200
+        );
+    }
+    let lines: Vec<Value> = invocation_lines(&emulator, "echo", 3)
+        .into_iter()
+        .filter(|l| l["message"] == "echo")
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", emulator.logs());
+    let cold: Vec<&Value> = lines.iter().map(|l| &l["cold_start"]).collect();
+    assert_eq!(cold, [&json!(true), &json!(false), &json!(false)]);
+    let mut request_ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["requestId"].as_str().unwrap())
+        .collect();
+    for line in &lines {
+        assert_eq!(line["function_name"], "orders-prod");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["target"], "tern_functions::echo");
+        assert_eq!(
+            line["requestId"].as_str().unwrap().len(),
+            36,
+            "a UUID request id"
+        );
+    }
+    request_ids.dedup();
+    assert_eq!(
+        request_ids.len(),
+        3,
+        "each invocation has its own request id"
+    );
+}
+
+#[test]
+fn text_format_and_level_follow_lambda_log_controls() {
+    let text = emulator()
+        .handler("echo")
+        .env("AWS_LAMBDA_LOG_FORMAT", "Text")
+        .start();
+    assert_eq!(text.invoke(r#"{"message":"t"}"#).status, 200);
+    let logs = text.wait_for_logs(Duration::from_secs(5), |l| l.contains("echo length=1"));
+    let line = logs.lines().find(|l| l.contains("echo length=1")).unwrap();
+    assert!(line.contains(" INFO invocation{"), "{line}");
+    assert!(line.contains("cold_start=true"), "{line}");
+    assert!(line.contains("function_name=tern-test"), "{line}");
+    assert!(line.contains("requestId="), "{line}");
+
+    // AWS_LAMBDA_LOG_LEVEL wins over RUST_LOG.
+    let quiet = emulator()
+        .handler("echo")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("RUST_LOG", "trace")
+        .start();
+    assert_eq!(quiet.invoke(r#"{"message":"q"}"#).status, 200);
+    assert_eq!(
+        quiet.invoke(r#"{"message":"q","fail":"error"}"#).status,
+        200
+    );
+    let levels: Vec<String> = quiet
+        .wait_for_json_logs(LOG_WAIT, |lines| {
+            lines.iter().any(|l| l["level"] == "ERROR")
+        })
+        .iter()
+        .map(|l| l["level"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!levels.is_empty(), "{}", quiet.logs());
+    assert!(
+        levels.iter().all(|l| l == "WARN" || l == "ERROR"),
+        "{levels:?}"
+    );
+}
+
+#[test]
+fn max_concurrency_runs_invocations_concurrently() {
+    let emulator = emulator().handler("echo").managed_instances(4).start();
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|i| {
+                let emulator = &emulator;
+                scope.spawn(move || {
+                    emulator
+                        .invoke_json(&json!({"message": format!("m{i}"), "delay_ms": 700}))
+                        .body
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for (i, body) in answers.iter().enumerate() {
+        assert_eq!(body, &format!(r#"{{"message":"m{i}","length":2}}"#));
+    }
+    // Concurrent: all four were waiting before any finished.
+    let lines = invocation_lines(&emulator, "echo", 4);
+    let events: Vec<String> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_owned())
+        .collect();
+    let first_done = events
+        .iter()
+        .position(|m| m == "echo")
+        .expect("an echo line");
+    let waiting_before = events[..first_done]
+        .iter()
+        .filter(|m| *m == "echo waiting")
+        .count();
+    assert_eq!(waiting_before, 4, "{events:?}");
+    let cold: usize = lines
+        .iter()
+        .filter(|l| l["message"] == "echo waiting" && l["cold_start"] == json!(true))
+        .count();
+    assert_eq!(cold, 1, "exactly one invocation is the cold start");
+    assert_eq!(init_line(&emulator)["runtime"], "MultiThread");
+}
+
+#[test]
+fn sigterm_runs_shutdown_hooks_and_exits_cleanly() {
+    let emulator = emulator().handler("echo").start();
+    assert_eq!(emulator.invoke(r#"{"message":"x"}"#).status, 200);
+    assert_eq!(emulator.invoke(r#"{"message":"y"}"#).status, 200);
+    assert_eq!(
+        emulator.invoke(r#"{"message":"z","fail":"error"}"#).status,
+        200
+    );
+    let pid = emulator.runtime_pid().expect("runtime is running");
+    // SAFETY: signalling the runtime process this test started.
+    assert_eq!(unsafe { libc_kill(pid as i32, 15) }, 0);
+    let lines = emulator.wait_for_json_logs(LOG_WAIT, |lines| {
+        lines.iter().any(|l| l["message"] == "shutdown: complete")
+    });
+    let shutdown: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("shut")))
+        .collect();
+    assert_eq!(shutdown.len(), 3, "{shutdown:?}");
+    assert_eq!(shutdown[0]["message"], "shutdown: running hooks");
+    assert_eq!(shutdown[0]["hooks"], 1);
+    // The hook ran with the handler's state: two answered invocations (the error is not one).
+    assert_eq!(shutdown[1]["message"], "echo shutting down");
+    assert_eq!(shutdown[1]["answered"], 2);
+    assert_eq!(shutdown[2]["message"], "shutdown: complete");
+    emulator.wait_for_logs(LOG_WAIT, |logs| logs.contains("exited: exit status 0"));
+}
+
+#[test]
+fn a_panicking_test_leaves_no_emulator_or_runtime_behind() {
+    let pids = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(|| {
+        let emulator = emulator().handler("echo").start();
+        assert_eq!(emulator.invoke(r#"{"message":"x"}"#).status, 200);
+        let runtime = emulator.runtime_pid().expect("runtime is running");
+        *pids.lock().unwrap() = Some(runtime);
+        panic!("test failure inside the harness");
+    });
+    assert!(outcome.is_err());
+    let runtime = pids.lock().unwrap().expect("runtime pid recorded");
+    let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = std::time::Instant::now() + LOG_WAIT;
+    while !gone(runtime) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        gone(runtime),
+        "runtime {runtime} survived its emulator guard"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}

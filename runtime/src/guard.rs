@@ -1,0 +1,284 @@
+//! The guard between lambda_runtime and a handler: undecodable events and panics become error
+//! responses with stable `errorType`s, and a panic is logged as one structured line.
+//!
+//! lambda_runtime already rejects undecodable events and catches panics, but reports both with
+//! a Rust type name as the `errorType`. Decoding through [`Decoded`] and catching panics one
+//! layer closer to the handler lets us report `Runtime.UnmarshalError` and
+//! `Runtime.HandlerPanic`, which users can alarm and filter on. The panic hook replaces the
+//! default multi-line stderr dump with one JSON log line inside the invocation's span.
+
+use std::{
+    panic::{AssertUnwindSafe, PanicHookInfo},
+    pin::Pin,
+    task::{self, Poll},
+};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::{Deserialize, Deserializer};
+use tower::Service;
+
+use crate::shutdown::panic_message;
+
+/// The `errorType` of an invocation whose handler panicked.
+pub const HANDLER_PANIC: &str = "Runtime.HandlerPanic";
+
+/// The `errorType` of an invocation whose event does not decode into the handler's type.
+pub const UNMARSHAL_ERROR: &str = "Runtime.UnmarshalError";
+
+/// An event as lambda_runtime hands it over: decoded into `E`, or the reason it did not decode
+/// (with the path of the offending field, e.g. `[Records[0].body] invalid type …`).
+///
+/// Decoding never fails at lambda_runtime's level, so the error reaches [`HandlerGuard`] and is
+/// reported with our `errorType`. (lambda_runtime reads nothing after the payload, so
+/// stopping at the first error is safe.)
+pub(crate) struct Decoded<E>(Result<E, String>);
+
+impl<'de, E: Deserialize<'de>> Deserialize<'de> for Decoded<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(
+            match serde_path_to_error::deserialize::<_, E>(deserializer) {
+                Ok(event) => Ok(event),
+                Err(error) => {
+                    let path = error.path().to_string();
+                    let error = error.into_inner();
+                    Err(if path == "." {
+                        error.to_string()
+                    } else {
+                        format!("[{path}] {error}")
+                    })
+                }
+            },
+        ))
+    }
+}
+
+/// Wraps a handler: an undecodable event never reaches it, and a panic in `call` or in its
+/// future becomes a [`Diagnostic`].
+#[derive(Clone)]
+pub(crate) struct HandlerGuard<S> {
+    inner: S,
+}
+
+impl<S> HandlerGuard<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, E> Service<LambdaEvent<Decoded<E>>> for HandlerGuard<S>
+where
+    S: Service<LambdaEvent<E>>,
+    S::Error: Into<Diagnostic>,
+{
+    type Response = S::Response;
+    type Error = Diagnostic;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.poll_ready(cx))) {
+            Ok(ready) => ready.map_err(Into::into),
+            Err(payload) => Poll::Ready(Err(panic_diagnostic(payload.as_ref()))),
+        }
+    }
+
+    fn call(&mut self, event: LambdaEvent<Decoded<E>>) -> Self::Future {
+        let (Decoded(payload), context) = event.into_parts();
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(reason) => {
+                return GuardFuture::Failed {
+                    diagnostic: Some(Diagnostic {
+                        error_type: UNMARSHAL_ERROR.to_owned(),
+                        error_message: format!(
+                            "the event does not match the handler's input type: {reason}"
+                        ),
+                    }),
+                };
+            }
+        };
+        let event = LambdaEvent::new(payload, context);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(event))) {
+            Ok(inner) => GuardFuture::Running { inner },
+            Err(payload) => GuardFuture::Failed {
+                diagnostic: Some(panic_diagnostic(payload.as_ref())),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`HandlerGuard`].
+    #[project = GuardProj]
+    pub(crate) enum GuardFuture<F> {
+        Running { #[pin] inner: F },
+        Failed { diagnostic: Option<Diagnostic> },
+    }
+}
+
+impl<F, R, Er> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<R, Er>>,
+    Er: Into<Diagnostic>,
+{
+    type Output = Result<R, Diagnostic>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardProj::Running { inner } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                    Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(Into::into)),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    // Ready now, so the panicked future is never polled again.
+                    Err(payload) => Poll::Ready(Err(panic_diagnostic(payload.as_ref()))),
+                }
+            }
+            GuardProj::Failed { diagnostic } => Poll::Ready(Err(diagnostic
+                .take()
+                .unwrap_or_else(|| panic_diagnostic(&"polled after completion")))),
+        }
+    }
+}
+
+fn panic_diagnostic(payload: &(dyn std::any::Any + Send)) -> Diagnostic {
+    Diagnostic {
+        error_type: HANDLER_PANIC.to_owned(),
+        error_message: format!("handler panicked: {}", panic_message(payload)),
+    }
+}
+
+/// Replaces the default panic hook with one that logs a single structured error line (inside
+/// the current invocation's span, so it carries the request id), with the location, and a
+/// backtrace when `RUST_BACKTRACE` asks for one.
+pub(crate) fn install_hook() {
+    std::panic::set_hook(Box::new(|info: &PanicHookInfo<'_>| {
+        let message = panic_message(info.payload());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(panic.location = %location, panic.backtrace = %backtrace, "panic: {message}");
+        } else {
+            tracing::error!(panic.location = %location, "panic: {message}");
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_runtime::{Config, Context};
+    use std::sync::Arc;
+
+    fn event() -> LambdaEvent<Decoded<u8>> {
+        decode("1")
+    }
+
+    fn decode(json: &str) -> LambdaEvent<Decoded<u8>> {
+        let mut context = Context::default();
+        context.env_config = Arc::new(Config::default());
+        // The same call shape lambda_runtime uses: path tracking, no end-of-input check.
+        let jd = &mut serde_json::Deserializer::from_str(json);
+        let decoded: Decoded<u8> =
+            serde_path_to_error::deserialize(jd).expect("Decoded never fails");
+        LambdaEvent::new(decoded, context)
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Order {
+        id: String,
+        lines: Vec<Line>,
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Line {
+        qty: u32,
+    }
+
+    #[test]
+    fn decoded_reports_the_path_of_the_bad_field() {
+        let cases = [
+            (r#"{"id":"a","lines":[{"qty":1}]}"#, Ok(())),
+            (
+                r#"{"id":"a","lines":[{"qty":1},{"qty":-2}]}"#,
+                Err("[lines[1].qty] invalid value: integer `-2`, expected u32 at line 1 column 38"),
+            ),
+            (
+                r#"{"lines":[]}"#,
+                Err("missing field `id` at line 1 column 12"),
+            ),
+            (
+                r#"{"id":"a","lines":[{"qty":1}"#,
+                Err("[lines] EOF while parsing a list at line 1 column 28"),
+            ),
+            ("", Err("EOF while parsing a value at line 1 column 0")),
+        ];
+        for (json, expected) in cases {
+            let jd = &mut serde_json::Deserializer::from_str(json);
+            let Decoded(got) = serde_path_to_error::deserialize::<_, Decoded<Order>>(jd).unwrap();
+            match (got, expected) {
+                (Ok(order), Ok(())) => assert_eq!(order.lines, vec![Line { qty: 1 }]),
+                (Err(reason), Err(want)) => assert_eq!(reason, want, "{json}"),
+                (got, want) => panic!("{json}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn undecodable_event_never_reaches_the_handler() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = calls.clone();
+        let mut guard = HandlerGuard::new(tower::service_fn(move |e: LambdaEvent<u8>| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Ok::<u8, Diagnostic>(e.payload) }
+        }));
+        let got = guard.call(decode(r#""seven""#)).await.unwrap_err();
+        assert_eq!(got.error_type, "Runtime.UnmarshalError");
+        assert_eq!(
+            got.error_message,
+            "the event does not match the handler's input type: invalid type: string \"seven\", expected u8 at line 1 column 7"
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(guard.call(decode("9")).await.unwrap(), 9);
+    }
+
+    #[tokio::test]
+    async fn panics_in_call_and_in_future_become_handler_panic_diagnostics() {
+        let mut in_future = HandlerGuard::new(tower::service_fn(|_e: LambdaEvent<u8>| async {
+            if true {
+                panic!("bad record {}", 7);
+            }
+            Ok::<u8, Diagnostic>(0)
+        }));
+        let got = in_future.call(event()).await.unwrap_err();
+        assert_eq!(got.error_type, "Runtime.HandlerPanic");
+        assert_eq!(got.error_message, "handler panicked: bad record 7");
+
+        let mut in_call = HandlerGuard::new(tower::service_fn(
+            |_e: LambdaEvent<u8>| -> std::future::Ready<Result<u8, Diagnostic>> {
+                panic!("before the future")
+            },
+        ));
+        let got = in_call.call(event()).await.unwrap_err();
+        assert_eq!(got.error_message, "handler panicked: before the future");
+    }
+
+    #[tokio::test]
+    async fn errors_and_values_pass_through() {
+        let mut ok = HandlerGuard::new(tower::service_fn(|e: LambdaEvent<u8>| async move {
+            Ok::<u8, Diagnostic>(e.payload + 1)
+        }));
+        assert_eq!(ok.call(event()).await.unwrap(), 2);
+        let mut err = HandlerGuard::new(tower::service_fn(|_e: LambdaEvent<u8>| async {
+            Err::<u8, _>(Diagnostic {
+                error_type: "Orders.Invalid".into(),
+                error_message: "no id".into(),
+            })
+        }));
+        assert_eq!(
+            err.call(event()).await.unwrap_err().error_type,
+            "Orders.Invalid"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Per-invocation context: the tracing span every log line inherits, and the cold-start flag.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    task,
+};
+
+use lambda_runtime::LambdaInvocation;
+use tower::{Layer, Service};
+use tracing::{Instrument, instrument::Instrumented};
+
+/// True until the first invocation of this process starts.
+static COLD: AtomicBool = AtomicBool::new(true);
+
+tokio::task_local! {
+    static CURRENT_COLD_START: bool;
+}
+
+/// Whether the invocation being handled on this task is the process's first one.
+///
+/// Meaningful inside a handler (on the task that runs it); `false` elsewhere.
+pub fn is_cold_start() -> bool {
+    CURRENT_COLD_START.try_with(|cold| *cold).unwrap_or(false)
+}
+
+/// Wraps the runtime's invocation service with a span carrying `requestId`, `function_name`,
+/// `cold_start` and `xray_trace_id`, so every line logged while handling the event has them.
+///
+/// Installed by [`Bootstrap`](crate::Bootstrap); public for custom runtimes built directly on
+/// [`lambda_runtime::Runtime::layer`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvocationLayer;
+
+impl<S> Layer<S> for InvocationLayer {
+    type Service = InvocationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InvocationService { inner }
+    }
+}
+
+/// The service produced by [`InvocationLayer`].
+#[derive(Debug, Clone)]
+pub struct InvocationService<S> {
+    inner: S,
+}
+
+impl<S> Service<LambdaInvocation> for InvocationService<S>
+where
+    S: Service<LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Instrumented<tokio::task::futures::TaskLocalFuture<bool, S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        // Only the first invocation to get here is cold, also when several start concurrently.
+        let cold_start = COLD.swap(false, Ordering::Relaxed);
+        let ctx = &invocation.context;
+        // All fields are given at creation: recording one later would make the JSON field
+        // formatter re-parse the span's fields on every invocation.
+        let span = match &ctx.xray_trace_id {
+            Some(trace_id) => tracing::info_span!(
+                "invocation",
+                requestId = %ctx.request_id,
+                function_name = %ctx.env_config.function_name,
+                cold_start,
+                xray_trace_id = %trace_id,
+            ),
+            None => tracing::info_span!(
+                "invocation",
+                requestId = %ctx.request_id,
+                function_name = %ctx.env_config.function_name,
+                cold_start,
+            ),
+        };
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(invocation)
+        };
+        CURRENT_COLD_START
+            .scope(cold_start, future)
+            .instrument(span)
+    }
+}

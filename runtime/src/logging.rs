@@ -1,0 +1,498 @@
+//! Structured logging that follows Lambda's log controls.
+//!
+//! - Format: `AWS_LAMBDA_LOG_FORMAT` = `JSON` (the default here) or `Text`.
+//! - Level: `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`), else
+//!   `RUST_LOG` (full `tracing` directive syntax, e.g. `info,aws_smithy_runtime=warn`), else `INFO`.
+//!
+//! A JSON line has `timestamp`, `level`, `target`, `message`, the event's own fields, and the
+//! fields of the spans it is in. Inside an invocation that includes `requestId` (the key Lambda's
+//! own JSON logs use, so CloudWatch Logs Insights queries work unchanged), `function_name`,
+//! `cold_start` and, when tracing is active, `xray_trace_id`:
+//!
+//! ```text
+//! {"timestamp":"2026-11-22T12:00:00.123456Z","level":"INFO","target":"tern_functions::echo","message":"echo","length":5,"requestId":"8f5c…","function_name":"orders","cold_start":true}
+//! ```
+
+use std::fmt::{self, Write as _};
+
+use tracing::{Event, Subscriber, field::Field};
+use tracing_subscriber::{
+    EnvFilter,
+    fmt::{
+        FmtContext, FormatEvent, FormatFields, FormattedFields,
+        format::{JsonFields, Writer},
+        time::{FormatTime, SystemTime},
+    },
+    registry::LookupSpan,
+};
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (default).
+    Json,
+    /// Human-readable text, span fields in braces.
+    Text,
+}
+
+/// Where the level filter came from; reported once logging is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelSource {
+    /// `AWS_LAMBDA_LOG_LEVEL`.
+    LambdaLogLevel,
+    /// `RUST_LOG`.
+    RustLog,
+    /// Neither was set (or usable): `INFO`.
+    Default,
+}
+
+/// Resolved logging settings.
+#[derive(Debug)]
+pub struct LogSettings {
+    /// Line format.
+    pub format: LogFormat,
+    /// Level directives in `EnvFilter` syntax.
+    pub directives: String,
+    /// Where `directives` came from.
+    pub level_source: LevelSource,
+    /// Problems with the environment that should be logged as warnings once logging works.
+    pub warnings: Vec<String>,
+}
+
+impl LogSettings {
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok();
+        Self::from_vars(
+            var("AWS_LAMBDA_LOG_FORMAT").as_deref(),
+            var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+            var("RUST_LOG").as_deref(),
+        )
+    }
+
+    /// The same resolution from explicit values (unset = `None`).
+    pub fn from_vars(
+        format: Option<&str>,
+        lambda_level: Option<&str>,
+        rust_log: Option<&str>,
+    ) -> Self {
+        let mut warnings = Vec::new();
+        let format = match format.map(str::trim) {
+            None | Some("") => LogFormat::Json,
+            Some(f) if f.eq_ignore_ascii_case("json") => LogFormat::Json,
+            Some(f) if f.eq_ignore_ascii_case("text") => LogFormat::Text,
+            Some(other) => {
+                warnings.push(format!(
+                    "AWS_LAMBDA_LOG_FORMAT={other:?} is not JSON or Text; using JSON"
+                ));
+                LogFormat::Json
+            }
+        };
+
+        let lambda_level = lambda_level.map(str::trim).filter(|l| !l.is_empty());
+        if let Some(level) = lambda_level {
+            match lambda_level_directive(level) {
+                Some(directive) => {
+                    return Self {
+                        format,
+                        directives: directive.to_owned(),
+                        level_source: LevelSource::LambdaLogLevel,
+                        warnings,
+                    };
+                }
+                None => warnings.push(format!(
+                    "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL; ignoring it"
+                )),
+            }
+        }
+        if let Some(rust_log) = rust_log.map(str::trim).filter(|l| !l.is_empty()) {
+            if EnvFilter::try_new(rust_log).is_ok() {
+                return Self {
+                    format,
+                    directives: rust_log.to_owned(),
+                    level_source: LevelSource::RustLog,
+                    warnings,
+                };
+            }
+            warnings.push(format!(
+                "RUST_LOG={rust_log:?} is not a valid filter; using INFO"
+            ));
+        }
+        Self {
+            format,
+            directives: "info".to_owned(),
+            level_source: LevelSource::Default,
+            warnings,
+        }
+    }
+}
+
+fn lambda_level_directive(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" | "WARNING" => "warn",
+        // tracing has no level above ERROR.
+        "ERROR" | "FATAL" => "error",
+        _ => return None,
+    })
+}
+
+/// Installs the global subscriber writing to stdout, per [`LogSettings::from_env`].
+///
+/// Does nothing if a global subscriber is already installed (e.g. by a test).
+pub fn init() {
+    let settings = LogSettings::from_env();
+    let filter = EnvFilter::new(&settings.directives);
+    let installed = match settings.format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .fmt_fields(JsonFields::new())
+            .event_format(LambdaJsonFormat::new())
+            .with_writer(std::io::stdout)
+            .try_init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::io::stdout)
+            .try_init(),
+    };
+    if installed.is_ok() {
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+}
+
+/// Formats events as one flat JSON object per line, with the fields of enclosing spans.
+///
+/// Span fields must be formatted with [`JsonFields`] (as [`init`] does); the formatter splices
+/// each span's pre-rendered JSON object into the line instead of re-serialising it per event.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaJsonFormat<T = SystemTime> {
+    timer: T,
+}
+
+impl LambdaJsonFormat {
+    /// A formatter with RFC 3339 UTC timestamps.
+    pub fn new() -> Self {
+        Self { timer: SystemTime }
+    }
+}
+
+impl<T> LambdaJsonFormat<T> {
+    /// Uses another timestamp source (tests use a fixed one).
+    pub fn with_timer<T2>(self, timer: T2) -> LambdaJsonFormat<T2> {
+        LambdaJsonFormat { timer }
+    }
+}
+
+impl<S, N, T> FormatEvent<S, N> for LambdaJsonFormat<T>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    T: FormatTime,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        writer.write_str("{\"timestamp\":\"")?;
+        self.timer.format_time(&mut writer)?;
+        write!(writer, "\",\"level\":\"{}\",\"target\":", meta.level())?;
+        write_json_str(&mut writer, meta.target())?;
+
+        let mut visitor = JsonVisitor {
+            writer: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut visitor);
+        visitor.result?;
+
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                let Some(fields) = extensions.get::<FormattedFields<N>>() else {
+                    continue;
+                };
+                // JsonFields renders `{"a":1,"b":"x"}`; splice its members into this object.
+                let members = fields.fields.trim();
+                let members = members
+                    .strip_prefix('{')
+                    .and_then(|m| m.strip_suffix('}'))
+                    .unwrap_or("");
+                if !members.is_empty() {
+                    writer.write_char(',')?;
+                    writer.write_str(members)?;
+                }
+            }
+        }
+        writer.write_str("}\n")
+    }
+}
+
+struct JsonVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl JsonVisitor<'_, '_> {
+    fn key(&mut self, field: &Field) -> fmt::Result {
+        self.writer.write_char(',')?;
+        write_json_str(self.writer, field.name())?;
+        self.writer.write_char(':')
+    }
+
+    fn emit(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| value(self.writer));
+        }
+    }
+}
+
+impl tracing::field::Visit for JsonVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.emit(field, |w| write_json_str(w, value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.emit(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.emit(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.emit(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.emit(field, |w| write!(w, "{value}"));
+        } else {
+            // JSON has no NaN or infinities.
+            self.emit(field, |w| write!(w, "\"{value}\""));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.emit(field, |w| write_json_display(w, format_args!("{value}")));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.emit(field, |w| write_json_display(w, format_args!("{value:?}")));
+    }
+}
+
+fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    writer.write_char('"')?;
+    JsonEscape(&mut *writer).write_str(value)?;
+    writer.write_char('"')
+}
+
+fn write_json_display(writer: &mut impl fmt::Write, value: fmt::Arguments<'_>) -> fmt::Result {
+    writer.write_char('"')?;
+    JsonEscape(&mut *writer).write_fmt(value)?;
+    writer.write_char('"')
+}
+
+/// Escapes what it is given as the inside of a JSON string, streaming, without allocating.
+struct JsonEscape<W>(W);
+
+impl<W: fmt::Write> fmt::Write for JsonEscape<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (i, byte) in s.bytes().enumerate() {
+            let escaped = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x00..=0x1f => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[start..i])?;
+            if escaped.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escaped)?;
+            }
+            start = i + 1;
+        }
+        self.0.write_str(&s[start..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    struct FixedTime;
+    impl FormatTime for FixedTime {
+        fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+            w.write_str("2026-11-22T12:00:00.000000Z")
+        }
+    }
+
+    fn capture(f: impl FnOnce()) -> String {
+        let out = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new("trace"))
+            .fmt_fields(JsonFields::new())
+            .event_format(LambdaJsonFormat::new().with_timer(FixedTime))
+            .with_writer(out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn json_line_is_flat_and_carries_span_fields() {
+        let out = capture(|| {
+            let span = tracing::info_span!(
+                "invocation",
+                requestId = "req-1",
+                function_name = "orders",
+                cold_start = true,
+                xray_trace_id = "Root=1-abc"
+            );
+            let _g = span.enter();
+            tracing::info!(count = 3, ok = false, ratio = 0.5, "processed \"batch\"\n");
+        });
+        assert_eq!(
+            out,
+            "{\"timestamp\":\"2026-11-22T12:00:00.000000Z\",\"level\":\"INFO\",\"target\":\"tern_runtime::logging::tests\",\
+             \"message\":\"processed \\\"batch\\\"\\n\",\"count\":3,\"ok\":false,\"ratio\":0.5,\
+             \"cold_start\":true,\"function_name\":\"orders\",\"requestId\":\"req-1\",\"xray_trace_id\":\"Root=1-abc\"}\n"
+        );
+        // (JsonFields renders a span's fields with sorted keys.)
+        let parsed: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(parsed["requestId"], "req-1");
+    }
+
+    #[test]
+    fn json_line_outside_a_span_and_odd_values() {
+        let out = capture(|| {
+            let err = std::io::Error::other("disk \u{1} full");
+            tracing::warn!(error = &err as &dyn std::error::Error, nan = f64::NAN, debug = ?vec![1, 2], "no span");
+        });
+        assert_eq!(
+            out,
+            "{\"timestamp\":\"2026-11-22T12:00:00.000000Z\",\"level\":\"WARN\",\"target\":\"tern_runtime::logging::tests\",\
+             \"message\":\"no span\",\"error\":\"disk \\u0001 full\",\"nan\":\"NaN\",\"debug\":\"[1, 2]\"}\n"
+        );
+        serde_json::from_str::<serde_json::Value>(out.trim_end()).unwrap();
+    }
+
+    #[test]
+    fn level_resolution_order() {
+        // (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, RUST_LOG) -> (format, directives, source, #warnings)
+        let cases = [
+            (
+                None,
+                None,
+                None,
+                LogFormat::Json,
+                "info",
+                LevelSource::Default,
+                0,
+            ),
+            (
+                Some("Text"),
+                None,
+                None,
+                LogFormat::Text,
+                "info",
+                LevelSource::Default,
+                0,
+            ),
+            (
+                Some("json"),
+                Some("DEBUG"),
+                Some("trace"),
+                LogFormat::Json,
+                "debug",
+                LevelSource::LambdaLogLevel,
+                0,
+            ),
+            (
+                None,
+                Some("FATAL"),
+                None,
+                LogFormat::Json,
+                "error",
+                LevelSource::LambdaLogLevel,
+                0,
+            ),
+            (
+                None,
+                None,
+                Some("warn,tern=debug"),
+                LogFormat::Json,
+                "warn,tern=debug",
+                LevelSource::RustLog,
+                0,
+            ),
+            (
+                None,
+                Some("LOUD"),
+                Some("warn"),
+                LogFormat::Json,
+                "warn",
+                LevelSource::RustLog,
+                1,
+            ),
+            (
+                Some("xml"),
+                None,
+                Some("=[bad"),
+                LogFormat::Json,
+                "info",
+                LevelSource::Default,
+                2,
+            ),
+        ];
+        for (format, level, rust_log, want_format, want_directives, want_source, warnings) in cases
+        {
+            let s = LogSettings::from_vars(format, level, rust_log);
+            assert_eq!(s.format, want_format, "{format:?} {level:?} {rust_log:?}");
+            assert_eq!(
+                s.directives, want_directives,
+                "{format:?} {level:?} {rust_log:?}"
+            );
+            assert_eq!(
+                s.level_source, want_source,
+                "{format:?} {level:?} {rust_log:?}"
+            );
+            assert_eq!(s.warnings.len(), warnings, "{:?}", s.warnings);
+        }
+    }
+}

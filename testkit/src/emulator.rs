@@ -1,0 +1,403 @@
+//! The AWS Lambda Runtime Interface Emulator in front of a `bootstrap`.
+
+use std::{
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    agent, free_port,
+    process::{self, ManagedProcess},
+    tools,
+};
+
+const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
+
+/// Configures an [`Emulator`]. The process environment is *not* inherited: the function sees
+/// only `PATH`, the Lambda variables set here and what the test adds, so a developer's shell
+/// cannot change a test's outcome.
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    bootstrap: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    function_name: String,
+    timeout_secs: u32,
+    memory_mb: u32,
+    max_concurrency: Option<u32>,
+}
+
+impl EmulatorBuilder {
+    /// Runs the emulator in its Lambda Managed Instances mode with
+    /// `AWS_LAMBDA_MAX_CONCURRENCY=n`, so several invocations reach the runtime at once.
+    ///
+    /// That mode only looks for the runtime at `/var/runtime`, `/var/task` or `/opt`, so the
+    /// emulator runs in a private mount namespace (`unshare`, needs root) where the bootstrap's
+    /// directory is bind-mounted on `/opt` and an empty directory on `/var`; the host's file
+    /// system is untouched. The bootstrap file must be named `bootstrap`.
+    pub fn managed_instances(mut self, max_concurrency: u32) -> Self {
+        self.max_concurrency = Some(max_concurrency);
+        self
+    }
+
+    /// Passes the handler name as the bootstrap's first argument (as an image's `CMD` does).
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Sets `_HANDLER` (as a zip or layer function's `Handler` does).
+    pub fn handler(self, name: &str) -> Self {
+        self.env("_HANDLER", name)
+    }
+
+    /// Adds an environment variable for the function.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds several environment variables (e.g. [`Moto::sdk_env`](crate::Moto::sdk_env)).
+    pub fn envs(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.env.extend(vars);
+        self
+    }
+
+    /// `AWS_LAMBDA_FUNCTION_NAME` (default `tern-test`).
+    pub fn function_name(mut self, name: impl Into<String>) -> Self {
+        self.function_name = name.into();
+        self
+    }
+
+    /// The function timeout in seconds (default 30).
+    pub fn timeout_secs(mut self, secs: u32) -> Self {
+        self.timeout_secs = secs;
+        self
+    }
+
+    /// Starts the emulator and waits until it accepts connections. The emulator starts the
+    /// bootstrap on the first invocation, as Lambda does.
+    pub fn start(self) -> Emulator {
+        let api_port = free_port();
+        let runtime_api_port = free_port();
+        let addresses = [
+            "--runtime-interface-emulator-address".to_owned(),
+            format!("127.0.0.1:{api_port}"),
+            "--runtime-api-address".to_owned(),
+            format!("127.0.0.1:{runtime_api_port}"),
+        ];
+        let (mut command, sandbox) = match self.max_concurrency {
+            None => {
+                let mut command = Command::new(tools::rie());
+                command
+                    .args(&addresses)
+                    .arg(&self.bootstrap)
+                    .args(&self.args);
+                (command, None)
+            }
+            Some(concurrency) => {
+                let sandbox = ManagedInstancesSandbox::new(&self.bootstrap);
+                let script = "mount --bind \"$1\" /opt && mount --bind \"$2\" /var && cd /var/task && shift 2 && exec \"$@\"";
+                let mut command = Command::new("unshare");
+                command
+                    .args([
+                        "--mount",
+                        "--propagation",
+                        "private",
+                        "sh",
+                        "-c",
+                        script,
+                        "sh",
+                    ])
+                    .arg(sandbox.opt())
+                    .arg(sandbox.var())
+                    .arg(tools::rie())
+                    .args(&addresses)
+                    .env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
+                (command, Some(sandbox))
+            }
+        };
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.function_name)
+            .env("AWS_LAMBDA_FUNCTION_TIMEOUT", self.timeout_secs.to_string())
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.memory_mb.to_string(),
+            )
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", crate::moto::REGION)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(concurrency) = self.max_concurrency {
+            // env_clear above dropped it; the emulator and the runtime both read it.
+            command.env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
+        }
+        let process = ManagedProcess::spawn("rie", command);
+        let mut emulator = Emulator {
+            api_port,
+            runtime_api_port,
+            process,
+            bootstrap: self.bootstrap,
+            timeout: Duration::from_secs(u64::from(self.timeout_secs) + 30),
+            _sandbox: sandbox,
+        };
+        emulator.wait_until("it listens", Duration::from_secs(30), |e| {
+            TcpStream::connect(("127.0.0.1", e.api_port)).is_ok()
+        });
+        if let Some(concurrency) = self.max_concurrency {
+            // This mode starts the runtime at once and answers `Runtime.Unavailable` to
+            // invocations that arrive before its workers poll; wait for every worker's /next.
+            emulator.wait_until(
+                "every runtime worker polls /next",
+                Duration::from_secs(30),
+                |e| established_to(e.runtime_api_port) >= concurrency as usize,
+            );
+        }
+        emulator
+    }
+}
+
+/// A running emulator; killed (with the runtime it started) on drop.
+pub struct Emulator {
+    api_port: u16,
+    runtime_api_port: u16,
+    process: ManagedProcess,
+    bootstrap: PathBuf,
+    timeout: Duration,
+    // Dropped after `process` (fields drop in order), so the mounts' sources outlive the emulator.
+    _sandbox: Option<ManagedInstancesSandbox>,
+}
+
+/// Established TCP connections to 127.0.0.1:`port`, from /proc/net/tcp.
+fn established_to(port: u16) -> usize {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return 0;
+    };
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address rem_address st: st 01 = ESTABLISHED
+            fields.len() > 3 && fields[2] == remote && fields[3] == "01"
+        })
+        .count()
+}
+
+/// The directories bind-mounted on `/opt` and `/var` for the managed-instances mode.
+#[derive(Debug)]
+struct ManagedInstancesSandbox {
+    opt: PathBuf,
+    var: PathBuf,
+}
+
+impl ManagedInstancesSandbox {
+    fn new(bootstrap: &Path) -> Self {
+        assert_eq!(
+            bootstrap.file_name().and_then(|n| n.to_str()),
+            Some("bootstrap"),
+            "managed-instances mode needs a file named `bootstrap`, got {}",
+            bootstrap.display()
+        );
+        let opt = bootstrap
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .expect("bootstrap has a directory");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let var = std::env::temp_dir().join(format!("tern-lmi-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(var.join("task")).expect("create the sandbox's /var/task");
+        Self { opt, var }
+    }
+
+    fn opt(&self) -> &Path {
+        &self.opt
+    }
+
+    fn var(&self) -> &Path {
+        &self.var
+    }
+}
+
+impl Drop for ManagedInstancesSandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.var);
+    }
+}
+
+/// One invocation's answer as the emulator returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// HTTP status: 200 for a response or a function error, 502 for an init failure.
+    pub status: u16,
+    /// The response body (the handler's JSON, or `{"errorType":…,"errorMessage":…}`).
+    pub body: String,
+}
+
+impl Invocation {
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    /// If the body is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("response is not JSON ({err}): {}", self.body))
+    }
+
+    /// `errorType` if this is an error response.
+    pub fn error_type(&self) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("errorType")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// `errorMessage` if this is an error response.
+    pub fn error_message(&self) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("errorMessage")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+impl Emulator {
+    /// An emulator for `bootstrap`; see [`EmulatorBuilder`].
+    pub fn builder(bootstrap: impl AsRef<Path>) -> EmulatorBuilder {
+        EmulatorBuilder {
+            bootstrap: bootstrap.as_ref().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            function_name: "tern-test".to_owned(),
+            timeout_secs: 30,
+            memory_mb: 128,
+            max_concurrency: None,
+        }
+    }
+
+    /// Polls `ready` until it holds; fails the test if the emulator exits first or on timeout.
+    fn wait_until(&mut self, what: &str, timeout: Duration, mut ready: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !ready(self) {
+            if let Some(status) = self.process.try_exit_code() {
+                panic!(
+                    "the emulator exited ({status}) before {what}:\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting until {what}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Invokes the function with `payload` and waits for the answer.
+    ///
+    /// # Panics
+    /// If the emulator cannot be reached (not on a function error: that is an answer).
+    pub fn invoke(&self, payload: impl AsRef<[u8]>) -> Invocation {
+        let url = format!("http://127.0.0.1:{}{INVOKE_PATH}", self.api_port);
+        let mut response = agent(self.timeout)
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(payload.as_ref())
+            .unwrap_or_else(|err| panic!("invoking {url} failed: {err}\n{}", self.logs()));
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_else(|err| panic!("reading the response of {url} failed: {err}"));
+        Invocation { status, body }
+    }
+
+    /// Invokes with a JSON value.
+    pub fn invoke_json(&self, payload: &serde_json::Value) -> Invocation {
+        self.invoke(payload.to_string())
+    }
+
+    /// Everything the emulator and the runtime printed so far, in order.
+    pub fn logs(&self) -> String {
+        self.process.output.snapshot()
+    }
+
+    /// The JSON log lines the runtime printed so far (emulator lines and text are skipped).
+    pub fn json_logs(&self) -> Vec<serde_json::Value> {
+        self.logs()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until the logs satisfy `done`, up to `timeout`; returns them.
+    ///
+    /// # Panics
+    /// On timeout, with the logs so far.
+    pub fn wait_for_logs(&self, timeout: Duration, done: impl FnMut(&str) -> bool) -> String {
+        self.process
+            .output
+            .wait_for(timeout, done)
+            .unwrap_or_else(|| panic!("logs did not match within {timeout:?}:\n{}", self.logs()))
+    }
+
+    /// Waits until the runtime's JSON log lines satisfy `done`, up to `timeout`; returns them.
+    /// Log lines travel runtime → emulator → pipe asynchronously, so a line written during an
+    /// invocation may arrive after its response: wait for what you assert on.
+    ///
+    /// # Panics
+    /// On timeout, with the logs so far.
+    pub fn wait_for_json_logs(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.json_logs();
+            if done(&lines) {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "logs did not match within {timeout:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The pid of the runtime process the emulator started (the bootstrap), if it runs now.
+    pub fn runtime_pid(&self) -> Option<u32> {
+        let bootstrap = self.bootstrap.canonicalize().ok()?;
+        // In the managed-instances sandbox the runtime runs as /opt/bootstrap.
+        let sandboxed = Path::new("/opt/bootstrap");
+        process::descendants(self.process.id())
+            .into_iter()
+            .find(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe == bootstrap || exe == sandboxed)
+            })
+    }
+
+    /// Resident memory of the runtime process in KiB, if it runs now.
+    pub fn runtime_rss_kib(&self) -> Option<u64> {
+        self.runtime_pid().and_then(process::rss_kib)
+    }
+
+    /// Name of the managed process (for diagnostics).
+    pub fn name(&self) -> &str {
+        self.process.name()
+    }
+}

@@ -1,0 +1,38 @@
+//! Test support for tern: real local stand-ins for AWS and Lambda.
+//!
+//! - [`Moto`] runs `moto_server` (AWS service emulation) on a free loopback port.
+//! - [`Emulator`] runs the official AWS Lambda Runtime Interface Emulator (the `rapid` binary
+//!   shipped in the `aws-sam-cli` wheel) in front of a `bootstrap`, on free loopback ports.
+//!
+//! Both wait until they answer before returning and kill their whole process tree when
+//! dropped, so a failing or panicking test leaves nothing running. The tools come from the
+//! project's virtualenv (`.venv`, created by `make venv`); see [`tools`].
+#![warn(missing_docs)]
+
+mod emulator;
+mod moto;
+mod process;
+pub mod tools;
+
+pub use emulator::{Emulator, EmulatorBuilder, Invocation};
+pub use moto::Moto;
+
+use std::net::{Ipv4Addr, TcpListener};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("no free loopback port")
+}
+
+/// An HTTP agent for loopback calls: no proxies, no TLS, non-2xx statuses are responses.
+pub(crate) fn agent(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .proxy(None)
+        .build()
+        .into()
+}

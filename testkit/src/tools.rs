@@ -1,0 +1,76 @@
+//! Where the external tools are: the project's virtualenv, or explicit overrides.
+//!
+//! | tool | override | default |
+//! |---|---|---|
+//! | virtualenv | `TERN_VENV` | `<workspace>/.venv` |
+//! | `moto_server` | — | `<venv>/bin/moto_server` |
+//! | Runtime Interface Emulator | `TERN_RIE` | `<venv>/lib/python3.*/site-packages/samcli/local/rapid/aws-lambda-rie-<arch>` |
+//! | `bootstrap` under test | `TERN_BOOTSTRAP` | the caller's choice (usually `CARGO_BIN_EXE_bootstrap`) |
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The project's Python virtualenv.
+pub fn venv() -> PathBuf {
+    std::env::var_os("TERN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"))
+}
+
+fn missing(what: &str, looked: &Path) -> ! {
+    panic!(
+        "{what} not found at {}. Run `make venv` (or `make test`) to install the pinned tools \
+         into .venv, or point TERN_VENV at a virtualenv that has them",
+        looked.display()
+    )
+}
+
+/// `moto_server` from the virtualenv.
+pub fn moto_server() -> PathBuf {
+    let path = venv().join("bin").join("moto_server");
+    if !path.is_file() {
+        missing("moto_server", &path);
+    }
+    path
+}
+
+/// The Runtime Interface Emulator binary for this machine's architecture.
+pub fn rie() -> PathBuf {
+    if let Some(path) = std::env::var_os("TERN_RIE") {
+        return PathBuf::from(path);
+    }
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "x86_64",
+    };
+    let lib = venv().join("lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+            .map(|e| {
+                e.path()
+                    .join("site-packages/samcli/local/rapid")
+                    .join(format!("aws-lambda-rie-{arch}"))
+            })
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| missing("the Runtime Interface Emulator (aws-sam-cli)", &lib))
+}
+
+/// The `bootstrap` to test: `TERN_BOOTSTRAP` if set (e.g. the `cargo lambda build --release`
+/// artifact), else `default` (e.g. `env!("CARGO_BIN_EXE_bootstrap")`).
+pub fn bootstrap(default: &str) -> PathBuf {
+    let path = std::env::var_os("TERN_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    assert!(path.is_file(), "bootstrap not found at {}", path.display());
+    path
+}
