@@ -5,5 +5,9 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! The modules land one issue at a time (secrets, idempotency, batch, metrics).
+//! The modules land one issue at a time: [`secrets`] is here; idempotency, batch and metrics
+//! follow.
 #![warn(missing_docs)]
+
+pub mod metrics;
+pub mod secrets;

@@ -1,0 +1,245 @@
+//! Metrics configuration.
+
+use std::{io::Write, sync::Arc};
+
+use super::{
+    emf::{MAX_DIMENSIONS, MAX_NAME_LEN},
+    error::MetricsError,
+};
+
+/// Where EMF documents go: one call per document, the line without its newline.
+#[derive(Clone)]
+pub struct MetricsSink(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl MetricsSink {
+    /// Standard output, one `write_all` per line so concurrent writers never interleave; this is
+    /// where Lambda collects EMF.
+    pub fn stdout() -> Self {
+        Self(Arc::new(|document: &str| {
+            let mut line = String::with_capacity(document.len() + 1);
+            line.push_str(document);
+            line.push('\n');
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }))
+    }
+
+    /// A custom destination (tests capture documents with it).
+    pub fn from_fn(write: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(write))
+    }
+
+    pub(crate) fn write(&self, document: &str) {
+        (self.0)(document)
+    }
+}
+
+impl std::fmt::Debug for MetricsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsSink")
+    }
+}
+
+/// How a [`MetricsLayer`](super::MetricsLayer) names and writes metrics.
+///
+/// | setting | builder | environment (first set wins) | default |
+/// |---|---|---|---|
+/// | namespace | `with_namespace` | `TERN_METRICS_NAMESPACE`, `POWERTOOLS_METRICS_NAMESPACE` | required |
+/// | `service` dimension | `with_service` | `TERN_METRICS_SERVICE`, `POWERTOOLS_SERVICE_NAME`, `AWS_LAMBDA_FUNCTION_NAME` | `service_undefined` |
+/// | disabled | `with_disabled` | `TERN_METRICS_DISABLED`, `POWERTOOLS_METRICS_DISABLED` = `true` | `false` |
+/// | `ColdStart` metric | `with_cold_start_metric` | — | on |
+/// | default dimensions | `with_default_dimension` | — | none |
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub(crate) namespace: String,
+    pub(crate) service: String,
+    pub(crate) default_dimensions: Arc<[(String, String)]>,
+    pub(crate) cold_start_metric: bool,
+    pub(crate) disabled: bool,
+    pub(crate) sink: MetricsSink,
+    pub(crate) clock: fn() -> u64,
+    pub(crate) cold_start_probe: fn() -> bool,
+}
+
+impl MetricsConfig {
+    /// A configuration with the given namespace and the defaults above.
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            service: "service_undefined".to_owned(),
+            default_dimensions: Arc::from([]),
+            cold_start_metric: true,
+            disabled: false,
+            sink: MetricsSink::stdout(),
+            clock: now_ms,
+            cold_start_probe: tern_runtime::is_cold_start,
+        }
+    }
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, MetricsError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `var` (unset = `None`), e.g. from a fixed map in tests.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+        };
+        let namespace = first(&["TERN_METRICS_NAMESPACE", "POWERTOOLS_METRICS_NAMESPACE"])
+            .ok_or(MetricsError::MissingNamespace)?;
+        let mut config = Self::new(namespace);
+        if let Some(service) = first(&[
+            "TERN_METRICS_SERVICE",
+            "POWERTOOLS_SERVICE_NAME",
+            "AWS_LAMBDA_FUNCTION_NAME",
+        ]) {
+            config.service = service;
+        }
+        config.disabled = first(&["TERN_METRICS_DISABLED", "POWERTOOLS_METRICS_DISABLED"])
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(config)
+    }
+
+    /// Sets the namespace.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets the `service` dimension every metric carries.
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// Adds a dimension every metric of every invocation carries.
+    pub fn with_default_dimension(mut self, name: &str, value: &str) -> Result<Self, MetricsError> {
+        if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+            return Err(MetricsError::InvalidName {
+                what: "dimension",
+                name: name.to_owned(),
+            });
+        }
+        let mut dimensions: Vec<(String, String)> = self
+            .default_dimensions
+            .iter()
+            .filter(|(n, _)| n != name)
+            .cloned()
+            .collect();
+        if dimensions.len() >= MAX_DIMENSIONS {
+            return Err(MetricsError::TooManyDimensions {
+                name: name.to_owned(),
+                count: dimensions.len() + 1,
+            });
+        }
+        dimensions.push((name.to_owned(), value.to_owned()));
+        self.default_dimensions = dimensions.into();
+        Ok(self)
+    }
+
+    /// Emits the `ColdStart` metric on the process's first invocation (default on).
+    pub fn with_cold_start_metric(mut self, enabled: bool) -> Self {
+        self.cold_start_metric = enabled;
+        self
+    }
+
+    /// Turns all output off (e.g. for local runs).
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Sends documents somewhere other than stdout.
+    pub fn with_sink(mut self, sink: MetricsSink) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The `service` dimension's value.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_test_clock(mut self, clock: fn() -> u64, cold_start: fn() -> bool) -> Self {
+        self.clock = clock;
+        self.cold_start_probe = cold_start;
+        self
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_vars_prefers_tern_names_then_powertools_then_lambda() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let config = MetricsConfig::from_vars(vars(&[
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "orders-fn"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (config.namespace(), config.service(), config.disabled),
+            ("Shop", "orders-fn", false)
+        );
+
+        let config = MetricsConfig::from_vars(vars(&[
+            ("TERN_METRICS_NAMESPACE", "Tern"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
+            ("TERN_METRICS_SERVICE", "orders"),
+            ("POWERTOOLS_SERVICE_NAME", "other"),
+            ("TERN_METRICS_DISABLED", "TRUE"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (config.namespace(), config.service(), config.disabled),
+            ("Tern", "orders", true)
+        );
+
+        assert_eq!(
+            MetricsConfig::from_vars(vars(&[])).unwrap_err(),
+            MetricsError::MissingNamespace
+        );
+    }
+
+    #[test]
+    fn default_dimensions_are_bounded() {
+        let mut config = MetricsConfig::new("Shop");
+        for i in 0..29 {
+            config = config
+                .with_default_dimension(&format!("d{i}"), "v")
+                .unwrap();
+        }
+        let config = config.with_default_dimension("d3", "again").unwrap();
+        assert_eq!(config.default_dimensions.len(), 29);
+        assert_eq!(
+            config
+                .with_default_dimension("d29", "v")
+                .unwrap_err()
+                .error_type(),
+            "Metrics.TooManyDimensions"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! Metrics errors.
+
+use lambda_runtime::Diagnostic;
+
+use super::emf::{MAX_DIMENSIONS, MAX_NAME_LEN};
+
+/// What went wrong when recording or configuring metrics.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// No namespace was configured.
+    #[error(
+        "no metrics namespace: set TERN_METRICS_NAMESPACE (or POWERTOOLS_METRICS_NAMESPACE) or call \
+         MetricsConfig::with_namespace"
+    )]
+    MissingNamespace,
+    /// A metric or dimension name is empty or longer than CloudWatch accepts.
+    #[error("invalid {what} name {name:?}: names must be 1 to {MAX_NAME_LEN} characters")]
+    InvalidName {
+        /// `metric` or `dimension`.
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+    },
+    /// A metric value is NaN or infinite.
+    #[error(
+        "metric `{name}` got a non-finite value ({value}); CloudWatch accepts finite numbers only"
+    )]
+    NonFiniteValue {
+        /// The metric.
+        name: String,
+        /// The rejected value.
+        value: f64,
+    },
+    /// The same metric was recorded with two units or resolutions in one invocation.
+    #[error(
+        "metric `{name}` was recorded as {first} and then as {second}; use one unit and resolution per metric"
+    )]
+    ConflictingDefinition {
+        /// The metric.
+        name: String,
+        /// The first unit/resolution.
+        first: String,
+        /// The conflicting one.
+        second: String,
+    },
+    /// More custom dimensions than EMF allows next to `service`.
+    #[error(
+        "dimension `{name}` would be custom dimension number {count}; at most {MAX_DIMENSIONS} custom \
+         dimensions fit next to `service` in one EMF dimension set"
+    )]
+    TooManyDimensions {
+        /// The rejected dimension.
+        name: String,
+        /// How many custom dimensions there would have been.
+        count: usize,
+    },
+}
+
+impl MetricsError {
+    /// Stable `errorType` string.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::MissingNamespace => "Metrics.MissingNamespace",
+            Self::InvalidName { .. } => "Metrics.InvalidName",
+            Self::NonFiniteValue { .. } => "Metrics.NonFiniteValue",
+            Self::ConflictingDefinition { .. } => "Metrics.ConflictingDefinition",
+            Self::TooManyDimensions { .. } => "Metrics.TooManyDimensions",
+        }
+    }
+}
+
+impl From<MetricsError> for Diagnostic {
+    fn from(error: MetricsError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+impl From<MetricsError> for tern_runtime::InitError {
+    fn from(error: MetricsError) -> Self {
+        tern_runtime::InitError::failed(error.error_type(), error.to_string())
+    }
+}

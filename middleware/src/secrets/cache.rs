@@ -1,0 +1,406 @@
+//! The cache behind a [`Secrets`](crate::secrets::Secrets) handle: one slot per declared
+//! secret, a TTL, one background refresh at a time, and a grace period after failed refreshes.
+//!
+//! Reads never wait on the backend: they load the slot (lock-free, `arc-swap`), compare its
+//! age with the [`Policy`], and when a refresh is due they spawn it and return the cached
+//! value at once.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use arc_swap::ArcSwapOption;
+use futures_util::future::join_all;
+use tokio::{runtime::Handle, time::Instant};
+
+use crate::secrets::{
+    config::{SecretDeclaration, SecretsConfig},
+    error::SecretsError,
+    provider::{FetchError, FetchErrorKind, Provider},
+    value::SecretValue,
+};
+
+/// After a failed attempt, background refreshes wait this long before trying again, so an
+/// outage or a missing permission costs one call per interval rather than one per invocation.
+pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// An attempt that outlived its own timeout by more than this was frozen with the execution
+/// environment (Lambda freezes it between invocations); its failure says nothing about the
+/// backend, so it is not held against the cached value.
+const FREEZE_SLACK: Duration = Duration::from_secs(1);
+
+/// The timing rules, fixed at init.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) ttl: Duration,
+    pub(crate) refresh_ahead: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) fetch_timeout: Duration,
+}
+
+/// What a read should do with a cached value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Serve it, and start a background refresh.
+    RefreshDue,
+    /// Refuse it: past TTL + grace, and the last refresh failed.
+    Stale,
+}
+
+impl Policy {
+    pub(crate) fn from_config(config: &SecretsConfig) -> Self {
+        Self {
+            ttl: config.ttl(),
+            refresh_ahead: config.refresh_ahead(),
+            grace: config.grace_period(),
+            fetch_timeout: config.fetch_timeout(),
+        }
+    }
+
+    /// A value past TTL + grace is refused only once a refresh has failed: an environment that
+    /// sat frozen longer than that serves its last value once more while it refreshes.
+    pub(crate) fn assess(&self, age: Duration, refresh_failed: bool) -> Freshness {
+        if age < self.ttl.saturating_sub(self.refresh_ahead) {
+            Freshness::Fresh
+        } else if age < self.ttl.saturating_add(self.grace) || !refresh_failed {
+            Freshness::RefreshDue
+        } else {
+            Freshness::Stale
+        }
+    }
+}
+
+struct Cached {
+    value: SecretValue,
+    fetched_at: Instant,
+}
+
+struct Failure {
+    error: FetchError,
+    at: Instant,
+}
+
+/// One declared secret and its cached state.
+pub(crate) struct Entry {
+    pub(crate) name: Arc<str>,
+    pub(crate) env_var: String,
+    /// `None` when the secret is optional and its variable is unset.
+    pub(crate) secret_id: Option<String>,
+    pub(crate) required: bool,
+    current: ArcSwapOption<Cached>,
+    /// The last failed attempt since the last success.
+    failure: ArcSwapOption<Failure>,
+    refreshing: AtomicBool,
+}
+
+impl Entry {
+    fn new(declaration: &SecretDeclaration, secret_id: Option<String>) -> Self {
+        Self {
+            name: declaration.name.clone(),
+            env_var: declaration.env_var.clone(),
+            secret_id,
+            required: declaration.required,
+            current: ArcSwapOption::empty(),
+            failure: ArcSwapOption::empty(),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    fn fetch_error(&self, secret_id: &str, error: FetchError) -> SecretsError {
+        SecretsError::fetch(&self.name, &self.env_var, secret_id, error)
+    }
+}
+
+/// Clears the in-flight flag when the refresh task ends, however it ends.
+struct InFlight<'a>(&'a AtomicBool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+pub(crate) struct Cache {
+    entries: Box<[Entry]>,
+    provider: Provider,
+    policy: Policy,
+}
+
+impl Cache {
+    /// Resolves the declared variables and fetches every secret concurrently. Fails on the
+    /// first required secret whose variable is unset (before any fetch) or whose fetch fails.
+    pub(crate) async fn load(
+        config: &SecretsConfig,
+        provider: Provider,
+    ) -> Result<Arc<Self>, SecretsError> {
+        let mut entries = Vec::with_capacity(config.secrets.len());
+        for declaration in &config.secrets {
+            let secret_id = config.var(&declaration.env_var);
+            if secret_id.is_none() {
+                if declaration.required {
+                    return Err(SecretsError::MissingEnv {
+                        env_var: declaration.env_var.clone(),
+                        purpose: format!(
+                            "the ARN or name of the Secrets Manager secret the handler reads as `{}`",
+                            declaration.name
+                        ),
+                    });
+                }
+                tracing::warn!(
+                    secret = %declaration.name,
+                    env_var = %declaration.env_var,
+                    "optional secret is not configured: its environment variable is not set"
+                );
+            }
+            entries.push(Entry::new(declaration, secret_id));
+        }
+        let cache = Arc::new(Self {
+            entries: entries.into(),
+            provider,
+            policy: Policy::from_config(config),
+        });
+
+        let started = Instant::now();
+        let this = &*cache;
+        let fetches = this.entries.iter().filter_map(|entry| {
+            let secret_id = entry.secret_id.as_deref()?;
+            Some(async move {
+                (
+                    entry,
+                    secret_id,
+                    this.fetch_and_store(entry, secret_id).await,
+                )
+            })
+        });
+        let mut first_failure = None;
+        for (entry, secret_id, outcome) in join_all(fetches).await {
+            let Err(error) = outcome else { continue };
+            if !entry.required {
+                tracing::warn!(
+                    secret = %entry.name,
+                    secret_id,
+                    error_code = error.code(),
+                    error = error.detail(),
+                    "optional secret could not be fetched; reads report it unavailable until a retry succeeds"
+                );
+            } else if first_failure.is_none() {
+                first_failure = Some(entry.fetch_error(secret_id, error));
+            } else {
+                let error = entry.fetch_error(secret_id, error);
+                tracing::error!(secret = %entry.name, error = %error, "required secret could not be fetched");
+            }
+        }
+        if let Some(error) = first_failure {
+            return Err(error);
+        }
+        tracing::info!(
+            secrets = cache.entries.len(),
+            backend = cache.provider.label(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "fetched secrets"
+        );
+        Ok(cache)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_entries(
+        config: &SecretsConfig,
+        provider: Provider,
+        ids: &[Option<&str>],
+    ) -> Arc<Self> {
+        let entries = config
+            .secrets
+            .iter()
+            .zip(ids)
+            .map(|(d, id)| Entry::new(d, id.map(str::to_owned)));
+        Arc::new(Self {
+            entries: entries.collect(),
+            provider,
+            policy: Policy::from_config(config),
+        })
+    }
+
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub(crate) fn provider_label(&self) -> &'static str {
+        self.provider.label()
+    }
+
+    pub(crate) fn index_of(&self, name: &str) -> Result<usize, SecretsError> {
+        self.entries
+            .iter()
+            .position(|entry| *entry.name == *name)
+            .ok_or_else(|| SecretsError::Undeclared {
+                secret: name.to_owned(),
+                declared: self
+                    .entries
+                    .iter()
+                    .map(|e| &*e.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The hot path: the cached value (`None` if an optional secret has none), or `Stale`.
+    /// Starts a background refresh when one is due; never waits for it.
+    pub(crate) fn read(
+        self: &Arc<Self>,
+        index: usize,
+        now: Instant,
+    ) -> Result<Option<SecretValue>, SecretsError> {
+        let entry = &self.entries[index];
+        let current = entry.current.load();
+        let Some(cached) = current.as_deref() else {
+            self.refresh_in_background(index, now);
+            return Ok(None);
+        };
+        let age = now.saturating_duration_since(cached.fetched_at);
+        let failure = entry.failure.load();
+        match self.policy.assess(age, failure.is_some()) {
+            Freshness::Fresh => Ok(Some(cached.value.clone())),
+            Freshness::RefreshDue => {
+                self.refresh_in_background(index, now);
+                Ok(Some(cached.value.clone()))
+            }
+            Freshness::Stale => {
+                self.refresh_in_background(index, now);
+                let failure = failure
+                    .as_deref()
+                    .expect("Stale implies a recorded failure");
+                Err(SecretsError::Stale {
+                    secret: entry.name.to_string(),
+                    secret_id: entry.secret_id.clone().unwrap_or_default(),
+                    age,
+                    source: failure.error.clone(),
+                })
+            }
+        }
+    }
+
+    /// Why an optional secret has no value.
+    pub(crate) fn unavailable(&self, index: usize) -> SecretsError {
+        let entry = &self.entries[index];
+        let reason = match (&entry.secret_id, entry.failure.load().as_deref()) {
+            (None, _) => format!("environment variable `{}` is not set", entry.env_var),
+            (Some(id), Some(failure)) => {
+                format!(
+                    "fetching `{id}` failed ({}); retrying in the background",
+                    failure.error
+                )
+            }
+            (Some(id), None) => format!("`{id}` has not been fetched yet"),
+        };
+        SecretsError::Unavailable {
+            secret: entry.name.to_string(),
+            reason,
+        }
+    }
+
+    /// Fetches now and waits for the answer (`force_refresh`). Runs even if a background
+    /// refresh is in flight.
+    pub(crate) async fn refresh(&self, index: usize) -> Result<SecretValue, SecretsError> {
+        let entry = &self.entries[index];
+        let Some(secret_id) = entry.secret_id.as_deref() else {
+            return Err(self.unavailable(index));
+        };
+        self.fetch_and_store(entry, secret_id)
+            .await
+            .map_err(|error| entry.fetch_error(secret_id, error))
+    }
+
+    fn refresh_in_background(self: &Arc<Self>, index: usize, now: Instant) {
+        let entry = &self.entries[index];
+        if entry.secret_id.is_none() {
+            return;
+        }
+        if let Some(failure) = entry.failure.load().as_deref()
+            && now.saturating_duration_since(failure.at) < RETRY_INTERVAL
+        {
+            return;
+        }
+        if entry.refreshing.swap(true, Ordering::AcqRel) {
+            return; // one refresh per secret at a time
+        }
+        let Ok(runtime) = Handle::try_current() else {
+            entry.refreshing.store(false, Ordering::Release);
+            return;
+        };
+        let cache = Arc::clone(self);
+        runtime.spawn(async move {
+            let entry = &cache.entries[index];
+            let _in_flight = InFlight(&entry.refreshing);
+            let Some(secret_id) = entry.secret_id.as_deref() else { return };
+            match cache.fetch_and_store(entry, secret_id).await {
+                Ok(value) => tracing::debug!(secret = %entry.name, version_id = value.version_id(), "refreshed secret"),
+                Err(error) => tracing::warn!(
+                    secret = %entry.name,
+                    secret_id,
+                    error_code = error.code(),
+                    error = error.detail(),
+                    "could not refresh the secret; the cached value, if any, is served until its grace period ends"
+                ),
+            }
+        });
+    }
+
+    async fn fetch_and_store(
+        &self,
+        entry: &Entry,
+        secret_id: &str,
+    ) -> Result<SecretValue, FetchError> {
+        let timeout = self.policy.fetch_timeout;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, self.provider.fetch(&entry.name, secret_id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::new(
+                    FetchErrorKind::Unreachable,
+                    "Timeout",
+                    format!("no answer within {}", humanize(timeout)),
+                ))
+            });
+        match outcome {
+            Ok(value) => {
+                // Aged from when it was asked for: the value is at least that fresh.
+                entry.current.store(Some(Arc::new(Cached {
+                    value: value.clone(),
+                    fetched_at: started,
+                })));
+                entry.failure.store(None);
+                Ok(value)
+            }
+            Err(error) => {
+                let finished = Instant::now();
+                if finished.saturating_duration_since(started) <= timeout + FREEZE_SLACK {
+                    entry.failure.store(Some(Arc::new(Failure {
+                        error: error.clone(),
+                        at: finished,
+                    })));
+                } else {
+                    tracing::debug!(secret = %entry.name, "a fetch was frozen past its timeout; not counted as a failure");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

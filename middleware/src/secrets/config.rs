@@ -1,0 +1,419 @@
+//! Which secrets a handler needs, and how they are cached and fetched.
+
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+
+use crate::secrets::error::SecretsError;
+
+/// `TERN_SECRETS_TTL_SECONDS`: how long a fetched value is fresh.
+pub const TTL_ENV: &str = "TERN_SECRETS_TTL_SECONDS";
+/// `TERN_SECRETS_GRACE_SECONDS`: how long past its TTL a value may still be served while
+/// refreshes fail.
+pub const GRACE_ENV: &str = "TERN_SECRETS_GRACE_SECONDS";
+/// `TERN_SECRETS_BACKEND`: `sdk` (default) or `extension`.
+pub const BACKEND_ENV: &str = "TERN_SECRETS_BACKEND";
+/// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`: the extension's port, the variable the extension
+/// itself reads.
+pub const EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
+
+const DEFAULT_TTL: Duration = Duration::from_secs(300);
+const DEFAULT_GRACE: Duration = Duration::from_secs(300);
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where secret values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsBackend {
+    /// `GetSecretValue` through `aws-sdk-secretsmanager`, with the function's shared SDK
+    /// configuration. The default; `TERN_SECRETS_BACKEND=sdk`.
+    Sdk,
+    /// The AWS Parameters and Secrets Lambda Extension, on `localhost:<port>`
+    /// (`TERN_SECRETS_BACKEND=extension`). The extension layer must be attached to the function.
+    /// It keeps its own cache (`SECRETS_MANAGER_TTL`, 300 s by default), so a value can be up to
+    /// both TTLs old.
+    Extension {
+        /// The extension's HTTP port: `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, else 2773.
+        port: u16,
+    },
+}
+
+impl SecretsBackend {
+    /// The port the extension listens on unless `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` says
+    /// otherwise.
+    pub const DEFAULT_EXTENSION_PORT: u16 = 2773;
+
+    /// The extension on its default port.
+    pub fn extension() -> Self {
+        Self::Extension {
+            port: Self::DEFAULT_EXTENSION_PORT,
+        }
+    }
+}
+
+/// One declared secret: a logical name the handler reads it by, and the environment variable
+/// that holds its ARN or name.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretDeclaration {
+    pub(crate) name: Arc<str>,
+    pub(crate) env_var: String,
+    pub(crate) required: bool,
+}
+
+/// Where environment variables are read: the process, or a fixed set (tests, embedding).
+#[derive(Clone)]
+enum EnvSource {
+    Process,
+    Fixed(Arc<HashMap<String, String>>),
+}
+
+impl fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The set may hold credentials (AWS_SESSION_TOKEN): show its size only.
+        match self {
+            Self::Process => f.write_str("Process"),
+            Self::Fixed(vars) => write!(f, "Fixed({} variables)", vars.len()),
+        }
+    }
+}
+
+/// The secrets a handler declares, and the cache and backend settings.
+///
+/// | setting | builder | environment | default |
+/// |---|---|---|---|
+/// | time to live | [`with_ttl`](Self::with_ttl) | `TERN_SECRETS_TTL_SECONDS` | 300 s |
+/// | refresh ahead of expiry | [`with_refresh_ahead`](Self::with_refresh_ahead) | — | TTL / 10 |
+/// | grace after failed refreshes | [`with_grace_period`](Self::with_grace_period) | `TERN_SECRETS_GRACE_SECONDS` | 300 s |
+/// | timeout of one fetch | [`with_fetch_timeout`](Self::with_fetch_timeout) | — | 5 s |
+/// | backend | [`with_backend`](Self::with_backend) | `TERN_SECRETS_BACKEND` (`sdk` \| `extension`) | `sdk` |
+/// | extension port | [`with_backend`](Self::with_backend) | `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` | 2773 |
+///
+/// The variables named by [`with_secret`](Self::with_secret) are read when the secrets are
+/// fetched, from the process environment — or from the fixed set given to
+/// [`from_vars`](Self::from_vars).
+#[derive(Debug, Clone)]
+pub struct SecretsConfig {
+    pub(crate) secrets: Vec<SecretDeclaration>,
+    ttl: Duration,
+    refresh_ahead: Option<Duration>,
+    grace: Duration,
+    fetch_timeout: Duration,
+    backend: SecretsBackend,
+    env: EnvSource,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SecretsConfig {
+    /// No secrets, every setting at its default; the environment settings are not read.
+    pub fn new() -> Self {
+        Self {
+            secrets: Vec::new(),
+            ttl: DEFAULT_TTL,
+            refresh_ahead: None,
+            grace: DEFAULT_GRACE,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            backend: SecretsBackend::Sdk,
+            env: EnvSource::Process,
+        }
+    }
+
+    /// The defaults, overridden by the environment settings in the table above.
+    pub fn from_env() -> Result<Self, SecretsError> {
+        Self::with_env(EnvSource::Process)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment,
+    /// both for the settings and for the variables that name the declared secrets.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, SecretsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self::with_env(EnvSource::Fixed(Arc::new(vars)))
+    }
+
+    fn with_env(env: EnvSource) -> Result<Self, SecretsError> {
+        let mut config = Self { env, ..Self::new() };
+        if let Some(ttl) = config.seconds(TTL_ENV, 1)? {
+            config.ttl = ttl;
+        }
+        if let Some(grace) = config.seconds(GRACE_ENV, 0)? {
+            config.grace = grace;
+        }
+        config.backend = match config
+            .var(BACKEND_ENV)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("sdk") => SecretsBackend::Sdk,
+            Some("extension") => SecretsBackend::Extension {
+                port: config.port()?,
+            },
+            Some(other) => {
+                return Err(SecretsError::InvalidEnv {
+                    env_var: BACKEND_ENV.to_owned(),
+                    reason: format!("`{other}` is not a backend; use `sdk` or `extension`"),
+                });
+            }
+        };
+        Ok(config)
+    }
+
+    fn seconds(&self, name: &str, min: u64) -> Result<Option<Duration>, SecretsError> {
+        let Some(raw) = self.var(name) else {
+            return Ok(None);
+        };
+        match raw.parse::<u64>() {
+            Ok(secs) if secs >= min => Ok(Some(Duration::from_secs(secs))),
+            _ => Err(SecretsError::InvalidEnv {
+                env_var: name.to_owned(),
+                reason: format!("expected a whole number of seconds (at least {min}), got `{raw}`"),
+            }),
+        }
+    }
+
+    fn port(&self) -> Result<u16, SecretsError> {
+        let Some(raw) = self.var(EXTENSION_PORT_ENV) else {
+            return Ok(SecretsBackend::DEFAULT_EXTENSION_PORT);
+        };
+        match raw.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(SecretsError::InvalidEnv {
+                env_var: EXTENSION_PORT_ENV.to_owned(),
+                reason: format!("expected a TCP port (1-65535), got `{raw}`"),
+            }),
+        }
+    }
+
+    /// Reads a variable from this configuration's environment; unset and blank are `None`,
+    /// surrounding whitespace is dropped.
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
+        let value = match &self.env {
+            EnvSource::Process => std::env::var(name).ok(),
+            EnvSource::Fixed(vars) => vars.get(name).cloned(),
+        }?;
+        let trimmed = value.trim();
+        (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    }
+
+    /// Declares a required secret: `env_var` holds its ARN or name, the handler reads it as
+    /// `name`. Init fails if the variable is unset or the secret cannot be fetched.
+    ///
+    /// # Panics
+    /// If `name` is already declared.
+    pub fn with_secret(self, name: impl Into<String>, env_var: impl Into<String>) -> Self {
+        self.declare(name.into(), env_var.into(), true)
+    }
+
+    /// Declares an optional secret: if `env_var` is unset or the secret cannot be fetched, init
+    /// logs a warning and reading it returns [`SecretsError::Unavailable`] (or `None` through
+    /// [`Secrets::get_optional`](crate::secrets::Secrets::get_optional)).
+    ///
+    /// # Panics
+    /// If `name` is already declared.
+    pub fn with_optional_secret(self, name: impl Into<String>, env_var: impl Into<String>) -> Self {
+        self.declare(name.into(), env_var.into(), false)
+    }
+
+    fn declare(mut self, name: String, env_var: String, required: bool) -> Self {
+        assert!(
+            self.secrets.iter().all(|s| *s.name != *name),
+            "secret `{name}` is declared twice"
+        );
+        self.secrets.push(SecretDeclaration {
+            name: name.into(),
+            env_var,
+            required,
+        });
+        self
+    }
+
+    /// How long a fetched value is fresh (default 300 s).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long before expiry a read starts a background refresh (default TTL / 10; capped
+    /// at the TTL).
+    pub fn with_refresh_ahead(mut self, margin: Duration) -> Self {
+        self.refresh_ahead = Some(margin);
+        self
+    }
+
+    /// How long past its TTL a value is still served while refreshes fail (default 300 s).
+    pub fn with_grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The longest one fetch may take, at init and in the background (default 5 s).
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Where values come from (default [`SecretsBackend::Sdk`]).
+    pub fn with_backend(mut self, backend: SecretsBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The time to live of a fetched value.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How long before expiry a background refresh starts.
+    pub fn refresh_ahead(&self) -> Duration {
+        self.refresh_ahead.unwrap_or(self.ttl / 10).min(self.ttl)
+    }
+
+    /// How long past its TTL a value is served while refreshes fail.
+    pub fn grace_period(&self) -> Duration {
+        self.grace
+    }
+
+    /// The timeout of one fetch.
+    pub fn fetch_timeout(&self) -> Duration {
+        self.fetch_timeout
+    }
+
+    /// The selected backend.
+    pub fn backend(&self) -> SecretsBackend {
+        self.backend
+    }
+
+    /// The declared logical names, in declaration order.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.iter().map(|s| &*s.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = SecretsConfig::from_vars([("UNRELATED", "1")]).unwrap();
+        assert_eq!(config.ttl(), Duration::from_secs(300));
+        assert_eq!(config.refresh_ahead(), Duration::from_secs(30));
+        assert_eq!(config.grace_period(), Duration::from_secs(300));
+        assert_eq!(config.fetch_timeout(), Duration::from_secs(5));
+        assert_eq!(config.backend(), SecretsBackend::Sdk);
+        assert_eq!(config.secret_names().count(), 0);
+    }
+
+    #[test]
+    fn settings_from_vars() {
+        let config = SecretsConfig::from_vars([
+            (TTL_ENV, "60"),
+            (GRACE_ENV, "0"),
+            (BACKEND_ENV, " Extension "),
+            (EXTENSION_PORT_ENV, "2999"),
+        ])
+        .unwrap();
+        assert_eq!(config.ttl(), Duration::from_secs(60));
+        assert_eq!(config.refresh_ahead(), Duration::from_secs(6));
+        assert_eq!(config.grace_period(), Duration::ZERO);
+        assert_eq!(config.backend(), SecretsBackend::Extension { port: 2999 });
+
+        let default_port = SecretsConfig::from_vars([(BACKEND_ENV, "extension")]).unwrap();
+        assert_eq!(default_port.backend(), SecretsBackend::extension());
+        let blank = SecretsConfig::from_vars([(TTL_ENV, "  "), (BACKEND_ENV, "")]).unwrap();
+        assert_eq!(blank.ttl(), Duration::from_secs(300));
+        assert_eq!(blank.backend(), SecretsBackend::Sdk);
+    }
+
+    #[test]
+    fn invalid_settings_name_the_variable() {
+        let cases = [
+            (
+                (TTL_ENV, "0"),
+                "environment variable `TERN_SECRETS_TTL_SECONDS` is invalid: expected a whole number \
+                 of seconds (at least 1), got `0`",
+            ),
+            (
+                (GRACE_ENV, "-5"),
+                "environment variable `TERN_SECRETS_GRACE_SECONDS` is invalid: expected a whole \
+                 number of seconds (at least 0), got `-5`",
+            ),
+            (
+                (BACKEND_ENV, "ssm"),
+                "environment variable `TERN_SECRETS_BACKEND` is invalid: `ssm` is not a backend; \
+                 use `sdk` or `extension`",
+            ),
+        ];
+        for (var, message) in cases {
+            let error = SecretsConfig::from_vars([var]).unwrap_err();
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.error_type(), "Secrets.InvalidConfiguration");
+        }
+        let error =
+            SecretsConfig::from_vars([(BACKEND_ENV, "extension"), (EXTENSION_PORT_ENV, "70000")])
+                .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` is invalid: expected a \
+             TCP port (1-65535), got `70000`"
+        );
+    }
+
+    #[test]
+    fn builder_overrides_and_declarations() {
+        let config = SecretsConfig::new()
+            .with_secret("db", "DB_SECRET_ARN")
+            .with_optional_secret("webhook", "WEBHOOK_SECRET_ARN")
+            .with_ttl(Duration::from_secs(20))
+            .with_refresh_ahead(Duration::from_secs(60))
+            .with_grace_period(Duration::from_secs(7))
+            .with_fetch_timeout(Duration::from_millis(1500))
+            .with_backend(SecretsBackend::Extension { port: 9 });
+        assert_eq!(config.ttl(), Duration::from_secs(20));
+        // A margin longer than the TTL means "always refresh", not an underflow.
+        assert_eq!(config.refresh_ahead(), Duration::from_secs(20));
+        assert_eq!(config.grace_period(), Duration::from_secs(7));
+        assert_eq!(config.fetch_timeout(), Duration::from_millis(1500));
+        assert_eq!(config.backend(), SecretsBackend::Extension { port: 9 });
+        assert_eq!(config.secret_names().collect::<Vec<_>>(), ["db", "webhook"]);
+        let required: Vec<_> = config
+            .secrets
+            .iter()
+            .map(|s| (s.env_var.as_str(), s.required))
+            .collect();
+        assert_eq!(
+            required,
+            [("DB_SECRET_ARN", true), ("WEBHOOK_SECRET_ARN", false)]
+        );
+    }
+
+    #[test]
+    fn fixed_vars_are_trimmed_and_not_printed() {
+        let config = SecretsConfig::from_vars([
+            ("DB_SECRET_ARN", " arn:db \n"),
+            ("AWS_SESSION_TOKEN", "tok-123"),
+        ])
+        .unwrap();
+        assert_eq!(config.var("DB_SECRET_ARN").as_deref(), Some("arn:db"));
+        assert_eq!(config.var("MISSING"), None);
+        let debug = format!("{config:?}");
+        assert!(debug.contains("Fixed(2 variables)"), "{debug}");
+        assert!(!debug.contains("tok-123"), "{debug}");
+    }
+
+    #[test]
+    #[should_panic(expected = "secret `db` is declared twice")]
+    fn duplicate_names_are_rejected() {
+        let _ = SecretsConfig::new()
+            .with_secret("db", "A")
+            .with_optional_secret("db", "B");
+    }
+}

@@ -1,0 +1,143 @@
+//! [`SecretsLayer`]: built at init, once every declared secret has been fetched.
+
+use aws_config::SdkConfig;
+use tern_runtime::InitContext;
+use tower::Layer;
+
+use crate::secrets::{
+    cache::Cache,
+    config::{SecretsBackend, SecretsConfig},
+    error::SecretsError,
+    handle::Secrets,
+    provider::{Extension, Provider},
+    service::SecretsService,
+};
+
+/// Wraps a handler in a [`SecretsService`]. Cheap to clone: it holds the shared [`Secrets`].
+///
+/// Every constructor fetches all declared secrets, concurrently, and fails if a required one
+/// cannot be fetched, so an error here is an init error (`?` converts it into
+/// [`InitError`](tern_runtime::InitError)).
+#[derive(Clone, Debug)]
+pub struct SecretsLayer {
+    secrets: Secrets,
+}
+
+impl SecretsLayer {
+    /// Fetches the declared secrets with the backend the configuration selects; the Secrets
+    /// Manager client is built from the runtime's shared SDK configuration, loaded only if
+    /// that backend is used.
+    pub async fn from_init(
+        init: &InitContext,
+        config: SecretsConfig,
+    ) -> Result<Self, SecretsError> {
+        match config.backend() {
+            SecretsBackend::Sdk => {
+                Self::fetch_with_client(config, sdk_client(init.aws_config().await)).await
+            }
+            SecretsBackend::Extension { port } => Self::fetch_via_extension(config, port).await,
+        }
+    }
+
+    /// Like [`from_init`](Self::from_init), with an explicit SDK configuration (ignored by the
+    /// extension backend).
+    pub async fn fetch(
+        config: SecretsConfig,
+        sdk_config: &SdkConfig,
+    ) -> Result<Self, SecretsError> {
+        match config.backend() {
+            SecretsBackend::Sdk => Self::fetch_with_client(config, sdk_client(sdk_config)).await,
+            SecretsBackend::Extension { port } => Self::fetch_via_extension(config, port).await,
+        }
+    }
+
+    /// Fetches through this Secrets Manager client (e.g. one with custom interceptors or
+    /// retry settings), whatever backend the configuration names.
+    pub async fn fetch_with_client(
+        config: SecretsConfig,
+        client: aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, SecretsError> {
+        Self::load(&config, Provider::SecretsManager(client)).await
+    }
+
+    async fn fetch_via_extension(config: SecretsConfig, port: u16) -> Result<Self, SecretsError> {
+        let token = config
+            .var("AWS_SESSION_TOKEN")
+            .ok_or_else(|| SecretsError::MissingEnv {
+                env_var: "AWS_SESSION_TOKEN".to_owned(),
+                purpose:
+                    "the session token the Parameters and Secrets extension authenticates callers \
+                      with (Lambda sets it)"
+                        .to_owned(),
+            })?;
+        Self::load(
+            &config,
+            Provider::Extension(Box::new(Extension::new(port, &token)?)),
+        )
+        .await
+    }
+
+    async fn load(config: &SecretsConfig, provider: Provider) -> Result<Self, SecretsError> {
+        let cache = Cache::load(config, provider).await?;
+        Ok(Self {
+            secrets: Secrets::new(cache),
+        })
+    }
+
+    /// The handle to give the handler (clone it into the handler's closure or state).
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+}
+
+fn sdk_client(sdk_config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(sdk_config)
+}
+
+impl<S> Layer<S> for SecretsLayer {
+    type Service = SecretsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SecretsService::new(inner, self.secrets.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn extension_backend_needs_the_session_token() {
+        let config = SecretsConfig::from_vars([
+            ("TERN_SECRETS_BACKEND", "extension"),
+            ("DB_SECRET_ARN", "prod/db"),
+        ])
+        .unwrap()
+        .with_secret("db", "DB_SECRET_ARN");
+        let sdk_config = SdkConfig::builder().build();
+        let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
+        assert_eq!(error.error_type(), "Secrets.MissingEnvironmentVariable");
+        assert_eq!(
+            error.to_string(),
+            "environment variable `AWS_SESSION_TOKEN` is not set; it must hold the session token the \
+             Parameters and Secrets extension authenticates callers with (Lambda sets it)"
+        );
+    }
+
+    #[tokio::test]
+    async fn unset_required_variable_fails_before_any_fetch() {
+        let config = SecretsConfig::from_vars([("OTHER_ARN", "x")])
+            .unwrap()
+            .with_optional_secret("webhook", "WEBHOOK_SECRET_ARN")
+            .with_secret("db", "DB_SECRET_ARN");
+        // No endpoint, region or credentials: any fetch attempt would fail differently.
+        let sdk_config = SdkConfig::builder().build();
+        let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
+        assert_eq!(error.error_type(), "Secrets.MissingEnvironmentVariable");
+        assert_eq!(
+            error.to_string(),
+            "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the \
+             Secrets Manager secret the handler reads as `db`"
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! A backend for unit tests that answers from a script and counts its calls. The real
+//! backends are exercised against moto in `tests/secrets_moto.rs`.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::secrets::{
+    provider::{FetchError, FetchErrorKind},
+    value::SecretValue,
+};
+
+/// One scripted answer.
+#[derive(Clone)]
+pub(crate) enum Step {
+    /// Answer this `SecretString` after `delay`.
+    Value(&'static str, Duration),
+    /// Fail with this AWS error code.
+    Fail(FetchErrorKind, &'static str),
+}
+
+/// Answers fetches in order; the last step repeats.
+pub(crate) struct Script {
+    steps: Mutex<VecDeque<Step>>,
+    calls: AtomicUsize,
+}
+
+impl Script {
+    pub(crate) fn new(steps: impl IntoIterator<Item = Step>) -> Arc<Self> {
+        Arc::new(Self {
+            steps: Mutex::new(steps.into_iter().collect()),
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many fetches started.
+    pub(crate) fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn fetch(&self, secret: &Arc<str>) -> Result<SecretValue, FetchError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let step = {
+            let mut steps = self.steps.lock().unwrap();
+            let step = steps.front().cloned().expect("the script has no steps");
+            if steps.len() > 1 {
+                steps.pop_front();
+            }
+            step
+        };
+        match step {
+            Step::Value(text, delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(SecretValue::text(secret.clone(), text.to_owned(), None))
+            }
+            Step::Fail(kind, code) => Err(FetchError::new(kind, code, "scripted failure")),
+        }
+    }
+}

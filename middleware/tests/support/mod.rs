@@ -1,0 +1,150 @@
+//! Shared helpers of the secrets integration tests: an SDK configuration for moto, a counter
+//! of `GetSecretValue` calls, a handler reading a secret, and a log buffer.
+
+use std::{
+    io::Write,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
+use aws_sdk_secretsmanager::{
+    Client,
+    config::{
+        ConfigBag, Credentials, Intercept, RuntimeComponents,
+        interceptors::BeforeTransmitInterceptorContextRef,
+    },
+    error::BoxError,
+};
+use tern_middleware::secrets::{Secrets, SecretsConfig};
+use tern_runtime::{Context, Diagnostic, LambdaEvent, service_fn};
+use tern_testkit::Moto;
+use tower::Service;
+
+pub async fn sdk_config(moto: &Moto) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region("us-east-1")
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        // One attempt: an outage shows up at once instead of after the SDK's backoff.
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+/// Counts `GetSecretValue` requests on the wire (every attempt, retries included).
+#[derive(Debug, Clone, Default)]
+pub struct CountGets(Arc<AtomicUsize>);
+
+impl CountGets {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for CountGets {
+    fn name(&self) -> &'static str {
+        "CountGets"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.request().headers().get("x-amz-target") == Some("secretsmanager.GetSecretValue")
+        {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+pub fn counting_client(sdk: &SdkConfig) -> (Client, CountGets) {
+    let gets = CountGets::default();
+    let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .interceptor(gets.clone())
+        .build();
+    (Client::from_conf(config), gets)
+}
+
+/// Creates (or rotates) a secret with the SDK, as an operator would.
+pub async fn put_secret(admin: &Client, id: &str, value: &str, create: bool) {
+    if create {
+        admin
+            .create_secret()
+            .name(id)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    } else {
+        admin
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A handler that answers with the `password` field of the `db` secret.
+pub fn password_handler(
+    secrets: &Secrets,
+) -> impl Service<LambdaEvent<()>, Response = String, Error = Diagnostic, Future: Send> + Clone + use<>
+{
+    let secrets = secrets.clone();
+    service_fn(move |_event: LambdaEvent<()>| {
+        let secrets = secrets.clone();
+        async move {
+            let db = secrets.get("db")?;
+            tracing::info!(secret = ?db, "handler read the secret");
+            Ok::<_, Diagnostic>(db.json_field("password")?.to_owned())
+        }
+    })
+}
+
+pub async fn invoke<S>(service: &mut S) -> Result<String, Diagnostic>
+where
+    S: Service<LambdaEvent<()>, Response = String, Error = Diagnostic>,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+    service.call(LambdaEvent::new((), Context::default())).await
+}
+
+pub async fn sleep_until(instant: Instant) {
+    tokio::time::sleep(instant.saturating_duration_since(Instant::now())).await;
+}
+
+pub fn db_config(env: &[(&str, &str)], ttl: Duration) -> SecretsConfig {
+    SecretsConfig::from_vars(env.iter().copied())
+        .unwrap()
+        .with_secret("db", "DB_SECRET_ARN")
+        .with_ttl(ttl)
+}
+
+/// A `MakeWriter` that appends every log line to a shared buffer.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
