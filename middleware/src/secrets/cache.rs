@@ -130,6 +130,9 @@ pub(crate) struct Cache {
     entries: Box<[Entry]>,
     provider: Provider,
     policy: Policy,
+    /// Failed refreshes not yet reported as the `SecretRefreshFailed` metric. Refreshes run in
+    /// background tasks, outside any invocation's metrics; the next invocation reports them.
+    unreported_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Cache {
@@ -164,6 +167,7 @@ impl Cache {
             entries: entries.into(),
             provider,
             policy: Policy::from_config(config),
+            unreported_failures: Default::default(),
         });
 
         let started = Instant::now();
@@ -199,6 +203,8 @@ impl Cache {
         if let Some(error) = first_failure {
             return Err(error);
         }
+        // Init fetches are not refreshes: their failures are init errors or warnings above.
+        cache.unreported_failures.store(0, Ordering::Relaxed);
         tracing::info!(
             secrets = cache.entries.len(),
             backend = cache.provider.label(),
@@ -223,6 +229,7 @@ impl Cache {
             entries: entries.collect(),
             provider,
             policy: Policy::from_config(config),
+            unreported_failures: Default::default(),
         })
     }
 
@@ -351,6 +358,11 @@ impl Cache {
         });
     }
 
+    /// Failed refreshes since the last call (for the `SecretRefreshFailed` metric).
+    pub(crate) fn take_unreported_failures(&self) -> u64 {
+        self.unreported_failures.swap(0, Ordering::Relaxed)
+    }
+
     async fn fetch_and_store(
         &self,
         entry: &Entry,
@@ -380,6 +392,7 @@ impl Cache {
             Err(error) => {
                 let finished = Instant::now();
                 if finished.saturating_duration_since(started) <= timeout + FREEZE_SLACK {
+                    self.unreported_failures.fetch_add(1, Ordering::Relaxed);
                     entry.failure.store(Some(Arc::new(Failure {
                         error: error.clone(),
                         at: finished,

@@ -133,10 +133,25 @@ async fn failed_refreshes_keep_the_value_for_the_grace_period_then_fail_clearly(
         ],
     )
     .await;
+    assert_eq!(
+        secrets.take_unreported_refresh_failures(),
+        0,
+        "init fetches are not refreshes"
+    );
     advance(secs(10)).await;
     assert_eq!(text(&secrets), "v1");
     settle().await;
     assert_eq!(script.calls(), 2);
+    assert_eq!(
+        secrets.take_unreported_refresh_failures(),
+        1,
+        "one failed refresh to report"
+    );
+    assert_eq!(
+        secrets.take_unreported_refresh_failures(),
+        0,
+        "reported once"
+    );
 
     // Within grace: still v1, and no new attempt before RETRY_INTERVAL has passed.
     advance(Duration::from_millis(4_999)).await;
@@ -162,6 +177,7 @@ async fn failed_refreshes_keep_the_value_for_the_grace_period_then_fail_clearly(
         "a retry starts once RETRY_INTERVAL has passed"
     );
     assert!(secrets.get("db").is_err());
+    assert_eq!(secrets.take_unreported_refresh_failures(), 1);
 
     // The backend recovers: the next retry restores service.
     advance(RETRY_INTERVAL).await;
@@ -169,6 +185,11 @@ async fn failed_refreshes_keep_the_value_for_the_grace_period_then_fail_clearly(
     settle().await;
     assert_eq!(script.calls(), 4);
     assert_eq!(text(&secrets), "v2");
+    assert_eq!(
+        secrets.take_unreported_refresh_failures(),
+        0,
+        "a success is not a failure"
+    );
 }
 
 #[tokio::test(start_paused = true)]

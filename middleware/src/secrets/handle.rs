@@ -50,6 +50,12 @@ impl Secrets {
         self.cache.refresh(index).await
     }
 
+    /// Background refreshes that failed since the last call; reported as the
+    /// `SecretRefreshFailed` metric by [`SecretsService`](crate::secrets::SecretsService).
+    pub(crate) fn take_unreported_refresh_failures(&self) -> u64 {
+        self.cache.take_unreported_failures()
+    }
+
     /// Checks every declared secret once, as [`SecretsService`](crate::secrets::SecretsService)
     /// does before each invocation: starts the refreshes that are due and fails with the first
     /// required secret that is [`Stale`](SecretsError::Stale). Allocation-free when all is well.

@@ -55,6 +55,15 @@ where
     }
 
     fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+        let failed_refreshes = self.secrets.take_unreported_refresh_failures();
+        if failed_refreshes > 0 {
+            // Inside a MetricsLayer this lands in the invocation's EMF document; else a no-op.
+            let _ = crate::metrics::Metrics::current().add(
+                "SecretRefreshFailed",
+                crate::metrics::Unit::Count,
+                failed_refreshes as f64,
+            );
+        }
         let state = match self.secrets.check() {
             Ok(()) => State::Called {
                 future: self.inner.call(event),
@@ -214,5 +223,64 @@ mod tests {
             2,
             "the stale invocation must not reach the handler"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_background_refreshes_become_the_secret_refresh_failed_metric() {
+        use crate::metrics::{MetricsConfig, MetricsLayer, MetricsSink};
+        use tower::Layer;
+
+        let config = SecretsConfig::new()
+            .with_secret("db", "DB")
+            .with_ttl(Duration::from_secs(10))
+            .with_grace_period(Duration::from_secs(60));
+        let script = Script::new([
+            Step::Value("v1", Duration::ZERO),
+            Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
+        ]);
+        let cache = Cache::with_entries(
+            &config,
+            Provider::Scripted(script.clone()),
+            &[Some("prod/db")],
+        );
+        let secrets = Secrets::new(cache);
+        secrets.force_refresh("db").await.unwrap();
+        let documents = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+        let sink_documents = documents.clone();
+        let metrics = MetricsLayer::new(
+            MetricsConfig::new("Shop")
+                .with_service("orders")
+                .with_cold_start_metric(false)
+                .with_sink(MetricsSink::from_fn(move |line| {
+                    sink_documents
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(line).unwrap())
+                })),
+        );
+        let inner = Inner {
+            pending: Arc::new(AtomicUsize::new(0)),
+            calls: Arc::new(AtomicUsize::new(0)),
+            secrets: secrets.clone(),
+        };
+        let mut service = metrics.layer(SecretsService::new(inner, secrets.clone()));
+
+        // Past the TTL: this invocation starts the refresh, which fails in the background.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(ready(&mut service).await.call(event()).await.unwrap(), "v1");
+        tokio::task::yield_now().await;
+        assert_eq!(script.calls(), 2);
+        assert!(
+            documents.lock().unwrap().is_empty(),
+            "nothing failed yet when it ran"
+        );
+
+        // The next invocation reports the failure in its own EMF document, once.
+        assert_eq!(ready(&mut service).await.call(event()).await.unwrap(), "v1");
+        assert_eq!(ready(&mut service).await.call(event()).await.unwrap(), "v1");
+        let documents = documents.lock().unwrap();
+        assert_eq!(documents.len(), 1, "{documents:?}");
+        assert_eq!(documents[0]["SecretRefreshFailed"], 1);
+        assert_eq!(documents[0]["service"], "orders");
     }
 }
