@@ -4,12 +4,15 @@
 #![warn(missing_docs)]
 
 pub mod echo;
+pub mod s3;
 
 use tern_runtime::Bootstrap;
 
 /// The bootstrap with every handler of this crate registered.
 pub fn bootstrap() -> Bootstrap {
-    Bootstrap::new().handler("echo", echo::build)
+    Bootstrap::new()
+        .handler("echo", echo::build)
+        .handler("s3", s3::build)
 }
 
 // The README's Rust examples compile and run as doctests, so they cannot drift from the API.

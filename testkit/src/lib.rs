@@ -12,10 +12,12 @@
 mod emulator;
 mod moto;
 mod process;
+pub mod scenario;
 pub mod tools;
 
 pub use emulator::{Emulator, EmulatorBuilder, Invocation};
 pub use moto::Moto;
+pub use scenario::Scenario;
 
 use std::net::{Ipv4Addr, TcpListener};
 

@@ -93,6 +93,24 @@ impl Moto {
         .collect()
     }
 
+    /// An AWS SDK configuration for clients in the test process that talk to this moto
+    /// (explicit endpoint, region and dummy credentials; nothing read from the environment).
+    /// S3 clients built from it also need `force_path_style(true)`.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "tern-testkit",
+            ))
+            .load()
+            .await
+    }
+
     /// Stops moto now (to simulate an AWS outage); later calls to it are refused.
     pub fn stop(&mut self) {
         self.process.take();

@@ -1,0 +1,198 @@
+//! The `s3` function end to end: the emulator runs the bootstrap, moto plays S3.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tern_testkit::{
+    Emulator, Scenario,
+    scenario::{S3_DATA_BUCKET, S3_IMAGES_BUCKET, S3_SOURCE_BUCKET, S3_UNSORTED_BUCKET},
+};
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(
+        tern_testkit::tools::workspace_root()
+            .join("events/s3")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
+    Emulator::builder(tern_testkit::tools::bootstrap(env!(
+        "CARGO_BIN_EXE_bootstrap"
+    )))
+    .handler("s3")
+    .envs(scenario.function_env())
+    .envs(env)
+    .start()
+}
+
+#[test]
+fn objects_are_routed_by_content_with_the_decision_in_metadata() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_s3();
+    let function = emulator(&scenario, env);
+
+    let cases = [
+        (
+            "1-orders-json.json",
+            "incoming/orders 2026-11-22.json",
+            S3_DATA_BUCKET,
+            "json/incoming/orders 2026-11-22.json",
+            "json",
+            "application/json",
+        ),
+        (
+            "2-photo-png.json",
+            "incoming/photos/käse & brot.png",
+            S3_IMAGES_BUCKET,
+            "incoming/photos/käse & brot.png",
+            "image/png",
+            "image/png",
+        ),
+        (
+            "3-report-csv.json",
+            "incoming/reports/q4 report.csv",
+            S3_DATA_BUCKET,
+            "csv/incoming/reports/q4 report.csv",
+            "csv",
+            "text/csv",
+        ),
+        (
+            "5-unknown-bin.json",
+            "incoming/firmware.bin",
+            S3_UNSORTED_BUCKET,
+            "unknown/incoming/firmware.bin",
+            "unknown",
+            "application/octet-stream",
+        ),
+    ];
+    for (file, source_key, bucket, key, class, content_type) in cases {
+        let answer = function.invoke(event(file));
+        assert_eq!(answer.status, 200, "{file}: {}", answer.body);
+        assert_eq!(
+            answer.json(),
+            json!({"routed": [{
+                "source": format!("s3://{S3_SOURCE_BUCKET}/{source_key}"),
+                "destination": format!("s3://{bucket}/{key}"),
+                "class": class,
+            }]}),
+            "{file}"
+        );
+        let (metadata, stored_type) = scenario.s3_head(bucket, key);
+        let source_uri = format!("s3://{S3_SOURCE_BUCKET}/{source_key}");
+        let encoded: String = percent_encode(&source_uri);
+        assert_eq!(
+            metadata,
+            BTreeMap::from([
+                ("tern-content-class".to_owned(), class.to_owned()),
+                ("tern-source".to_owned(), encoded),
+                (
+                    "tern-source-sequencer".to_owned(),
+                    serde_json::from_str::<serde_json::Value>(&event(file)).unwrap()["Records"][0]
+                        ["s3"]["object"]["sequencer"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                ),
+            ]),
+            "{file}"
+        );
+        assert_eq!(stored_type.as_deref(), Some(content_type), "{file}");
+    }
+    assert_eq!(
+        scenario.s3_keys(S3_DATA_BUCKET),
+        [
+            "csv/incoming/reports/q4 report.csv",
+            "json/incoming/orders 2026-11-22.json"
+        ]
+    );
+    assert_eq!(
+        scenario.s3_keys(S3_IMAGES_BUCKET),
+        ["incoming/photos/käse & brot.png"]
+    );
+    assert_eq!(
+        scenario.s3_keys(S3_UNSORTED_BUCKET),
+        ["unknown/incoming/firmware.bin"]
+    );
+}
+
+#[test]
+fn a_missing_object_fails_the_invocation_naming_it() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_s3();
+    let function = emulator(&scenario, env);
+    let gone =
+        event("1-orders-json.json").replace("orders+2026-11-22.json", "deleted+meanwhile.json");
+    let answer = function.invoke(gone);
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("S3.RequestFailed"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        answer.error_message().as_deref(),
+        Some(
+            "GetObject s3://tern-demo-incoming/incoming/deleted meanwhile.json failed: NoSuchKey: The specified key does not exist."
+        )
+    );
+}
+
+#[test]
+fn routing_into_the_source_bucket_is_refused() {
+    let scenario = Scenario::start();
+    scenario.seed_s3();
+    let rules = json!({"default": {"bucket": S3_SOURCE_BUCKET, "prefix": "sorted/"}}).to_string();
+    let function = emulator(
+        &scenario,
+        vec![
+            ("ROUTING_RULES".into(), rules),
+            ("S3_FORCE_PATH_STYLE".into(), "true".into()),
+        ],
+    );
+    let answer = function.invoke(event("3-report-csv.json"));
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("S3.RoutingLoop"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        scenario
+            .s3_keys(S3_SOURCE_BUCKET)
+            .iter()
+            .all(|k| !k.starts_with("sorted/"))
+    );
+}
+
+#[test]
+fn missing_routing_rules_is_an_init_error_naming_the_variable() {
+    let scenario = Scenario::start();
+    let function = emulator(&scenario, vec![]);
+    let answer = function.invoke(event("1-orders-json.json"));
+    assert_eq!(answer.status, 502);
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("Runtime.MissingEnvironmentVariable")
+    );
+    assert_eq!(
+        answer.error_message().as_deref(),
+        Some(
+            "environment variable `ROUTING_RULES` is not set; it must hold the routing rules as JSON \
+             (or set ROUTING_RULES_FILE to a JSON file in the function package)"
+        )
+    );
+}
+
+/// The same encoding the function applies to metadata values (RFC 3986 unreserved and `/` kept).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
