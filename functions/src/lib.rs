@@ -4,7 +4,10 @@
 #![warn(missing_docs)]
 
 pub mod echo;
+pub mod kinesis;
 pub mod s3;
+pub mod sns;
+pub mod sqs;
 
 use tern_runtime::Bootstrap;
 
@@ -13,6 +16,9 @@ pub fn bootstrap() -> Bootstrap {
     Bootstrap::new()
         .handler("echo", echo::build)
         .handler("s3", s3::build)
+        .handler("sns", sns::build)
+        .handler("sqs", sqs::build)
+        .handler("kinesis", kinesis::build)
 }
 
 // The README's Rust examples compile and run as doctests, so they cannot drift from the API.

@@ -149,7 +149,7 @@ fn unknown_handler_is_an_init_error_listing_registered_names() {
     assert_eq!(
         got.error_message().as_deref(),
         Some(
-            "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo. Set the \
+            "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo, s3, sns, sqs, kinesis. Set the \
              function's Handler (zip or layer) or the image CMD to one of them"
         )
     );

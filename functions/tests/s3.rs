@@ -30,7 +30,8 @@ fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
 #[test]
 fn objects_are_routed_by_content_with_the_decision_in_metadata() {
     let scenario = Scenario::start();
-    let env = scenario.seed_s3();
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
     let function = emulator(&scenario, env);
 
     let cases = [
@@ -120,7 +121,8 @@ fn objects_are_routed_by_content_with_the_decision_in_metadata() {
 #[test]
 fn a_missing_object_fails_the_invocation_naming_it() {
     let scenario = Scenario::start();
-    let env = scenario.seed_s3();
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
     let function = emulator(&scenario, env);
     let gone =
         event("1-orders-json.json").replace("orders+2026-11-22.json", "deleted+meanwhile.json");
@@ -144,13 +146,12 @@ fn routing_into_the_source_bucket_is_refused() {
     let scenario = Scenario::start();
     scenario.seed_s3();
     let rules = json!({"default": {"bucket": S3_SOURCE_BUCKET, "prefix": "sorted/"}}).to_string();
-    let function = emulator(
-        &scenario,
-        vec![
-            ("ROUTING_RULES".into(), rules),
-            ("S3_FORCE_PATH_STYLE".into(), "true".into()),
-        ],
-    );
+    let mut env = vec![
+        ("ROUTING_RULES".to_owned(), rules),
+        ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+    ];
+    env.extend(scenario.seed_idempotency());
+    let function = emulator(&scenario, env);
     let answer = function.invoke(event("3-report-csv.json"));
     assert_eq!(
         answer.error_type().as_deref(),
@@ -183,6 +184,50 @@ fn missing_routing_rules_is_an_init_error_naming_the_variable() {
              (or set ROUTING_RULES_FILE to a JSON file in the function package)"
         )
     );
+}
+
+#[test]
+fn a_duplicate_notification_copies_once_and_answers_the_same() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
+    let function = emulator(&scenario, env);
+
+    let first = function.invoke(event("1-orders-json.json"));
+    assert_eq!(first.status, 200, "{}", first.body);
+    let copies_after_first = copy_requests(&scenario);
+    assert_eq!(copies_after_first, 1);
+    let duplicate = function.invoke(event("4-orders-json-duplicate.json"));
+    assert_eq!(
+        duplicate.body, first.body,
+        "the duplicate gets the first response, byte for byte"
+    );
+    assert_eq!(copy_requests(&scenario), 1, "no second copy");
+
+    // The idempotency record: Powertools schema, COMPLETED, holding the first response.
+    let items = scenario.table_items(tern_testkit::scenario::IDEMPOTENCY_TABLE);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let record = &items[0];
+    assert_eq!(record["status"], "COMPLETED");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(record["data"].as_str().unwrap()).unwrap(),
+        first.json()
+    );
+    assert!(
+        record["id"].as_str().unwrap().starts_with("tern-test.s3#"),
+        "{record}"
+    );
+    assert!(record["expiration"].as_u64().is_some());
+}
+
+/// CopyObject requests into the JSON route that moto has served (one request-log line each).
+fn copy_requests(scenario: &Scenario) -> usize {
+    scenario
+        .moto
+        .logs()
+        .lines()
+        .filter(|l| l.contains("\"PUT /tern-demo-data/json/"))
+        .count()
 }
 
 /// The same encoding the function applies to metadata values (RFC 3986 unreserved and `/` kept).

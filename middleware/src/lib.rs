@@ -5,9 +5,10 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! The modules land one issue at a time: [`secrets`] is here; idempotency, batch and metrics
-//! follow.
+//! Modules: [`secrets`], [`idempotency`], [`batch`] and [`metrics`].
 #![warn(missing_docs)]
 
+pub mod batch;
+pub mod idempotency;
 pub mod metrics;
 pub mod secrets;

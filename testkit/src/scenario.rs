@@ -16,6 +16,18 @@ pub const S3_DATA_BUCKET: &str = "tern-demo-data";
 pub const S3_IMAGES_BUCKET: &str = "tern-demo-images";
 /// Where everything else goes.
 pub const S3_UNSORTED_BUCKET: &str = "tern-demo-unsorted";
+/// The `sns` function's table of processed notifications (partition key `message_id`).
+pub const NOTIFICATIONS_TABLE: &str = "tern-demo-notifications";
+/// The secret holding the `sns` function's HMAC signing key.
+pub const SIGNING_KEY_SECRET: &str = "tern-demo/signing-key";
+/// The signing key's value in the scenario (a test canary: it must never appear in logs).
+pub const SIGNING_KEY: &str = "canary-7d1f3c9a-signing-key-do-not-log";
+/// The `sqs` function's orders table (partition key `order_id`).
+pub const ORDERS_TABLE: &str = "tern-demo-orders";
+/// The `kinesis` function's readings table (partition key `reading_id`).
+pub const TELEMETRY_TABLE: &str = "tern-demo-telemetry";
+/// The idempotency table every example function shares (Powertools schema).
+pub const IDEMPOTENCY_TABLE: &str = "tern-demo-idempotency";
 
 /// moto, a Tokio runtime for SDK calls from synchronous tests, and the SDK configuration.
 pub struct Scenario {
@@ -48,6 +60,134 @@ impl Scenario {
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A DynamoDB client for moto.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// Creates a table with a string partition key (on-demand billing).
+    pub fn create_table(&self, table: &str, partition_key: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let dynamodb = self.dynamodb();
+        self.block_on(async {
+            dynamodb
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(partition_key)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .expect("attribute definition"),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(partition_key)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .expect("key schema"),
+                )
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("create table {table}: {err:?}"));
+        });
+    }
+
+    /// Creates the Powertools-compatible idempotency table (`id`) and returns the variable
+    /// that names it.
+    pub fn seed_idempotency(&self) -> Vec<(String, String)> {
+        self.create_table(IDEMPOTENCY_TABLE, "id");
+        vec![(
+            "TERN_IDEMPOTENCY_TABLE".to_owned(),
+            IDEMPOTENCY_TABLE.to_owned(),
+        )]
+    }
+
+    /// Creates the `sns` function's table and signing-key secret; returns the function's
+    /// environment (including the idempotency table, created too).
+    pub fn seed_sns(&self) -> Vec<(String, String)> {
+        let mut env = self.seed_sns_without_idempotency();
+        env.extend(self.seed_idempotency());
+        env
+    }
+
+    /// [`seed_sns`](Self::seed_sns) for a moto that already has the idempotency table.
+    pub fn seed_sns_without_idempotency(&self) -> Vec<(String, String)> {
+        self.create_table(NOTIFICATIONS_TABLE, "message_id");
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let arn = self.block_on(async {
+            secrets
+                .create_secret()
+                .name(SIGNING_KEY_SECRET)
+                .secret_string(SIGNING_KEY)
+                .send()
+                .await
+                .expect("create secret")
+                .arn()
+                .expect("secret ARN")
+                .to_owned()
+        });
+        vec![
+            (
+                "NOTIFICATIONS_TABLE".to_owned(),
+                NOTIFICATIONS_TABLE.to_owned(),
+            ),
+            ("SIGNING_KEY_SECRET_ARN".to_owned(), arn),
+        ]
+    }
+
+    /// Creates the `sqs` function's orders table; returns its environment.
+    pub fn seed_sqs(&self) -> Vec<(String, String)> {
+        self.create_table(ORDERS_TABLE, "order_id");
+        vec![("ORDERS_TABLE".to_owned(), ORDERS_TABLE.to_owned())]
+    }
+
+    /// Creates the `kinesis` function's readings table; returns its environment.
+    pub fn seed_kinesis(&self) -> Vec<(String, String)> {
+        self.create_table(TELEMETRY_TABLE, "reading_id");
+        vec![("TELEMETRY_TABLE".to_owned(), TELEMETRY_TABLE.to_owned())]
+    }
+
+    /// Every item of a table, as JSON objects (`{"attr": {"S": "…"}}` → `{"attr": "…"}`),
+    /// sorted by their JSON text.
+    pub fn table_items(&self, table: &str) -> Vec<Value> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        fn plain(value: &AttributeValue) -> Value {
+            match value {
+                AttributeValue::S(s) => Value::String(s.clone()),
+                AttributeValue::N(n) => serde_json::from_str(n).unwrap_or(Value::String(n.clone())),
+                AttributeValue::Bool(b) => Value::Bool(*b),
+                AttributeValue::M(m) => {
+                    Value::Object(m.iter().map(|(k, v)| (k.clone(), plain(v))).collect())
+                }
+                AttributeValue::L(l) => Value::Array(l.iter().map(plain).collect()),
+                AttributeValue::Null(_) => Value::Null,
+                other => Value::String(format!("{other:?}")),
+            }
+        }
+        let dynamodb = self.dynamodb();
+        self.block_on(async {
+            let scanned = dynamodb
+                .scan()
+                .table_name(table)
+                .send()
+                .await
+                .expect("scan");
+            let mut items: Vec<Value> = scanned
+                .items()
+                .iter()
+                .map(|item| {
+                    Value::Object(item.iter().map(|(k, v)| (k.clone(), plain(v))).collect())
+                })
+                .collect();
+            items.sort_by_key(|item| item.to_string());
+            items
+        })
     }
 
     /// Environment for a function under the emulator: moto's endpoint and credentials.

@@ -8,7 +8,8 @@
 //! a duplicate notification returns the first report without copying again.
 //!
 //! Configuration (read at init): `ROUTING_RULES` or `ROUTING_RULES_FILE` (see [`routing`]);
-//! `IDEMPOTENCY_TABLE`; `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints such as moto.
+//! `TERN_IDEMPOTENCY_TABLE`; `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints such as
+//! moto.
 
 pub mod classify;
 pub mod routing;
@@ -19,7 +20,9 @@ use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_sdk_s3::{error::ProvideErrorMetadata, primitives::ByteStream, types::MetadataDirective};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+use tern_middleware::idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector};
 use tern_runtime::{Diagnostic, InitContext, InitError};
+use tower::ServiceBuilder;
 
 use classify::{SAMPLE_BYTES, classify};
 use routing::RoutingRules;
@@ -134,20 +137,29 @@ impl From<S3RouteError> for Diagnostic {
     }
 }
 
-/// Builds the `s3` service.
+/// Builds the `s3` service: idempotency (per bucket, key and version or sequencer) → router.
 pub async fn build(
     init: InitContext,
 ) -> Result<
-    impl tern_runtime::HandlerService<S3Event, Response = RoutingReport, Error = S3RouteError>,
+    impl tern_runtime::HandlerService<
+        S3Event,
+        Response = RoutingReport,
+        Error = impl Into<Diagnostic> + std::fmt::Debug,
+    >,
     InitError,
 > {
     let router = S3Router::from_init(&init).await?;
-    Ok(tern_runtime::service_fn(
-        move |event: tern_runtime::LambdaEvent<S3Event>| {
-            let router = router.clone();
-            async move { router.route_event(&event.payload).await }
-        },
-    ))
+    let by_object = KeySelector::from_fn(|event: &S3Event| Some(idempotency_data(event)));
+    let idempotency =
+        IdempotencyLayer::from_init(&init, IdempotencyConfig::from_env()?, by_object).await?;
+    Ok(ServiceBuilder::new()
+        .layer(idempotency)
+        .service(tern_runtime::service_fn(
+            move |event: tern_runtime::LambdaEvent<S3Event>| {
+                let router = router.clone();
+                async move { router.route_event(&event.payload).await }
+            },
+        )))
 }
 
 /// The state built at init.

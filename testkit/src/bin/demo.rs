@@ -1,14 +1,23 @@
-//! `make demo`: invokes every registered handler through the Lambda Runtime Interface Emulator
-//! with the sample events in `events/<handler>/`, and prints each response.
+//! `make demo`: every registered handler through the Lambda Runtime Interface Emulator, against
+//! moto, with the sample events in `events/<handler>/`; prints what each invocation did and
+//! the AWS state it left.
 //!
 //! Usage: `demo [BOOTSTRAP]` (default: `$TERN_BOOTSTRAP`).
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{collections::HashSet, path::PathBuf, process::ExitCode};
 
-use tern_testkit::{Emulator, tools};
+use serde_json::Value;
+use tern_testkit::{
+    Emulator, Invocation, Scenario,
+    scenario::{
+        IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE, S3_DATA_BUCKET, S3_IMAGES_BUCKET,
+        S3_UNSORTED_BUCKET, TELEMETRY_TABLE,
+    },
+    tools,
+};
 
 /// Handlers the demo runs, in order.
-const HANDLERS: &[&str] = &["echo"];
+const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis"];
 
 fn main() -> ExitCode {
     let Some(bootstrap) = std::env::args_os()
@@ -19,70 +28,212 @@ fn main() -> ExitCode {
         eprintln!("usage: demo BOOTSTRAP (or set TERN_BOOTSTRAP); `make demo` does this for you");
         return ExitCode::FAILURE;
     };
-    let events_root = tools::workspace_root().join("events");
-    println!(
-        "tern demo: {} through the Lambda Runtime Interface Emulator",
-        bootstrap.display()
-    );
+    println!("tern demo: {}", bootstrap.display());
+    println!("each handler runs in the official Lambda Runtime Interface Emulator; AWS is moto");
+    let scenario = Scenario::start();
+    println!("moto listening on {}", scenario.moto.endpoint());
+    scenario.seed_idempotency();
 
     let mut failures = 0;
     for handler in HANDLERS {
-        let dir = events_root.join(handler);
-        let mut events: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect(),
-            Err(err) => {
-                eprintln!("cannot read {}: {err}", dir.display());
-                failures += 1;
-                continue;
-            }
+        let env = match *handler {
+            "s3" => scenario.seed_s3(),
+            "sqs" => scenario.seed_sqs(),
+            "sns" => scenario.seed_sns_without_idempotency(),
+            "kinesis" => scenario.seed_kinesis(),
+            _ => Vec::new(),
         };
-        events.sort();
-
-        println!(
-            "\n== {handler} ({} events from events/{handler}/) ==",
-            events.len()
-        );
-        let emulator = Emulator::builder(&bootstrap)
-            .handler(handler)
-            .function_name(format!("tern-demo-{handler}"))
-            .start();
-        for event in &events {
-            let payload = match std::fs::read(event) {
-                Ok(payload) => payload,
-                Err(err) => {
-                    eprintln!("cannot read {}: {err}", event.display());
-                    failures += 1;
-                    continue;
-                }
-            };
-            let answer = emulator.invoke(&payload);
-            let name = event.file_name().unwrap_or_default().to_string_lossy();
-            let kind = match answer.error_type() {
-                Some(error_type) => format!("error {error_type}"),
-                None => "ok".to_owned(),
-            };
-            println!(
-                "{name:<22} {:>3} {kind:<44} {}",
-                answer.status,
-                answer.body.trim_end()
-            );
-            if answer.status != 200 {
-                failures += 1;
-            }
-        }
-        let pid = emulator.runtime_pid();
-        println!(
-            "runtime process {} served every event without restarting",
-            pid.map_or("?".into(), |p| p.to_string())
-        );
+        let mut env = env;
+        env.push(("TERN_IDEMPOTENCY_TABLE".into(), IDEMPOTENCY_TABLE.into()));
+        failures += run_handler(&bootstrap, &scenario, handler, env);
+        report_state(&scenario, handler);
     }
     if failures > 0 {
         eprintln!("\n{failures} demo step(s) failed");
         return ExitCode::FAILURE;
     }
+    println!("\ndone: every handler answered every event; nothing was restarted");
     ExitCode::SUCCESS
+}
+
+fn run_handler(
+    bootstrap: &PathBuf,
+    scenario: &Scenario,
+    handler: &str,
+    env: Vec<(String, String)>,
+) -> usize {
+    let dir = tools::workspace_root().join("events").join(handler);
+    let mut events: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().as_bytes()[0].is_ascii_digit())
+            })
+            .collect(),
+        Err(err) => {
+            eprintln!("cannot read {}: {err}", dir.display());
+            return 1;
+        }
+    };
+    events.sort();
+    println!(
+        "\n== {handler}: {} events from events/{handler}/ ==",
+        events.len()
+    );
+    let emulator = Emulator::builder(bootstrap)
+        .handler(handler)
+        .function_name(format!("tern-demo-{handler}"))
+        .envs(scenario.function_env())
+        .envs(env)
+        .start();
+    let mut failures = 0;
+    let mut seen = HashSet::new();
+    for event in &events {
+        let name = event
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let payload = match std::fs::read(event) {
+            Ok(payload) => payload,
+            Err(err) => {
+                eprintln!("cannot read {}: {err}", event.display());
+                failures += 1;
+                continue;
+            }
+        };
+        let answer = emulator.invoke(&payload);
+        if answer.status != 200 {
+            failures += 1;
+        }
+        let duplicate = !seen.insert(answer.body.clone()) && answer.error_type().is_none();
+        println!("{name:<34} {}", describe(handler, &answer, duplicate));
+    }
+    match emulator.runtime_pid() {
+        Some(pid) => println!("(one runtime process, pid {pid}, served all of them)"),
+        None => println!("(the runtime process is not running)"),
+    }
+    failures
+}
+
+fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
+    if let Some(error_type) = answer.error_type() {
+        return format!(
+            "error {error_type}: {}",
+            answer.error_message().unwrap_or_default()
+        );
+    }
+    let body = answer.json();
+    let text = match handler {
+        "s3" => body["routed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "{} -> {} ({})",
+                    r["source"].as_str().unwrap_or(""),
+                    r["destination"].as_str().unwrap_or(""),
+                    r["class"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        "sqs" | "kinesis" => {
+            let failed: Vec<&str> = body["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str())
+                .collect();
+            if failed.is_empty() {
+                "every record processed".to_owned()
+            } else {
+                format!("reported failed for retry: {}", failed.join(", "))
+            }
+        }
+        "sns" => {
+            let processed: Vec<String> = body["processed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{} {} signed {}…",
+                        p["event_type"].as_str().unwrap_or(""),
+                        p["payment_id"].as_str().unwrap_or(""),
+                        &p["signature"].as_str().unwrap_or("")
+                            [..12.min(p["signature"].as_str().unwrap_or("").len())]
+                    )
+                })
+                .collect();
+            format!("stored: {}", processed.join(", "))
+        }
+        _ => answer.body.clone(),
+    };
+    if duplicate {
+        format!("duplicate: answered from the idempotency record, nothing redone ({text})")
+    } else {
+        text
+    }
+}
+
+fn report_state(scenario: &Scenario, handler: &str) {
+    let count = |table: &str| scenario.table_items(table).len();
+    match handler {
+        "s3" => {
+            for bucket in [S3_DATA_BUCKET, S3_IMAGES_BUCKET, S3_UNSORTED_BUCKET] {
+                for key in scenario.s3_keys(bucket) {
+                    let (metadata, content_type) = scenario.s3_head(bucket, &key);
+                    println!(
+                        "  s3://{bucket}/{key}  [{}; tern-content-class={}]",
+                        content_type.unwrap_or_default(),
+                        metadata
+                            .get("tern-content-class")
+                            .map_or("?", String::as_str)
+                    );
+                }
+            }
+        }
+        "sqs" => {
+            let ids: Vec<String> = scenario
+                .table_items(ORDERS_TABLE)
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} ({} cents)",
+                        i["order_id"].as_str().unwrap_or(""),
+                        i["total_cents"]
+                    )
+                })
+                .collect();
+            println!("  {ORDERS_TABLE}: {} orders: {}", ids.len(), ids.join(", "));
+        }
+        "sns" => println!(
+            "  {NOTIFICATIONS_TABLE}: {} signed notifications",
+            count(NOTIFICATIONS_TABLE)
+        ),
+        "kinesis" => {
+            let readings: Vec<Value> = scenario.table_items(TELEMETRY_TABLE);
+            let ids: Vec<&str> = readings
+                .iter()
+                .filter_map(|r| r["reading_id"].as_str())
+                .collect();
+            println!(
+                "  {TELEMETRY_TABLE}: {} readings: {}",
+                ids.len(),
+                ids.join(", ")
+            );
+        }
+        _ => {}
+    }
+    if matches!(handler, "s3" | "sns") {
+        println!(
+            "  {IDEMPOTENCY_TABLE}: {} records",
+            count(IDEMPOTENCY_TABLE)
+        );
+    }
 }

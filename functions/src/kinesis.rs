@@ -1,0 +1,386 @@
+//! `kinesis`: device telemetry from a stream into DynamoDB, with partial failures by sequence
+//! number.
+//!
+//! Each record's data is a JSON reading. The batch layer hands over records one by one (in
+//! order per partition key, i.e. per device); a reading that does not decode or is out of range
+//! fails its record. A good reading is transformed — Fahrenheit, dew point (Magnus formula),
+//! the minute it belongs to — into an item keyed by `reading_id` = `<device>#<recorded_at>`.
+//! The items of the batch are then written with `BatchWriteItem`, 25 at a time, and whatever
+//! DynamoDB leaves unprocessed is retried with backoff while the deadline allows. Records whose
+//! item still could not be written join the failed records in `batchItemFailures`; Lambda
+//! resumes the shard from the lowest reported sequence number, and because items are keyed by
+//! reading, writing a redelivered reading again is harmless.
+//!
+//! A bad reading stops only its own device's records (failure scope `ordering-key`, unless
+//! `TERN_BATCH_FAILURE_SCOPE` says otherwise): see [`batch_config`].
+//!
+//! Configuration: `TELEMETRY_TABLE` (partition key `reading_id`, S); the `TERN_BATCH_*`
+//! variables of the batch layer.
+
+use std::{
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, SystemTime},
+};
+
+use aws_lambda_events::event::{
+    kinesis::{KinesisEvent, KinesisEventRecord},
+    streams::{KinesisBatchItemFailure, KinesisEventResponse},
+};
+use aws_sdk_dynamodb::{
+    error::ProvideErrorMetadata,
+    types::{AttributeValue, PutRequest, WriteRequest},
+};
+use serde::Deserialize;
+use tern_middleware::batch::{
+    BatchConfig, BatchError, BatchLayer, FAILURE_SCOPE_ENV, FailureScope,
+};
+use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+/// `BatchWriteItem` takes at most 25 requests.
+const WRITE_CHUNK: usize = 25;
+/// Retries of unprocessed items before giving up on them (backoff 50 ms, doubling).
+const WRITE_ATTEMPTS: u32 = 6;
+
+/// One telemetry reading, the JSON in a record's data.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reading {
+    /// The device (also the partition key).
+    pub device_id: String,
+    /// RFC 3339 UTC time of the measurement, e.g. `2026-11-22T12:00:05Z`.
+    pub recorded_at: String,
+    /// Temperature in °C (-60 to 80).
+    pub temperature_c: f64,
+    /// Relative humidity in % (0 to 100).
+    pub humidity_pct: f64,
+}
+
+/// Why a record was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The data is not a reading.
+    #[error("record {sequence_number}: {reason}")]
+    Invalid {
+        /// The record.
+        sequence_number: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<TelemetryError> for Diagnostic {
+    fn from(error: TelemetryError) -> Self {
+        Diagnostic {
+            error_type: "Telemetry.InvalidReading".to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+impl Reading {
+    /// Decodes and range-checks a record's data.
+    pub fn from_record(record: &KinesisEventRecord) -> Result<Self, TelemetryError> {
+        let invalid = |reason: String| TelemetryError::Invalid {
+            sequence_number: record.kinesis.sequence_number.clone(),
+            reason,
+        };
+        let reading: Reading = serde_json::from_slice(&record.kinesis.data.0)
+            .map_err(|err| invalid(format!("data is not a reading: {err}")))?;
+        if reading.device_id.trim().is_empty() {
+            return Err(invalid("device_id is empty".to_owned()));
+        }
+        if reading.device_id != record.kinesis.partition_key {
+            return Err(invalid(format!(
+                "device_id `{}` differs from the partition key `{}`",
+                reading.device_id, record.kinesis.partition_key
+            )));
+        }
+        if minute_of(&reading.recorded_at).is_none() {
+            return Err(invalid(format!(
+                "recorded_at {:?} is not an RFC 3339 UTC time",
+                reading.recorded_at
+            )));
+        }
+        if !(-60.0..=80.0).contains(&reading.temperature_c) {
+            return Err(invalid(format!(
+                "temperature_c {} is outside -60..80",
+                reading.temperature_c
+            )));
+        }
+        if !(0.0..=100.0).contains(&reading.humidity_pct) {
+            return Err(invalid(format!(
+                "humidity_pct {} is outside 0..100",
+                reading.humidity_pct
+            )));
+        }
+        Ok(reading)
+    }
+
+    /// The DynamoDB item: the reading plus derived fields.
+    pub fn to_item(
+        &self,
+        sequence_number: &str,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: f64| AttributeValue::N(format!("{:.2}", v));
+        [
+            (
+                "reading_id".to_owned(),
+                s(&format!("{}#{}", self.device_id, self.recorded_at)),
+            ),
+            ("device_id".to_owned(), s(&self.device_id)),
+            ("recorded_at".to_owned(), s(&self.recorded_at)),
+            (
+                "minute".to_owned(),
+                s(minute_of(&self.recorded_at).unwrap_or_default()),
+            ),
+            ("temperature_c".to_owned(), n(self.temperature_c)),
+            (
+                "temperature_f".to_owned(),
+                n(self.temperature_c * 9.0 / 5.0 + 32.0),
+            ),
+            ("humidity_pct".to_owned(), n(self.humidity_pct)),
+            (
+                "dew_point_c".to_owned(),
+                n(dew_point(self.temperature_c, self.humidity_pct)),
+            ),
+            ("sequence_number".to_owned(), s(sequence_number)),
+        ]
+        .into()
+    }
+}
+
+/// `2026-11-22T12:00:05Z` → `2026-11-22T12:00`; `None` if it is not that shape.
+fn minute_of(timestamp: &str) -> Option<&str> {
+    let bytes = timestamp.as_bytes();
+    let shape_ok = bytes.len() >= 20
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && timestamp.ends_with('Z')
+        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+            .into_iter()
+            .all(|r| bytes[r].iter().all(u8::is_ascii_digit));
+    shape_ok.then(|| &timestamp[..16])
+}
+
+/// Dew point in °C by the Magnus formula (b = 17.62, c = 243.12 °C).
+fn dew_point(temperature_c: f64, humidity_pct: f64) -> f64 {
+    let gamma =
+        (humidity_pct.max(0.01) / 100.0).ln() + 17.62 * temperature_c / (243.12 + temperature_c);
+    243.12 * gamma / (17.62 - gamma)
+}
+
+/// The `kinesis` service: batch layer over a per-record transform, then batched writes.
+#[derive(Clone)]
+pub struct TelemetryService {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: Arc<str>,
+    batch: BatchLayer<tern_middleware::batch::Kinesis, tern_middleware::batch::Raw>,
+}
+
+/// Builds the `kinesis` service.
+pub async fn build(init: InitContext) -> Result<TelemetryService, InitError> {
+    let table = init.required_env(
+        "TELEMETRY_TABLE",
+        "the DynamoDB table telemetry readings are written to",
+    )?;
+    Ok(TelemetryService {
+        dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
+        table: table.into(),
+        batch: BatchLayer::kinesis_raw(batch_config(&init)?),
+    })
+}
+
+/// The batch configuration from the environment, except that by default a bad reading stops
+/// only its own device (partition key): writes are keyed by reading, so records of other
+/// devices that Lambda redelivers after the failed one are rewritten harmlessly, and progress
+/// is not held up by one broken sensor. `TERN_BATCH_FAILURE_SCOPE` still overrides it.
+fn batch_config(init: &InitContext) -> Result<BatchConfig, InitError> {
+    let config = BatchConfig::from_env()?;
+    Ok(match init.optional_env(FAILURE_SCOPE_ENV) {
+        Some(_) => config,
+        None => config.with_failure_scope(FailureScope::OrderingKey),
+    })
+}
+
+type Pending = Arc<Mutex<Vec<(String, WriteRequest)>>>;
+
+impl Service<LambdaEvent<KinesisEvent>> for TelemetryService {
+    type Response = KinesisEventResponse;
+    type Error = BatchError;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<KinesisEventResponse, BatchError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<KinesisEvent>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let deadline = event.context.deadline();
+            // Each invocation collects its own items; the record handler only transforms.
+            let pending: Pending = Arc::default();
+            let collect = pending.clone();
+            let transform = service_fn(move |record: LambdaEvent<KinesisEventRecord>| {
+                let collect = collect.clone();
+                async move {
+                    let record = record.payload;
+                    let reading = Reading::from_record(&record)?;
+                    let sequence_number = record.kinesis.sequence_number;
+                    let put = PutRequest::builder()
+                        .set_item(Some(reading.to_item(&sequence_number)))
+                        .build()
+                        .expect("item is set");
+                    let write = WriteRequest::builder().put_request(put).build();
+                    collect
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((sequence_number, write));
+                    Ok::<_, TelemetryError>(())
+                }
+            });
+            let mut response = this.batch.layer(transform).oneshot(event).await?;
+            let pending = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+            let unwritten = this.write_all(pending, deadline).await;
+            for sequence_number in unwritten {
+                let mut failure = KinesisBatchItemFailure::default();
+                failure.item_identifier = Some(sequence_number);
+                response.batch_item_failures.push(failure);
+            }
+            response.batch_item_failures.sort_by(|a, b| {
+                sequence_order(a.item_identifier.as_deref(), b.item_identifier.as_deref())
+            });
+            response
+                .batch_item_failures
+                .dedup_by(|a, b| a.item_identifier == b.item_identifier);
+            Ok(response)
+        })
+    }
+}
+
+/// Kinesis sequence numbers are decimal strings of up to 128 bits: compare by length first.
+fn sequence_order(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    let key = |s: Option<&str>| s.map(|s| (s.len(), s.to_owned()));
+    key(a).cmp(&key(b))
+}
+
+impl TelemetryService {
+    /// Writes the items in chunks of 25, retrying unprocessed ones with backoff until the
+    /// attempts run out or the deadline nears; returns the sequence numbers never written.
+    async fn write_all(
+        &self,
+        pending: Vec<(String, WriteRequest)>,
+        deadline: SystemTime,
+    ) -> Vec<String> {
+        let mut unwritten = Vec::new();
+        for chunk in pending.chunks(WRITE_CHUNK) {
+            let mut left: Vec<(String, WriteRequest)> = chunk.to_vec();
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 1..=WRITE_ATTEMPTS {
+                let requests: Vec<WriteRequest> = left.iter().map(|(_, w)| w.clone()).collect();
+                let result = self
+                    .dynamodb
+                    .batch_write_item()
+                    .request_items(self.table.to_string(), requests)
+                    .send()
+                    .await;
+                match result {
+                    Ok(output) => {
+                        let retry: Vec<WriteRequest> = output
+                            .unprocessed_items()
+                            .and_then(|items| items.get(&*self.table))
+                            .cloned()
+                            .unwrap_or_default();
+                        left.retain(|(_, w)| retry.contains(w));
+                        if left.is_empty() {
+                            break;
+                        }
+                        tracing::warn!(
+                            attempt,
+                            unprocessed = left.len(),
+                            "DynamoDB left items unprocessed; retrying"
+                        );
+                    }
+                    Err(err) => tracing::warn!(
+                        attempt,
+                        table = %self.table,
+                        code = err.code().unwrap_or("Unknown"),
+                        error = err.message().unwrap_or_default(),
+                        "BatchWriteItem failed"
+                    ),
+                }
+                let time_left = deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                if attempt == WRITE_ATTEMPTS || time_left < backoff + Duration::from_secs(1) {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            for (sequence_number, _) in &left {
+                tracing::error!(%sequence_number, table = %self.table, "reading not written; reported for retry");
+            }
+            unwritten.extend(left.into_iter().map(|(s, _)| s));
+        }
+        unwritten
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<KinesisEventRecord> {
+        let event: KinesisEvent =
+            serde_json::from_str(include_str!("../../events/kinesis/1-telemetry.json")).unwrap();
+        event.records
+    }
+
+    #[test]
+    fn readings_decode_and_bad_data_names_the_record() {
+        let records = records();
+        let first = Reading::from_record(&records[0]).unwrap();
+        assert_eq!(first.device_id, "d-100");
+        assert_eq!(first.temperature_c, 21.5);
+        let err = Reading::from_record(&records[3]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record 49590338271490256608559692538361571095921575989136588804: data is not a reading: expected value at line 1 column 1"
+        );
+    }
+
+    #[test]
+    fn items_carry_derived_fields() {
+        let reading = Reading::from_record(&records()[0]).unwrap();
+        let item = reading.to_item("42");
+        let text = |k: &str| match &item[k] {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text("reading_id"), "d-100#2026-11-22T12:00:05Z");
+        assert_eq!(text("minute"), "2026-11-22T12:00");
+        assert_eq!(text("temperature_f"), "70.70");
+        // Magnus (b = 17.62, c = 243.12) computed independently in Python: 21.5 °C at 40 % → 7.32.
+        assert_eq!(text("dew_point_c"), "7.32");
+        assert_eq!(text("sequence_number"), "42");
+    }
+
+    #[test]
+    fn range_and_shape_checks() {
+        assert_eq!(minute_of("2026-11-22T12:00:05Z"), Some("2026-11-22T12:00"));
+        assert_eq!(minute_of("2026-11-22 12:00:05Z"), None);
+        assert_eq!(minute_of("2026-11-22T12:00:05+01:00"), None);
+        assert_eq!(
+            sequence_order(Some("9"), Some("10")),
+            std::cmp::Ordering::Less,
+            "numeric order, not text order"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The `kinesis` function end to end: emulator + moto (DynamoDB).
+
+use serde_json::json;
+use tern_testkit::{Emulator, Scenario, scenario::TELEMETRY_TABLE};
+
+fn event() -> String {
+    std::fs::read_to_string(
+        tern_testkit::tools::workspace_root().join("events/kinesis/1-telemetry.json"),
+    )
+    .unwrap()
+}
+
+fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
+    Emulator::builder(tern_testkit::tools::bootstrap(env!(
+        "CARGO_BIN_EXE_bootstrap"
+    )))
+    .handler("kinesis")
+    .envs(scenario.function_env())
+    .envs(env)
+    .start()
+}
+
+#[test]
+fn the_bad_record_is_reported_by_sequence_number_and_the_rest_stored() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_kinesis();
+    let function = emulator(&scenario, env);
+    let answer = function.invoke(event());
+    assert_eq!(
+        answer.body,
+        r#"{"batchItemFailures":[{"itemIdentifier":"49590338271490256608559692538361571095921575989136588804"}]}"#
+    );
+    let items = scenario.table_items(TELEMETRY_TABLE);
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["reading_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    let first = items
+        .iter()
+        .find(|i| i["reading_id"] == "d-100#2026-11-22T12:00:05Z")
+        .unwrap();
+    assert_eq!(
+        *first,
+        json!({
+            "reading_id": "d-100#2026-11-22T12:00:05Z",
+            "device_id": "d-100",
+            "recorded_at": "2026-11-22T12:00:05Z",
+            "minute": "2026-11-22T12:00",
+            "temperature_c": 21.5,
+            "temperature_f": 70.7,
+            "humidity_pct": 40.0,
+            "dew_point_c": 7.32,
+            "sequence_number": "49590338271490256608559692538361571095921575989136588801"
+        })
+    );
+    // Lambda redelivers from the reported record on: rewriting readings is harmless.
+    let again = function.invoke(event());
+    assert_eq!(again.body, answer.body);
+    assert_eq!(scenario.table_items(TELEMETRY_TABLE).len(), 5);
+}
+
+#[test]
+fn readings_not_written_are_reported_too() {
+    let mut scenario = Scenario::start();
+    let env = scenario.seed_kinesis();
+    let function = emulator(&scenario, env.clone());
+    scenario.moto.stop();
+    let answer = function.invoke(event());
+    // Every good reading failed to write and the bad one failed to decode: all six reported.
+    let reported: Vec<String> = answer.json()["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", answer.body))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (801..=806)
+        .map(|n| format!("49590338271490256608559692538361571095921575989136588{n}"))
+        .collect();
+    assert_eq!(reported, expected);
+}

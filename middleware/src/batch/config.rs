@@ -1,0 +1,314 @@
+//! How a batch is processed: concurrency, deadline margins, failure scope, all-failed policy.
+
+use std::{num::NonZeroUsize, time::Duration};
+
+use crate::batch::error::BatchError;
+
+/// `TERN_BATCH_CONCURRENCY`: how many records (of different groups / keys) run at once.
+pub const CONCURRENCY_ENV: &str = "TERN_BATCH_CONCURRENCY";
+/// `TERN_BATCH_SAFETY_MARGIN_MS`: no record starts with less remaining time than this.
+pub const SAFETY_MARGIN_ENV: &str = "TERN_BATCH_SAFETY_MARGIN_MS";
+/// `TERN_BATCH_ABANDON_MARGIN_MS`: records still running with less remaining time than this are
+/// abandoned.
+pub const ABANDON_MARGIN_ENV: &str = "TERN_BATCH_ABANDON_MARGIN_MS";
+/// `TERN_BATCH_FAILURE_SCOPE`: `key` or `batch`.
+pub const FAILURE_SCOPE_ENV: &str = "TERN_BATCH_FAILURE_SCOPE";
+/// `TERN_BATCH_ALL_FAILED`: `error` or `report`.
+pub const ALL_FAILED_ENV: &str = "TERN_BATCH_ALL_FAILED";
+
+const DEFAULT_SAFETY_MARGIN: Duration = Duration::from_secs(1);
+const DEFAULT_ABANDON_MARGIN: Duration = Duration::from_millis(100);
+
+/// What a failed record of an ordered source (SQS FIFO, Kinesis, DynamoDB streams) stops.
+///
+/// Records of a standard SQS queue have no order: a failure there never stops another record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureScope {
+    /// The rest of the record's ordering key — its SQS message group, Kinesis partition key or
+    /// DynamoDB item — is reported failed without running; other keys go on. The default for
+    /// SQS FIFO, where Lambda redelivers exactly the reported messages.
+    /// `TERN_BATCH_FAILURE_SCOPE=key`.
+    OrderingKey,
+    /// Every record not yet started is reported failed without running; records already
+    /// running finish. The default for Kinesis and DynamoDB streams: Lambda resumes the shard
+    /// from the lowest reported sequence number, so records processed after a failure would be
+    /// delivered (and processed) again anyway. `TERN_BATCH_FAILURE_SCOPE=batch`.
+    Batch,
+}
+
+/// What the batch returns when no record succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllFailedPolicy {
+    /// Fail the invocation with `Batch.AllRecordsFailed`: Lambda retries the whole batch, and
+    /// the function's `Errors` metric, retry and bisect settings see a failure. The default;
+    /// `TERN_BATCH_ALL_FAILED=error`.
+    #[default]
+    Error,
+    /// Return every record's identifier as a batch item failure.
+    /// `TERN_BATCH_ALL_FAILED=report`.
+    ReportEveryRecord,
+}
+
+/// Settings of the batch middleware.
+///
+/// | setting | builder | environment | default |
+/// |---|---|---|---|
+/// | records running at once | [`with_concurrency`](Self::with_concurrency) | `TERN_BATCH_CONCURRENCY` | 1 (sequential) |
+/// | no start below this remaining time | [`with_safety_margin`](Self::with_safety_margin) | `TERN_BATCH_SAFETY_MARGIN_MS` | 1000 ms |
+/// | abandon running records below this remaining time | [`with_abandon_margin`](Self::with_abandon_margin) | `TERN_BATCH_ABANDON_MARGIN_MS` | 100 ms (at most the safety margin) |
+/// | what a failure stops | [`with_failure_scope`](Self::with_failure_scope) | `TERN_BATCH_FAILURE_SCOPE` (`key` \| `batch`) | `key` for SQS FIFO, `batch` for streams |
+/// | no record succeeded | [`with_all_failed`](Self::with_all_failed) | `TERN_BATCH_ALL_FAILED` (`error` \| `report`) | `error` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchConfig {
+    concurrency: NonZeroUsize,
+    safety_margin: Duration,
+    abandon_margin: Duration,
+    failure_scope: Option<FailureScope>,
+    all_failed: AllFailedPolicy,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchConfig {
+    /// Every setting at its default; the environment is not read.
+    pub fn new() -> Self {
+        Self {
+            concurrency: NonZeroUsize::MIN,
+            safety_margin: DEFAULT_SAFETY_MARGIN,
+            abandon_margin: DEFAULT_ABANDON_MARGIN,
+            failure_scope: None,
+            all_failed: AllFailedPolicy::Error,
+        }
+    }
+
+    /// The defaults, overridden by the environment variables in the table above. A variable
+    /// that is set but unusable is a `Batch.InvalidEnvironmentVariable` error naming it.
+    pub fn from_env() -> Result<Self, BatchError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
+    pub fn from_vars<'a, I>(vars: I) -> Result<Self, BatchError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let vars: Vec<(&str, &str)> = vars.into_iter().collect();
+        Self::from_lookup(|name| {
+            vars.iter()
+                .rev()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BatchError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut config = Self::new();
+        if let Some(value) = get(CONCURRENCY_ENV) {
+            config.concurrency = value
+                .trim()
+                .parse::<NonZeroUsize>()
+                .map_err(|_| invalid(CONCURRENCY_ENV, &value, "a whole number of at least 1"))?;
+        }
+        if let Some(value) = get(SAFETY_MARGIN_ENV) {
+            config.safety_margin = millis(SAFETY_MARGIN_ENV, &value)?;
+        }
+        if let Some(value) = get(ABANDON_MARGIN_ENV) {
+            config.abandon_margin = millis(ABANDON_MARGIN_ENV, &value)?;
+        }
+        if let Some(value) = get(FAILURE_SCOPE_ENV) {
+            config.failure_scope = Some(match value.trim().to_ascii_lowercase().as_str() {
+                "key" => FailureScope::OrderingKey,
+                "batch" => FailureScope::Batch,
+                _ => return Err(invalid(FAILURE_SCOPE_ENV, &value, "`key` or `batch`")),
+            });
+        }
+        if let Some(value) = get(ALL_FAILED_ENV) {
+            config.all_failed = match value.trim().to_ascii_lowercase().as_str() {
+                "error" => AllFailedPolicy::Error,
+                "report" => AllFailedPolicy::ReportEveryRecord,
+                _ => return Err(invalid(ALL_FAILED_ENV, &value, "`error` or `report`")),
+            };
+        }
+        Ok(config)
+    }
+
+    /// How many records run at once. Records of one message group / ordering key always run
+    /// one after another, in arrival order; 1 processes the whole batch sequentially.
+    ///
+    /// # Panics
+    /// If `records` is 0.
+    pub fn with_concurrency(mut self, records: usize) -> Self {
+        self.concurrency =
+            NonZeroUsize::new(records).expect("batch concurrency must be at least 1 record");
+        self
+    }
+
+    /// No record starts when the invocation has less time left than `margin`; it and every
+    /// record not yet started are reported failed, so the response goes out before the timeout.
+    pub fn with_safety_margin(mut self, margin: Duration) -> Self {
+        self.safety_margin = margin;
+        self
+    }
+
+    /// Records still running when the invocation has less time left than `margin` are
+    /// abandoned (their futures dropped) and reported failed; the time left is what sending the
+    /// response needs. Capped at the safety margin.
+    pub fn with_abandon_margin(mut self, margin: Duration) -> Self {
+        self.abandon_margin = margin;
+        self
+    }
+
+    /// What a failed record of an ordered source stops; overrides the source's default.
+    pub fn with_failure_scope(mut self, scope: FailureScope) -> Self {
+        self.failure_scope = Some(scope);
+        self
+    }
+
+    /// What the batch returns when no record succeeded.
+    pub fn with_all_failed(mut self, policy: AllFailedPolicy) -> Self {
+        self.all_failed = policy;
+        self
+    }
+
+    /// Records running at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.get()
+    }
+
+    /// Remaining time below which no record starts.
+    pub fn safety_margin(&self) -> Duration {
+        self.safety_margin
+    }
+
+    /// Remaining time below which running records are abandoned (never above the safety
+    /// margin).
+    pub fn abandon_margin(&self) -> Duration {
+        self.abandon_margin.min(self.safety_margin)
+    }
+
+    /// The configured failure scope; `None` means the source's default.
+    pub fn failure_scope(&self) -> Option<FailureScope> {
+        self.failure_scope
+    }
+
+    /// What the batch returns when no record succeeded.
+    pub fn all_failed(&self) -> AllFailedPolicy {
+        self.all_failed
+    }
+}
+
+fn millis(name: &str, value: &str) -> Result<Duration, BatchError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| invalid(name, value, "a whole number of milliseconds"))
+}
+
+fn invalid(name: &str, value: &str, expected: &str) -> BatchError {
+    BatchError::InvalidEnv {
+        name: name.to_owned(),
+        reason: format!("`{}` is not {expected}", value.trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = BatchConfig::from_vars([]).unwrap();
+        assert_eq!(config, BatchConfig::new());
+        assert_eq!(config.concurrency(), 1);
+        assert_eq!(config.safety_margin(), Duration::from_secs(1));
+        assert_eq!(config.abandon_margin(), Duration::from_millis(100));
+        assert_eq!(config.failure_scope(), None);
+        assert_eq!(config.all_failed(), AllFailedPolicy::Error);
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let config = BatchConfig::from_vars([
+            (CONCURRENCY_ENV, "8"),
+            (SAFETY_MARGIN_ENV, " 2500 "),
+            (ABANDON_MARGIN_ENV, "40"),
+            (FAILURE_SCOPE_ENV, "Batch"),
+            (ALL_FAILED_ENV, "report"),
+        ])
+        .unwrap();
+        let expected = BatchConfig::new()
+            .with_concurrency(8)
+            .with_safety_margin(Duration::from_millis(2500))
+            .with_abandon_margin(Duration::from_millis(40))
+            .with_failure_scope(FailureScope::Batch)
+            .with_all_failed(AllFailedPolicy::ReportEveryRecord);
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn blank_variables_keep_defaults() {
+        let config = BatchConfig::from_vars([(CONCURRENCY_ENV, " "), (FAILURE_SCOPE_ENV, "")]);
+        assert_eq!(config.unwrap(), BatchConfig::new());
+    }
+
+    #[test]
+    fn invalid_variables_name_the_variable_and_what_is_accepted() {
+        let cases = [
+            (
+                CONCURRENCY_ENV,
+                "0",
+                "environment variable `TERN_BATCH_CONCURRENCY` is invalid: `0` is not a whole \
+                 number of at least 1",
+            ),
+            (
+                SAFETY_MARGIN_ENV,
+                "1s",
+                "environment variable `TERN_BATCH_SAFETY_MARGIN_MS` is invalid: `1s` is not a \
+                 whole number of milliseconds",
+            ),
+            (
+                ABANDON_MARGIN_ENV,
+                "-5",
+                "environment variable `TERN_BATCH_ABANDON_MARGIN_MS` is invalid: `-5` is not a \
+                 whole number of milliseconds",
+            ),
+            (
+                FAILURE_SCOPE_ENV,
+                "group",
+                "environment variable `TERN_BATCH_FAILURE_SCOPE` is invalid: `group` is not \
+                 `key` or `batch`",
+            ),
+            (
+                ALL_FAILED_ENV,
+                "ignore",
+                "environment variable `TERN_BATCH_ALL_FAILED` is invalid: `ignore` is not \
+                 `error` or `report`",
+            ),
+        ];
+        for (name, value, message) in cases {
+            let error = BatchConfig::from_vars([(name, value)]).unwrap_err();
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.error_type(), "Batch.InvalidEnvironmentVariable");
+        }
+    }
+
+    #[test]
+    fn abandon_margin_never_exceeds_the_safety_margin() {
+        let config = BatchConfig::new()
+            .with_safety_margin(Duration::from_millis(50))
+            .with_abandon_margin(Duration::from_millis(500));
+        assert_eq!(config.abandon_margin(), Duration::from_millis(50));
+    }
+
+    #[test]
+    #[should_panic(expected = "batch concurrency must be at least 1 record")]
+    fn zero_concurrency_is_rejected() {
+        let _ = BatchConfig::new().with_concurrency(0);
+    }
+}

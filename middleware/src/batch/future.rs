@@ -1,0 +1,330 @@
+//! The response future of [`Batch`](crate::batch::Batch): drives the records of one
+//! invocation inside that invocation's task.
+//!
+//! No record is spawned: the running records' futures sit in one `FuturesUnordered`, and each
+//! poll of the batch first starts whatever may start (capacity left, lane idle, time left,
+//! record handler ready), then collects whatever finished. A record's outcome is final when it
+//! is set; the batch ends when every record has one, or when the abandon margin is reached.
+
+use std::{
+    marker::PhantomData,
+    panic::{AssertUnwindSafe, catch_unwind},
+    pin::Pin,
+    task::{Context as TaskContext, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use futures_util::{StreamExt, stream::FuturesUnordered};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use tokio::time::{Instant, Sleep};
+use tower::Service;
+
+use crate::batch::{
+    config::{AllFailedPolicy, BatchConfig, FailureScope},
+    decode::RecordDecoder,
+    error::BatchError,
+    outcome::{BatchOutcome, RecordOutcome},
+    record::{RecordFuture, log_failure, panic_message},
+    schedule::Schedule,
+    sources::BatchSource,
+};
+
+/// Why records stop being started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// A record failed under [`FailureScope::Batch`].
+    Failure,
+    /// The remaining time fell below the safety margin.
+    Deadline,
+}
+
+impl Stop {
+    fn outcome(self) -> RecordOutcome {
+        match self {
+            Self::Failure => RecordOutcome::SkippedAfterFailure,
+            Self::Deadline => RecordOutcome::NotStarted,
+        }
+    }
+}
+
+/// The invocation's time limits, on Tokio's clock.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    deadline: Instant,
+    safety_margin: Duration,
+    abandon_at: Instant,
+}
+
+impl Limits {
+    /// `None` when the context has no deadline (`0`, as in `Context::default()`): then no
+    /// record is ever stopped for time.
+    fn new(context: &Context, config: &BatchConfig) -> Option<Self> {
+        if context.deadline == 0 {
+            return None;
+        }
+        // Read the wall clock once; from here on the monotonic clock measures what is left.
+        let deadline = UNIX_EPOCH + Duration::from_millis(context.deadline);
+        let remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let now = Instant::now();
+        let deadline = now + remaining;
+        Some(Self {
+            deadline,
+            safety_margin: config.safety_margin(),
+            abandon_at: deadline.checked_sub(config.abandon_margin()).unwrap_or(now),
+        })
+    }
+
+    fn may_start(&self) -> bool {
+        Instant::now() + self.safety_margin <= self.deadline
+    }
+}
+
+/// The future returned by [`Batch::call`](crate::batch::Batch): resolves to the batch
+/// response, or to [`BatchError::AllRecordsFailed`].
+#[must_use = "futures do nothing unless polled"]
+pub struct BatchFuture<S, Src, D>
+where
+    Src: BatchSource,
+    D: RecordDecoder<Src>,
+    S: Service<LambdaEvent<D::Output>>,
+{
+    service: S,
+    context: Context,
+    records: Vec<Src::Record>,
+    outcomes: Vec<Option<RecordOutcome>>,
+    schedule: Schedule,
+    running: FuturesUnordered<RecordFuture<S::Future>>,
+    concurrency: usize,
+    scope: FailureScope,
+    all_failed: AllFailedPolicy,
+    limits: Option<Limits>,
+    abandon_timer: Option<Pin<Box<Sleep>>>,
+    stop: Option<Stop>,
+    started: Instant,
+    done: bool,
+    _decoder: PhantomData<fn() -> D>,
+}
+
+// No field is structurally pinned: record futures are pinned inside `FuturesUnordered` and the
+// timer is boxed.
+impl<S, Src, D> Unpin for BatchFuture<S, Src, D>
+where
+    Src: BatchSource,
+    D: RecordDecoder<Src>,
+    S: Service<LambdaEvent<D::Output>>,
+{
+}
+
+impl<S, Src, D> BatchFuture<S, Src, D>
+where
+    Src: BatchSource,
+    D: RecordDecoder<Src>,
+    S: Service<LambdaEvent<D::Output>>,
+    S::Error: Into<Diagnostic>,
+{
+    pub(crate) fn new(
+        service: S,
+        config: &BatchConfig,
+        records: Vec<Src::Record>,
+        context: Context,
+    ) -> Self {
+        let schedule = Schedule::new(records.iter().map(Src::ordering_key));
+        let mut outcomes = Vec::new();
+        outcomes.resize_with(records.len(), || None);
+        Self {
+            service,
+            limits: Limits::new(&context, config),
+            context,
+            records,
+            outcomes,
+            schedule,
+            running: FuturesUnordered::new(),
+            concurrency: config.concurrency(),
+            scope: config.failure_scope().unwrap_or(Src::DEFAULT_FAILURE_SCOPE),
+            all_failed: config.all_failed(),
+            abandon_timer: None,
+            stop: None,
+            started: Instant::now(),
+            done: false,
+            _decoder: PhantomData,
+        }
+    }
+
+    /// Starts records while there is capacity and a lane is idle; returns when nothing more
+    /// can start now (the record handler's readiness wakes the task when it was the reason).
+    fn start_ready(&mut self, cx: &mut TaskContext<'_>) {
+        while self.running.len() < self.concurrency {
+            let Some(position) = self.schedule.peek() else {
+                return;
+            };
+            if self.stop.is_none() && self.limits.is_some_and(|limits| !limits.may_start()) {
+                tracing::warn!(
+                    event_source = Src::NAME,
+                    "less time is left than the batch safety margin: records not started yet \
+                     are reported as failures"
+                );
+                self.stop = Some(Stop::Deadline);
+            }
+            if let Some(stop) = self.stop {
+                self.schedule.pop();
+                self.end_lane(position, stop.outcome());
+                continue;
+            }
+            let ready = catch_unwind(AssertUnwindSafe(|| self.service.poll_ready(cx)));
+            let failure = match ready {
+                Ok(Poll::Pending) => return,
+                Ok(Poll::Ready(Ok(()))) => {
+                    self.schedule.pop();
+                    self.start(position)
+                }
+                Ok(Poll::Ready(Err(error))) => {
+                    self.schedule.pop();
+                    Some(RecordOutcome::Failed(error.into()))
+                }
+                Err(payload) => {
+                    self.schedule.pop();
+                    Some(RecordOutcome::Panicked(panic_message(payload.as_ref())))
+                }
+            };
+            if let Some(outcome) = failure {
+                self.record_finished(position, outcome);
+            }
+        }
+    }
+
+    /// Decodes the record and calls the record handler; the outcome if it ended right there.
+    fn start(&mut self, position: usize) -> Option<RecordOutcome> {
+        let record = &mut self.records[position];
+        let span = tracing::info_span!("batch_record", record_id = %Src::identifier(record));
+        let entered = span.enter();
+        let service = &mut self.service;
+        let context = &self.context;
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            D::decode(record)
+                .map(|payload| service.call(LambdaEvent::new(payload, context.clone())))
+        }));
+        drop(entered);
+        match called {
+            Ok(Ok(inner)) => {
+                self.running.push(RecordFuture::new(position, span, inner));
+                None
+            }
+            Ok(Err(error)) => Some(RecordOutcome::Poison(error)),
+            Err(payload) => Some(RecordOutcome::Panicked(panic_message(payload.as_ref()))),
+        }
+    }
+
+    /// Sets a finished record's outcome and applies the ordering rules to its lane.
+    fn record_finished(&mut self, position: usize, outcome: RecordOutcome) {
+        if outcome.is_success() {
+            self.schedule.release(position);
+        } else {
+            let mut skipped = 0usize;
+            if self.schedule.is_ordered(position) {
+                for later in self.schedule.rest_of_lane(position) {
+                    self.outcomes[later] = Some(RecordOutcome::SkippedAfterFailure);
+                    skipped += 1;
+                }
+                if self.scope == FailureScope::Batch {
+                    self.stop.get_or_insert(Stop::Failure);
+                }
+            }
+            log_failure(Src::identifier(&self.records[position]), &outcome, skipped);
+        }
+        self.outcomes[position] = Some(outcome);
+    }
+
+    /// Gives `position` (which has not started) and the rest of its lane `outcome`.
+    fn end_lane(&mut self, position: usize, outcome: RecordOutcome) {
+        for later in self.schedule.rest_of_lane(position) {
+            self.outcomes[later] = Some(outcome.clone());
+        }
+        self.outcomes[position] = Some(outcome);
+    }
+
+    /// The abandon margin is reached: drop every running record, stop every other one.
+    fn abandon(&mut self) {
+        for running in Pin::new(&self.running).iter_pin_ref() {
+            let position = running.get_ref().position;
+            let record_id = Src::identifier(&self.records[position]);
+            tracing::warn!(
+                record_id,
+                outcome = "abandoned",
+                "record still running at the batch abandon margin: dropped and reported as a \
+                 failure"
+            );
+            for later in self.schedule.rest_of_lane(position) {
+                self.outcomes[later] = Some(RecordOutcome::NotStarted);
+            }
+            self.outcomes[position] = Some(RecordOutcome::Abandoned);
+        }
+        // Dropping the futures cancels the handlers at their current await point.
+        self.running.clear();
+        self.stop = Some(Stop::Deadline);
+        while let Some(position) = self.schedule.pop() {
+            self.end_lane(position, RecordOutcome::NotStarted);
+        }
+    }
+
+    fn finish(&mut self) -> Result<Src::Response, BatchError> {
+        self.done = true;
+        let outcomes = std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .map(|outcome| {
+                debug_assert!(outcome.is_some(), "a record ended without an outcome");
+                // Unreachable; if it were not, reporting the record is the safe answer.
+                outcome.unwrap_or(RecordOutcome::NotStarted)
+            })
+            .collect();
+        let outcome = BatchOutcome::new(outcomes);
+        outcome.log_summary(Src::NAME, self.started.elapsed());
+        if outcome.all_failed() && self.all_failed == AllFailedPolicy::Error {
+            return Err(BatchError::AllRecordsFailed {
+                event_source: Src::NAME,
+                records: self.records.len(),
+                counts: outcome.counts(),
+            });
+        }
+        let failed = outcome
+            .reported()
+            .map(|position| Src::take_identifier(&mut self.records[position]))
+            .collect();
+        Ok(Src::response(failed))
+    }
+}
+
+impl<S, Src, D> Future for BatchFuture<S, Src, D>
+where
+    Src: BatchSource,
+    D: RecordDecoder<Src>,
+    S: Service<LambdaEvent<D::Output>>,
+    S::Error: Into<Diagnostic>,
+{
+    type Output = Result<Src::Response, BatchError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "BatchFuture polled after completion");
+        if let Some(limits) = this.limits {
+            let timer = this
+                .abandon_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limits.abandon_at)));
+            if timer.as_mut().poll(cx).is_ready() {
+                this.abandon();
+                return Poll::Ready(this.finish());
+            }
+        }
+        loop {
+            this.start_ready(cx);
+            match this.running.poll_next_unpin(cx) {
+                Poll::Ready(Some((position, outcome))) => this.record_finished(position, outcome),
+                // Nothing running and nothing startable: every record has its outcome.
+                Poll::Ready(None) if this.schedule.is_idle() => return Poll::Ready(this.finish()),
+                // Nothing running, but the record handler is not ready: it wakes us.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The event sources a batch comes from: how their records are identified, ordered and
+//! reported.
+//!
+//! | source | record | identifier | ordering key | response |
+//! |---|---|---|---|---|
+//! | [`Sqs`] standard | `SqsMessage` | `messageId` | none: every record stands alone | `SqsBatchResponse` |
+//! | [`Sqs`] FIFO | `SqsMessage` | `messageId` | `attributes.MessageGroupId` | `SqsBatchResponse` |
+//! | [`Kinesis`] | `KinesisEventRecord` | `kinesis.sequenceNumber` | `kinesis.partitionKey` | `KinesisEventResponse` |
+//! | [`DynamoDb`] streams | `EventRecord` | `dynamodb.SequenceNumber` | `dynamodb.Keys`, canonical JSON | `DynamoDbEventResponse` |
+//!
+//! Every response serializes as `{"batchItemFailures":[{"itemIdentifier":"…"}]}`.
+
+use std::{borrow::Cow, collections::BTreeMap};
+
+use aws_lambda_events::event::{
+    dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kinesis::{KinesisEvent, KinesisEventRecord},
+    sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage},
+    streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse},
+};
+
+use crate::batch::config::FailureScope;
+
+/// An event source whose records are processed one by one and reported with
+/// `ReportBatchItemFailures`.
+///
+/// Implemented by [`Sqs`], [`Kinesis`] and [`DynamoDb`]; implement it for another source whose
+/// batch response has the same shape.
+pub trait BatchSource: Send + 'static {
+    /// The whole event (`SqsEvent`, …).
+    type Event: Send + 'static;
+    /// One record of it.
+    type Record: Send + 'static;
+    /// The partial batch response.
+    type Response: Send + 'static;
+
+    /// Short name for logs and errors: `sqs`, `kinesis`, `dynamodb`.
+    const NAME: &'static str;
+    /// The [`FailureScope`] used unless the configuration sets one.
+    const DEFAULT_FAILURE_SCOPE: FailureScope;
+
+    /// The event's records, in arrival order.
+    fn into_records(event: Self::Event) -> Vec<Self::Record>;
+
+    /// The identifier Lambda expects in `itemIdentifier`; empty when the record has none
+    /// (Lambda then treats the whole batch as failed, so nothing is lost).
+    fn identifier(record: &Self::Record) -> &str;
+
+    /// Moves the identifier out of a record that is no longer needed.
+    fn take_identifier(record: &mut Self::Record) -> String {
+        Self::identifier(record).to_owned()
+    }
+
+    /// The key whose records must run in arrival order, or `None` for a record that may run
+    /// in any order relative to every other.
+    fn ordering_key(record: &Self::Record) -> Option<Cow<'_, str>>;
+
+    /// Moves the record out for a handler that takes it whole, leaving a record behind that
+    /// still has the identifier.
+    fn detach(record: &mut Self::Record) -> Self::Record;
+
+    /// The response reporting `failed` identifiers, in arrival order.
+    fn response(failed: Vec<String>) -> Self::Response;
+}
+
+/// Amazon SQS, standard and FIFO queues (`SqsEvent` → `SqsBatchResponse`).
+///
+/// A message is ordered when it has a `MessageGroupId` attribute and does not come from a
+/// standard queue: standard queues with fair-queue group ids (`eventSourceARN` not ending in
+/// `.fifo`) give no ordering guarantee, so their messages stand alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Sqs;
+
+/// Amazon Kinesis Data Streams (`KinesisEvent` → `KinesisEventResponse`).
+#[derive(Debug, Clone, Copy)]
+pub struct Kinesis;
+
+/// Amazon DynamoDB Streams (`aws_lambda_events::event::dynamodb::Event` →
+/// `DynamoDbEventResponse`). Records of the same item (equal `Keys`) run in order.
+#[derive(Debug, Clone, Copy)]
+pub struct DynamoDb;
+
+impl BatchSource for Sqs {
+    type Event = SqsEvent;
+    type Record = SqsMessage;
+    type Response = SqsBatchResponse;
+
+    const NAME: &'static str = "sqs";
+    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::OrderingKey;
+
+    fn into_records(event: SqsEvent) -> Vec<SqsMessage> {
+        event.records
+    }
+
+    fn identifier(record: &SqsMessage) -> &str {
+        record.message_id.as_deref().unwrap_or_default()
+    }
+
+    fn take_identifier(record: &mut SqsMessage) -> String {
+        record.message_id.take().unwrap_or_default()
+    }
+
+    fn ordering_key(record: &SqsMessage) -> Option<Cow<'_, str>> {
+        let group = record.attributes.get("MessageGroupId")?;
+        let standard_queue = record
+            .event_source_arn
+            .as_deref()
+            .is_some_and(|arn| !arn.ends_with(".fifo"));
+        (!standard_queue).then_some(Cow::Borrowed(group.as_str()))
+    }
+
+    fn detach(record: &mut SqsMessage) -> SqsMessage {
+        let taken = std::mem::take(record);
+        record.message_id.clone_from(&taken.message_id);
+        taken
+    }
+
+    fn response(failed: Vec<String>) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+impl BatchSource for Kinesis {
+    type Event = KinesisEvent;
+    type Record = KinesisEventRecord;
+    type Response = KinesisEventResponse;
+
+    const NAME: &'static str = "kinesis";
+    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
+
+    fn into_records(event: KinesisEvent) -> Vec<KinesisEventRecord> {
+        event.records
+    }
+
+    fn identifier(record: &KinesisEventRecord) -> &str {
+        &record.kinesis.sequence_number
+    }
+
+    fn take_identifier(record: &mut KinesisEventRecord) -> String {
+        std::mem::take(&mut record.kinesis.sequence_number)
+    }
+
+    fn ordering_key(record: &KinesisEventRecord) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&record.kinesis.partition_key))
+    }
+
+    fn detach(record: &mut KinesisEventRecord) -> KinesisEventRecord {
+        let taken = std::mem::take(record);
+        record
+            .kinesis
+            .sequence_number
+            .clone_from(&taken.kinesis.sequence_number);
+        taken
+    }
+
+    fn response(failed: Vec<String>) -> KinesisEventResponse {
+        let mut response = KinesisEventResponse::default();
+        response.set_failures(failed);
+        response
+    }
+}
+
+impl BatchSource for DynamoDb {
+    type Event = DynamoDbEvent;
+    type Record = EventRecord;
+    type Response = DynamoDbEventResponse;
+
+    const NAME: &'static str = "dynamodb";
+    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
+
+    fn into_records(event: DynamoDbEvent) -> Vec<EventRecord> {
+        event.records
+    }
+
+    fn identifier(record: &EventRecord) -> &str {
+        record.change.sequence_number.as_deref().unwrap_or_default()
+    }
+
+    fn take_identifier(record: &mut EventRecord) -> String {
+        record.change.sequence_number.take().unwrap_or_default()
+    }
+
+    fn ordering_key(record: &EventRecord) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(canonical_keys(&record.change.keys)))
+    }
+
+    fn detach(record: &mut EventRecord) -> EventRecord {
+        let taken = std::mem::take(record);
+        record
+            .change
+            .sequence_number
+            .clone_from(&taken.change.sequence_number);
+        taken
+    }
+
+    fn response(failed: Vec<String>) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(id);
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+/// The item's key attributes as JSON with sorted attribute names, so equal keys give equal
+/// strings whatever order the stream record listed them in.
+fn canonical_keys(keys: &serde_dynamo::Item) -> String {
+    let sorted: BTreeMap<&str, &serde_dynamo::AttributeValue> = keys
+        .iter()
+        .map(|(name, value)| (name.as_str(), value))
+        .collect();
+    // Serializing strings, numbers and bytes into a String cannot fail.
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_dynamo::AttributeValue;
+
+    fn sqs(id: &str, group: Option<&str>, arn: Option<&str>) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.into());
+        if let Some(group) = group {
+            message
+                .attributes
+                .insert("MessageGroupId".into(), group.into());
+        }
+        message.event_source_arn = arn.map(str::to_owned);
+        message
+    }
+
+    #[test]
+    fn sqs_ordering_keys() {
+        let fifo = Some("arn:aws:sqs:us-east-1:123456789012:orders.fifo");
+        let standard = Some("arn:aws:sqs:us-east-1:123456789012:orders");
+        let cases = [
+            (sqs("a", Some("g1"), fifo), Some("g1")),
+            (sqs("b", Some("g1"), None), Some("g1")),
+            (sqs("c", Some("tenant-7"), standard), None),
+            (sqs("d", None, fifo), None),
+            (sqs("e", None, standard), None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(
+                Sqs::ordering_key(&message).as_deref(),
+                expected,
+                "{:?}",
+                message.message_id
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_and_keys_per_source() {
+        let mut message = sqs("059f36b4-87a3-44ab-83d2-661975830a7d", None, None);
+        assert_eq!(
+            Sqs::identifier(&message),
+            "059f36b4-87a3-44ab-83d2-661975830a7d"
+        );
+        assert_eq!(
+            Sqs::take_identifier(&mut message),
+            "059f36b4-87a3-44ab-83d2-661975830a7d"
+        );
+        assert_eq!(Sqs::identifier(&SqsMessage::default()), "");
+
+        let mut record = KinesisEventRecord::default();
+        record.kinesis.sequence_number = "4959033827149025660855969".into();
+        record.kinesis.partition_key = "device-1".into();
+        assert_eq!(Kinesis::identifier(&record), "4959033827149025660855969");
+        assert_eq!(Kinesis::ordering_key(&record).as_deref(), Some("device-1"));
+        let detached = Kinesis::detach(&mut record);
+        assert_eq!(detached.kinesis.partition_key, "device-1");
+        assert_eq!(Kinesis::identifier(&record), "4959033827149025660855969");
+        assert_eq!(record.kinesis.partition_key, "");
+
+        let mut change = EventRecord::default();
+        change.change.sequence_number = Some("111".into());
+        assert_eq!(DynamoDb::identifier(&change), "111");
+        assert_eq!(DynamoDb::take_identifier(&mut change), "111");
+        assert_eq!(DynamoDb::identifier(&change), "");
+    }
+
+    #[test]
+    fn dynamodb_keys_are_canonical() {
+        let mut a = EventRecord::default();
+        a.change
+            .keys
+            .insert("pk".into(), AttributeValue::S("order#1".into()));
+        a.change
+            .keys
+            .insert("sk".into(), AttributeValue::N("42".into()));
+        let mut b = EventRecord::default();
+        b.change
+            .keys
+            .insert("sk".into(), AttributeValue::N("42".into()));
+        b.change
+            .keys
+            .insert("pk".into(), AttributeValue::S("order#1".into()));
+        let expected = r#"{"pk":{"S":"order#1"},"sk":{"N":"42"}}"#;
+        assert_eq!(DynamoDb::ordering_key(&a).as_deref(), Some(expected));
+        assert_eq!(DynamoDb::ordering_key(&b).as_deref(), Some(expected));
+
+        // The same value under a different type is a different item.
+        let mut c = EventRecord::default();
+        c.change
+            .keys
+            .insert("pk".into(), AttributeValue::N("1".into()));
+        let mut d = EventRecord::default();
+        d.change
+            .keys
+            .insert("pk".into(), AttributeValue::S("1".into()));
+        assert_ne!(DynamoDb::ordering_key(&c), DynamoDb::ordering_key(&d));
+    }
+
+    #[test]
+    fn responses_serialize_byte_for_byte() {
+        let ids = || vec!["id-1".to_owned(), "id-2".to_owned()];
+        let expected =
+            r#"{"batchItemFailures":[{"itemIdentifier":"id-1"},{"itemIdentifier":"id-2"}]}"#;
+        assert_eq!(
+            serde_json::to_string(&Sqs::response(ids())).unwrap(),
+            expected
+        );
+        assert_eq!(
+            serde_json::to_string(&Kinesis::response(ids())).unwrap(),
+            expected
+        );
+        assert_eq!(
+            serde_json::to_string(&DynamoDb::response(ids())).unwrap(),
+            expected
+        );
+
+        let empty = r#"{"batchItemFailures":[]}"#;
+        assert_eq!(
+            serde_json::to_string(&Sqs::response(Vec::new())).unwrap(),
+            empty
+        );
+        assert_eq!(
+            serde_json::to_string(&Kinesis::response(Vec::new())).unwrap(),
+            empty
+        );
+        assert_eq!(
+            serde_json::to_string(&DynamoDb::response(Vec::new())).unwrap(),
+            empty
+        );
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let json = r#"{"batchItemFailures":[{"itemIdentifier":"a"},{"itemIdentifier":"b"}]}"#;
+        let sqs: SqsBatchResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(sqs, Sqs::response(vec!["a".into(), "b".into()]));
+        assert_eq!(serde_json::to_string(&sqs).unwrap(), json);
+        let kinesis: KinesisEventResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(kinesis, Kinesis::response(vec!["a".into(), "b".into()]));
+        assert_eq!(serde_json::to_string(&kinesis).unwrap(), json);
+        let dynamodb: DynamoDbEventResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(dynamodb, DynamoDb::response(vec!["a".into(), "b".into()]));
+        assert_eq!(serde_json::to_string(&dynamodb).unwrap(), json);
+    }
+}

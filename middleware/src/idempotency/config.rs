@@ -1,0 +1,321 @@
+//! Settings of the idempotency engine, from code and from the environment.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tern_runtime::InitError;
+
+/// The DynamoDB table that holds the records (no default: required by
+/// [`Idempotency::from_init`](super::Idempotency::from_init)).
+pub const TABLE_ENV: &str = "TERN_IDEMPOTENCY_TABLE";
+/// How long a completed record answers duplicates, in whole seconds (default 3600).
+pub const EXPIRES_ENV: &str = "TERN_IDEMPOTENCY_EXPIRES_SECONDS";
+/// Capacity of the local cache of completed records (default 0: no cache).
+pub const LOCAL_CACHE_ENV: &str = "TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE";
+/// Set by Lambda; the first half of the default key prefix.
+const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+/// The default record lifetime: one hour.
+pub const DEFAULT_EXPIRES_AFTER: Duration = Duration::from_secs(3600);
+/// The prefix when neither a prefix, a function name nor a handler name is known.
+const FALLBACK_PREFIX: &str = "idempotency";
+
+/// What to do with an event whose key selection finds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingKey {
+    /// Fail the invocation with [`IdempotencyError::MissingKey`](super::IdempotencyError) and
+    /// do not run the handler. The default: a selector that silently finds nothing would turn
+    /// idempotency off unnoticed.
+    #[default]
+    Error,
+    /// Run the handler without idempotency and log a warning.
+    RunWithoutIdempotency,
+}
+
+/// The time source of the engine, in epoch milliseconds. Tests substitute a manual clock to
+/// step through expiry without sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Settings of the idempotency engine. Every default is safe in production:
+///
+/// | setting | default | environment |
+/// |---|---|---|
+/// | [`with_table`](Self::with_table) | none (required for DynamoDB) | `TERN_IDEMPOTENCY_TABLE` |
+/// | [`with_prefix`](Self::with_prefix) | `<function name>.<handler name>` | (`AWS_LAMBDA_FUNCTION_NAME` + handler) |
+/// | [`with_expires_after`](Self::with_expires_after) | 3600 s | `TERN_IDEMPOTENCY_EXPIRES_SECONDS` |
+/// | [`with_local_cache`](Self::with_local_cache) | 0 (off) | `TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE` |
+/// | [`with_missing_key`](Self::with_missing_key) | [`MissingKey::Error`] | — |
+/// | [`with_clock`](Self::with_clock) | [`SystemClock`] | — |
+///
+/// Set the prefix explicitly when the function or handler may be renamed: it is part of every
+/// key, so a new prefix forgets all existing records.
+#[derive(Debug, Clone)]
+pub struct IdempotencyConfig {
+    table: Option<String>,
+    function_name: Option<String>,
+    handler_name: Option<String>,
+    prefix: Option<String>,
+    expires_after: Duration,
+    missing_key: MissingKey,
+    local_cache: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            table: None,
+            function_name: None,
+            handler_name: None,
+            prefix: None,
+            expires_after: DEFAULT_EXPIRES_AFTER,
+            missing_key: MissingKey::Error,
+            local_cache: 0,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl IdempotencyConfig {
+    /// The defaults, ignoring the environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The defaults overridden by the process environment (see the table above).
+    pub fn from_env() -> Result<Self, InitError> {
+        // `vars()` would panic on a variable that is not Unicode; none of ours can be one.
+        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }))
+    }
+
+    /// Like [`from_env`](Self::from_env), from the given variables (for tests).
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, InitError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut config = Self::default();
+        for (name, value) in vars {
+            let value = value.as_ref().trim();
+            if value.is_empty() {
+                continue;
+            }
+            match name.as_ref() {
+                TABLE_ENV => config.table = Some(value.to_owned()),
+                FUNCTION_NAME_ENV => config.function_name = Some(value.to_owned()),
+                EXPIRES_ENV => {
+                    let seconds = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| invalid(EXPIRES_ENV, "use a whole number of seconds > 0"))?;
+                    config.expires_after = Duration::from_secs(seconds);
+                }
+                LOCAL_CACHE_ENV => {
+                    config.local_cache = value.parse::<usize>().map_err(|_| {
+                        invalid(
+                            LOCAL_CACHE_ENV,
+                            "use the number of records to cache (0 turns the cache off)",
+                        )
+                    })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(config)
+    }
+
+    /// The DynamoDB table.
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// A fixed key prefix, replacing `<function name>.<handler name>`.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The handler name used in the default prefix (set by
+    /// [`IdempotencyLayer::from_init`](super::IdempotencyLayer::from_init) from the runtime).
+    pub fn with_handler_name(mut self, handler: impl Into<String>) -> Self {
+        self.handler_name = Some(handler.into());
+        self
+    }
+
+    /// The function name used in the default prefix (normally `AWS_LAMBDA_FUNCTION_NAME`).
+    pub fn with_function_name(mut self, function: impl Into<String>) -> Self {
+        self.function_name = Some(function.into());
+        self
+    }
+
+    /// How long a completed record answers duplicates (whole seconds count; default 1 hour).
+    pub fn with_expires_after(mut self, expires_after: Duration) -> Self {
+        self.expires_after = expires_after;
+        self
+    }
+
+    /// What to do when an event has no key (default [`MissingKey::Error`]).
+    pub fn with_missing_key(mut self, missing_key: MissingKey) -> Self {
+        self.missing_key = missing_key;
+        self
+    }
+
+    /// Keeps up to `capacity` completed records in a local LRU cache (0, the default, turns
+    /// it off). A hit answers a duplicate with no store call; expiry is still respected, and
+    /// in-progress records are never cached. Each execution environment has its own cache.
+    pub fn with_local_cache(mut self, capacity: usize) -> Self {
+        self.local_cache = capacity;
+        self
+    }
+
+    /// The time source (default [`SystemClock`]).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The configured table, if any.
+    pub fn table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
+    /// The handler name used in the default prefix, if set.
+    pub fn handler_name(&self) -> Option<&str> {
+        self.handler_name.as_deref()
+    }
+
+    /// The key prefix: the explicit one, else `<function>.<handler>` (or whichever of the two
+    /// is known), else `idempotency`.
+    pub fn prefix(&self) -> String {
+        if let Some(prefix) = &self.prefix {
+            return prefix.clone();
+        }
+        match (&self.function_name, &self.handler_name) {
+            (Some(function), Some(handler)) => format!("{function}.{handler}"),
+            (Some(one), None) | (None, Some(one)) => one.clone(),
+            (None, None) => FALLBACK_PREFIX.to_owned(),
+        }
+    }
+
+    /// The record lifetime.
+    pub fn expires_after(&self) -> Duration {
+        self.expires_after
+    }
+
+    /// The missing-key behaviour.
+    pub fn missing_key(&self) -> MissingKey {
+        self.missing_key
+    }
+
+    /// The local cache capacity (0 = off).
+    pub fn local_cache(&self) -> usize {
+        self.local_cache
+    }
+
+    /// The time source.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+fn invalid(name: &str, reason: &str) -> InitError {
+    InitError::InvalidEnv {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let defaults = IdempotencyConfig::from_vars([("UNRELATED", "x")]).unwrap();
+        assert_eq!(defaults.table(), None);
+        assert_eq!(defaults.expires_after(), Duration::from_secs(3600));
+        assert_eq!(defaults.local_cache(), 0);
+        assert_eq!(defaults.missing_key(), MissingKey::Error);
+        assert_eq!(defaults.prefix(), "idempotency");
+
+        let config = IdempotencyConfig::from_vars([
+            (TABLE_ENV, "idem"),
+            (EXPIRES_ENV, " 120 "),
+            (LOCAL_CACHE_ENV, "64"),
+            (FUNCTION_NAME_ENV, "orders"),
+        ])
+        .unwrap();
+        assert_eq!(config.table(), Some("idem"));
+        assert_eq!(config.expires_after(), Duration::from_secs(120));
+        assert_eq!(config.local_cache(), 64);
+        assert_eq!(config.prefix(), "orders");
+        assert_eq!(
+            config.clone().with_handler_name("pay").prefix(),
+            "orders.pay"
+        );
+        assert_eq!(
+            config
+                .with_handler_name("pay")
+                .with_prefix("stable")
+                .prefix(),
+            "stable"
+        );
+        assert_eq!(
+            IdempotencyConfig::new().with_handler_name("pay").prefix(),
+            "pay"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_init_errors_naming_the_variable() {
+        let cases = [
+            (EXPIRES_ENV, "0", "use a whole number of seconds > 0"),
+            (EXPIRES_ENV, "1h", "use a whole number of seconds > 0"),
+            (
+                LOCAL_CACHE_ENV,
+                "-1",
+                "use the number of records to cache (0 turns the cache off)",
+            ),
+        ];
+        for (name, value, reason) in cases {
+            let error = IdempotencyConfig::from_vars([(name, value)]).unwrap_err();
+            assert_eq!(error.error_type(), "Runtime.InvalidEnvironmentVariable");
+            assert_eq!(
+                error.to_string(),
+                format!("environment variable `{name}` is invalid: {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn system_clock_is_epoch_milliseconds() {
+        let now = SystemClock.now_ms();
+        // 2023-11-14 .. 2100-01-01
+        assert!(
+            (1_700_000_000_000..4_102_444_800_000).contains(&now),
+            "{now}"
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! Idempotency keys: which part of an event identifies it, and how that part is hashed.
+
+use std::{fmt, sync::Arc};
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::path::{JsonPath, PathError};
+
+/// The key of one idempotency record: `<prefix>#<hex SHA-256 of the canonical JSON of the
+/// selected data>`.
+///
+/// The canonical JSON has the keys of every object sorted (by their UTF-8 bytes) and no
+/// whitespace, so two events that carry the same selected data in a different key order or
+/// layout get the same key. Note that Powertools for Python hashes differently (MD5 of
+/// `json.dumps` with spaces): records written by it and by this crate share a table and its
+/// schema but never a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key for `data` under `prefix`.
+    pub fn from_value(prefix: &str, data: &Value) -> Self {
+        let hash = hash_value(data);
+        let mut key = String::with_capacity(prefix.len() + 1 + hash.len());
+        key.push_str(prefix);
+        key.push('#');
+        key.push_str(&hash);
+        Self(key)
+    }
+
+    /// The key as stored in the `id` attribute.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `value` as canonical JSON: object keys sorted recursively, no whitespace.
+///
+/// Written here rather than left to `serde_json`, whose map order depends on the
+/// `preserve_order` feature that any crate in a build can switch on.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // `Number`'s Display is its JSON text.
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // Serializing a `str` cannot fail; serde_json's escaping is the JSON standard one.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// Hex SHA-256 of the canonical JSON of `value`.
+pub fn hash_value(value: &Value) -> String {
+    hex(&Sha256::digest(canonical_json(value).as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    out
+}
+
+/// Whether selected data counts as "no key": JSON `null`, or an array whose items are all
+/// `null` (a multi-field selection that found none of its fields).
+pub(crate) fn is_missing(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().all(Value::is_null),
+        _ => false,
+    }
+}
+
+type SelectFn<T> = dyn Fn(&T) -> Result<Option<Value>, serde_json::Error> + Send + Sync;
+
+/// Selects the part of an event of type `T` that identifies it (the idempotency key data), or
+/// the fields that payload validation hashes.
+///
+/// - [`from_fn`](Self::from_fn): a typed closure, the cheapest: only the selected data is
+///   serialized.
+/// - [`path`](Self::path) / [`paths`](Self::paths): a JSON path such as `body.order_id` or
+///   `Records[0].messageId` into the event as it serializes (the whole event is serialized to
+///   find it, on every invocation).
+/// - [`whole_event`](Self::whole_event): the entire event.
+///
+/// The selection is missing when the closure returns `None`, the path leads nowhere, or the
+/// data is `null` (or, for several paths, all `null`).
+pub struct KeySelector<T> {
+    select: Arc<SelectFn<T>>,
+    description: Arc<str>,
+}
+
+impl<T> Clone for KeySelector<T> {
+    fn clone(&self) -> Self {
+        Self {
+            select: self.select.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for KeySelector<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeySelector")
+            .field(&self.description)
+            .finish()
+    }
+}
+
+impl<T> KeySelector<T> {
+    /// Selects with a closure; `None` means the event carries no key.
+    ///
+    /// ```
+    /// # use tern_middleware::idempotency::KeySelector;
+    /// struct Payment { order_id: String, amount_cents: u64 }
+    /// let key = KeySelector::from_fn(|p: &Payment| Some(p.order_id.clone()));
+    /// let fields = KeySelector::from_fn(|p: &Payment| Some((p.order_id.clone(), p.amount_cents)));
+    /// # let _ = (key, fields);
+    /// ```
+    pub fn from_fn<K, F>(select: F) -> Self
+    where
+        K: Serialize,
+        F: Fn(&T) -> Option<K> + Send + Sync + 'static,
+    {
+        Self {
+            select: Arc::new(move |event: &T| match select(event) {
+                Some(data) => serde_json::to_value(data).map(|v| (!is_missing(&v)).then_some(v)),
+                None => Ok(None),
+            }),
+            description: Arc::from("a key extractor closure"),
+        }
+    }
+
+    /// The selected data of `event`; `Ok(None)` when it is missing. Fails only when the
+    /// selected data cannot be serialized (e.g. a map with non-string keys).
+    pub fn select(&self, event: &T) -> Result<Option<Value>, serde_json::Error> {
+        (self.select)(event)
+    }
+
+    /// What this selector selects (`path `body.order_id``), for messages.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl<T: Serialize> KeySelector<T> {
+    /// Selects the value at `path` in the serialized event (see [`JsonPath`] for the syntax).
+    ///
+    /// ```
+    /// # use tern_middleware::idempotency::KeySelector;
+    /// # #[derive(serde::Serialize)] struct Event;
+    /// let key = KeySelector::<Event>::path("detail.order_id").unwrap();
+    /// assert_eq!(key.description(), "path `detail.order_id`");
+    /// ```
+    pub fn path(path: &str) -> Result<Self, PathError> {
+        let path = JsonPath::parse(path)?;
+        let description = Arc::from(format!("path `{path}`"));
+        Ok(Self {
+            select: Arc::new(move |event: &T| {
+                let event = serde_json::to_value(event)?;
+                Ok(path.select(&event).filter(|v| !is_missing(v)).cloned())
+            }),
+            description,
+        })
+    }
+
+    /// Selects several paths at once, as a JSON array of their values (`null` where a path
+    /// leads nowhere); missing only when all of them are.
+    pub fn paths<'p>(paths: impl IntoIterator<Item = &'p str>) -> Result<Self, PathError> {
+        let paths = paths
+            .into_iter()
+            .map(JsonPath::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        let listed = paths
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Self {
+            select: Arc::new(move |event: &T| {
+                let event = serde_json::to_value(event)?;
+                let selected = Value::Array(
+                    paths
+                        .iter()
+                        .map(|p| p.select(&event).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                );
+                Ok((!is_missing(&selected)).then_some(selected))
+            }),
+            description: Arc::from(format!("paths [{listed}]")),
+        })
+    }
+
+    /// Selects the whole event.
+    pub fn whole_event() -> Self {
+        Self {
+            select: Arc::new(|event: &T| {
+                serde_json::to_value(event).map(|v| (!is_missing(&v)).then_some(v))
+            }),
+            description: Arc::from("the whole event"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_recursively_without_whitespace() {
+        let value: Value =
+            serde_json::from_str(r#"{ "z": null, "b": [2, {"d": "x y", "c": 3}], "a": 1 }"#)
+                .unwrap();
+        let canonical = r#"{"a":1,"b":[2,{"c":3,"d":"x y"}],"z":null}"#;
+        assert_eq!(canonical_json(&value), canonical);
+        // sha256 of the canonical text, computed independently (Python hashlib).
+        assert_eq!(
+            hash_value(&value),
+            "1480f02b926eec623bc763bdb0d2425ee17a2cb6b2afc069ba421a94873cbec6"
+        );
+        assert_eq!(
+            canonical_json(&json!({"é": "\"q\"\n", "E": [1.5, -2, true]})),
+            r#"{"E":[1.5,-2,true],"é":"\"q\"\n"}"#
+        );
+    }
+
+    #[test]
+    fn key_is_prefix_hash_of_the_selected_data() {
+        let key = IdempotencyKey::from_value("orders.pay", &json!("order-1"));
+        assert_eq!(
+            key.as_str(),
+            "orders.pay#4b08242598e89818f98b9cf7ec0d8ee9033be2c56e579847b0d60b6db516f746"
+        );
+        assert_eq!(key.to_string(), key.clone().into_string());
+    }
+
+    #[derive(Serialize)]
+    struct Event {
+        user: Option<String>,
+        count: u32,
+        body: Value,
+    }
+
+    #[test]
+    fn selectors_extract_or_report_missing() {
+        let event = Event {
+            user: Some("u1".into()),
+            count: 7,
+            body: json!({"order": {"id": "o-9"}, "items": [{"sku": "a"}]}),
+        };
+        let empty = Event {
+            user: None,
+            count: 0,
+            body: Value::Null,
+        };
+        let by_fn = KeySelector::from_fn(|e: &Event| e.user.clone());
+        assert_eq!(by_fn.select(&event).unwrap(), Some(json!("u1")));
+        assert_eq!(by_fn.select(&empty).unwrap(), None);
+        assert_eq!(by_fn.description(), "a key extractor closure");
+
+        let tuple = KeySelector::from_fn(|e: &Event| Some((e.user.clone(), e.count)));
+        assert_eq!(tuple.select(&event).unwrap(), Some(json!(["u1", 7])));
+        let nulls = KeySelector::from_fn(|e: &Event| Some((e.user.clone(), None::<u8>)));
+        assert_eq!(nulls.select(&empty).unwrap(), None);
+
+        let path = KeySelector::<Event>::path("body.items[0].sku").unwrap();
+        assert_eq!(path.select(&event).unwrap(), Some(json!("a")));
+        assert_eq!(path.select(&empty).unwrap(), None);
+
+        let paths = KeySelector::<Event>::paths(["user", "body.order.id", "nope"]).unwrap();
+        assert_eq!(
+            paths.select(&event).unwrap(),
+            Some(json!(["u1", "o-9", null]))
+        );
+        assert_eq!(paths.select(&empty).unwrap(), None);
+        assert_eq!(
+            paths.description(),
+            "paths [`user`, `body.order.id`, `nope`]"
+        );
+
+        let whole = KeySelector::<Event>::whole_event();
+        assert_eq!(
+            whole.select(&empty).unwrap(),
+            Some(json!({"user": null, "count": 0, "body": null}))
+        );
+        assert_eq!(format!("{whole:?}"), r#"KeySelector("the whole event")"#);
+    }
+
+    #[test]
+    fn unserializable_selection_is_an_error() {
+        let selector =
+            KeySelector::from_fn(|_: &()| Some(std::collections::HashMap::from([((1, 2), "v")])));
+        assert!(selector.select(&()).is_err());
+    }
+}

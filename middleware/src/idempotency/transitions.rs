@@ -1,0 +1,219 @@
+//! The transitions of one keyed call: lock, run once, record the outcome, answer duplicates.
+
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures_util::FutureExt;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{
+    IdempotencyError,
+    cache::CachedResponse,
+    engine::Idempotency,
+    key::IdempotencyKey,
+    record::{IdempotencyRecord, RecordState},
+    store::{PutOutcome, StoreError},
+};
+
+/// Conditional puts tried before giving up on a store that keeps returning a record its own
+/// condition should have admitted.
+const PUT_ATTEMPTS: usize = 3;
+
+impl Idempotency {
+    /// The state machine for one keyed call.
+    pub(crate) async fn execute<R, E, F, Fut>(
+        &self,
+        key: IdempotencyKey,
+        validation: Option<String>,
+        remaining: Duration,
+        handler: F,
+    ) -> Result<R, IdempotencyError<E>>
+    where
+        R: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let engine = &*self.inner;
+        let now_ms = engine.clock.now_ms();
+        if let Some(cache) = &engine.cache
+            && let Some(hit) = cache.get(key.as_str(), now_ms / 1000)
+        {
+            check_validation(&key, hit.validation.as_deref(), validation.as_deref())?;
+            tracing::debug!(key = %key, "idempotency: duplicate answered from the local cache");
+            return decode(&key, &hit.data).inspect_err(|_| cache.remove(key.as_str()));
+        }
+
+        let remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+        let lock = IdempotencyRecord::in_progress(
+            key.as_str(),
+            now_ms / 1000 + engine.expires_after_s,
+            now_ms.saturating_add(remaining_ms),
+            validation,
+        );
+        for _ in 0..PUT_ATTEMPTS {
+            let outcome = engine
+                .store
+                .put_in_progress(&lock, now_ms)
+                .await
+                .map_err(|source| self.persistence(false, source))?;
+            let old = match outcome {
+                PutOutcome::Acquired => return self.run_locked(key, lock, handler).await,
+                PutOutcome::Exists(old) => old,
+            };
+            match old.state(now_ms) {
+                RecordState::Completed => {
+                    check_validation(&key, old.validation.as_deref(), lock.validation.as_deref())?;
+                    let data = old.data.unwrap_or_default();
+                    let response = decode(&key, &data)?;
+                    tracing::debug!(key = %key, "idempotency: duplicate answered from the store");
+                    self.cache_completed(&key, data, old.expiration, old.validation);
+                    return Ok(response);
+                }
+                RecordState::InProgress => {
+                    check_validation(&key, old.validation.as_deref(), lock.validation.as_deref())?;
+                    return Err(IdempotencyError::AlreadyInProgress {
+                        key: key.into_string(),
+                        lock_expires_at_ms: old.in_progress_expiration,
+                    });
+                }
+                // The store's condition disagreed with its own answer; ask again.
+                RecordState::Expired => continue,
+            }
+        }
+        Err(self.persistence(
+            false,
+            StoreError::new(
+                "PutItem",
+                "InconsistentState",
+                format!(
+                    "the store refused the lock for `{key}` {PUT_ATTEMPTS} times while returning \
+                     an expired record"
+                ),
+            ),
+        ))
+    }
+
+    /// Runs the handler holding the lock, then records its outcome.
+    async fn run_locked<R, E, F, Fut>(
+        &self,
+        key: IdempotencyKey,
+        lock: IdempotencyRecord,
+        handler: F,
+    ) -> Result<R, IdempotencyError<E>>
+    where
+        R: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let engine = &*self.inner;
+        // A panicking handler frees its key like a failing one; the panic then continues to
+        // the runtime, which reports it.
+        let outcome = match AssertUnwindSafe(handler()).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                self.release(&key, "panicked").await;
+                std::panic::resume_unwind(panic);
+            }
+        };
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                self.release(&key, "failed").await;
+                return Err(IdempotencyError::Handler(error));
+            }
+        };
+        let data = match serde_json::to_string(&response) {
+            Ok(data) => data,
+            Err(source) => {
+                self.release(&key, "returned an unserializable response")
+                    .await;
+                return Err(IdempotencyError::ResponseNotSerializable {
+                    key: key.into_string(),
+                    source,
+                });
+            }
+        };
+        let expiration = engine.clock.now_ms() / 1000 + engine.expires_after_s;
+        let completed = lock.completed(data, expiration);
+        engine
+            .store
+            .update_completed(&completed)
+            .await
+            .map_err(|source| self.persistence(true, source))?;
+        self.cache_completed(
+            &key,
+            completed.data.unwrap_or_default(),
+            completed.expiration,
+            completed.validation,
+        );
+        Ok(response)
+    }
+
+    /// Deletes the record of a handler that did not complete, so a retry runs it again. If
+    /// that fails the handler's outcome still wins: the lock then frees itself when it expires.
+    async fn release(&self, key: &IdempotencyKey, why: &str) {
+        if let Err(error) = self.inner.store.delete(key.as_str()).await {
+            tracing::error!(
+                table = self.inner.store.name(),
+                key = %key,
+                code = error.code(),
+                error = %error,
+                "the handler {why} and its idempotency record could not be deleted; retries of \
+                 this key fail with Idempotency.AlreadyInProgress until the lock expires"
+            );
+        }
+    }
+
+    fn cache_completed(
+        &self,
+        key: &IdempotencyKey,
+        data: String,
+        expiration: u64,
+        validation: Option<String>,
+    ) {
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(
+                key.as_str(),
+                CachedResponse {
+                    data: Arc::from(data),
+                    expiration,
+                    validation: validation.map(Arc::from),
+                },
+            );
+        }
+    }
+
+    fn persistence<E>(&self, handler_ran: bool, source: StoreError) -> IdempotencyError<E> {
+        IdempotencyError::Persistence {
+            table: self.inner.store.name().to_owned(),
+            handler_ran,
+            source,
+        }
+    }
+}
+
+/// A mismatch only when both the stored record and this call carry a hash: records written
+/// before validation was switched on stay usable.
+fn check_validation<E>(
+    key: &IdempotencyKey,
+    stored: Option<&str>,
+    current: Option<&str>,
+) -> Result<(), IdempotencyError<E>> {
+    match (stored, current) {
+        (Some(stored), Some(current)) if stored != current => {
+            Err(IdempotencyError::PayloadMismatch {
+                key: key.as_str().to_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn decode<R: DeserializeOwned, E>(
+    key: &IdempotencyKey,
+    data: &str,
+) -> Result<R, IdempotencyError<E>> {
+    serde_json::from_str(data).map_err(|source| IdempotencyError::StoredResponseInvalid {
+        key: key.as_str().to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,258 @@
+//! The batch service on the AWS sample events shipped with `aws_lambda_events` (copied into
+//! `tests/fixtures/`), decoded from JSON exactly as the runtime decodes them.
+
+mod batch_support;
+
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::event::{
+    dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kinesis::{KinesisEvent, KinesisEventRecord},
+    sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
+};
+use batch_support::*;
+use serde::Deserialize;
+use tern_middleware::batch::{
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, BatchSource, OutcomeCounts, Sqs,
+};
+use tern_runtime::{Error, LambdaEvent};
+use tower::ServiceExt;
+
+const SQS_EVENT: &str = include_str!("fixtures/example-sqs-event.json");
+const SQS_BATCH_RESPONSE: &str = include_str!("fixtures/example-sqs-batch-response.json");
+const KINESIS_EVENT: &str = include_str!("fixtures/example-kinesis-event.json");
+const DYNAMODB_EVENT: &str = include_str!("fixtures/example-dynamodb-event.json");
+const DYNAMODB_NULL_ITEMS: &str = include_str!("fixtures/example-dynamodb-event-null-items.json");
+
+const KINESIS_FIRST: &str = "49568167373333333333333333333333333333333333333333333333";
+const KINESIS_SECOND: &str = "49568167373333333334444444444444444444444444444444444444";
+/// Both records of the DynamoDB sample carry the same sequence number.
+const DYNAMODB_SEQUENCE: &str = "1405400000000002063282832";
+
+fn report_all() -> BatchConfig {
+    BatchConfig::new().with_all_failed(AllFailedPolicy::ReportEveryRecord)
+}
+
+fn event<E: serde::de::DeserializeOwned>(json: &str) -> LambdaEvent<E> {
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), context(None))
+}
+
+#[tokio::test]
+async fn sqs_sample_raw_messages_reach_the_handler_whole() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<SqsMessage>| {
+            seen.lock().unwrap().push(event.payload);
+            async { Ok::<_, Error>(()) }
+        }
+    };
+    let response = BatchLayer::sqs_raw(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<SqsEvent>(SQS_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&response).unwrap(),
+        r#"{"batchItemFailures":[]}"#
+    );
+    let seen = seen.lock().unwrap();
+    let expected: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
+    assert_eq!(*seen, expected.records);
+}
+
+#[tokio::test]
+async fn sqs_sample_body_is_a_poison_pill_for_a_json_handler() {
+    let handler = |_: LambdaEvent<serde_json::Value>| async { Ok::<_, Error>(()) };
+    let response = BatchLayer::sqs(report_all())
+        .service_fn(handler)
+        .oneshot(event::<SqsEvent>(SQS_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&response).unwrap(),
+        r#"{"batchItemFailures":[{"itemIdentifier":"MessageID_1"}]}"#
+    );
+
+    let error = BatchLayer::sqs(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<SqsEvent>(SQS_EVENT))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        BatchError::AllRecordsFailed {
+            event_source: "sqs",
+            records: 1,
+            counts: OutcomeCounts {
+                poison: 1,
+                ..OutcomeCounts::default()
+            },
+        }
+    );
+}
+
+#[tokio::test]
+async fn sqs_sample_batch_response_round_trips_byte_for_byte() {
+    let compact = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(SQS_BATCH_RESPONSE).unwrap(),
+    )
+    .unwrap();
+    let parsed: SqsBatchResponse = serde_json::from_str(SQS_BATCH_RESPONSE).unwrap();
+    assert_eq!(parsed, Sqs::response(vec!["id2".into(), "id4".into()]));
+    assert_eq!(serde_json::to_string(&parsed).unwrap(), compact);
+
+    // The same response, produced by a batch of five copies of the sample message.
+    let sample: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
+    let mut batch = SqsEvent::default();
+    batch.records = (1..=5)
+        .map(|i| {
+            let mut message = sample.records[0].clone();
+            message.message_id = Some(format!("id{i}"));
+            message
+        })
+        .collect();
+    let handler = |event: LambdaEvent<SqsMessage>| async move {
+        match event.payload.message_id.as_deref() {
+            Some("id2" | "id4") => Err::<(), Error>("rejected".into()),
+            _ => Ok(()),
+        }
+    };
+    let response = BatchLayer::sqs_raw(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(LambdaEvent::new(batch, context(None)))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_string(&response).unwrap(), compact);
+}
+
+#[tokio::test]
+async fn kinesis_sample_data_is_base64_decoded_and_ordered_by_partition_key() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<KinesisEventRecord>| {
+            let record = event.payload.kinesis;
+            seen.lock().unwrap().push(record.data.0.clone());
+            async move {
+                if record.sequence_number == KINESIS_SECOND {
+                    return Err::<(), Error>("second record rejected".into());
+                }
+                Ok(())
+            }
+        }
+    };
+    let response = BatchLayer::kinesis_raw(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<KinesisEvent>(KINESIS_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&response).unwrap(),
+        format!(r#"{{"batchItemFailures":[{{"itemIdentifier":"{KINESIS_SECOND}"}}]}}"#)
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [b"Hello World".to_vec(), b"Hello World".to_vec()]
+    );
+}
+
+#[tokio::test]
+async fn kinesis_sample_text_data_is_poison_for_a_json_handler_and_stops_the_shard() {
+    let handler = |_: LambdaEvent<serde_json::Value>| async { Ok::<_, Error>(()) };
+    let response = BatchLayer::kinesis(report_all())
+        .service_fn(handler)
+        .oneshot(event::<KinesisEvent>(KINESIS_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(reported_ids(&response), [KINESIS_FIRST, KINESIS_SECOND]);
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct SampleItem {
+    key: String,
+    val: String,
+    #[serde(rename = "Boolean")]
+    boolean: Option<bool>,
+}
+
+#[tokio::test]
+async fn dynamodb_sample_new_images_decode_through_serde_dynamo() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<Option<SampleItem>>| {
+            seen.lock().unwrap().push(event.payload);
+            async { Ok::<_, Error>(()) }
+        }
+    };
+    let response = BatchLayer::dynamodb(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&response).unwrap(),
+        r#"{"batchItemFailures":[]}"#
+    );
+    let item = |boolean| {
+        Some(SampleItem {
+            key: "binary".into(),
+            val: "data".into(),
+            boolean,
+        })
+    };
+    assert_eq!(*seen.lock().unwrap(), [item(None), item(Some(true))]);
+}
+
+#[tokio::test]
+async fn dynamodb_sample_records_of_one_item_stop_together() {
+    // Both records change the same item (equal Keys): the second must not run after the
+    // first failed, whatever the scope.
+    let runs = Arc::new(Mutex::new(0));
+    let handler = {
+        let runs = runs.clone();
+        move |_: LambdaEvent<EventRecord>| {
+            *runs.lock().unwrap() += 1;
+            async { Err::<(), Error>("rejected".into()) }
+        }
+    };
+    for scope in [
+        tern_middleware::batch::FailureScope::OrderingKey,
+        tern_middleware::batch::FailureScope::Batch,
+    ] {
+        *runs.lock().unwrap() = 0;
+        let config = report_all().with_failure_scope(scope).with_concurrency(4);
+        let response = BatchLayer::dynamodb_raw(config)
+            .service_fn(handler.clone())
+            .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
+            .await
+            .unwrap();
+        assert_eq!(
+            reported_ids(&response),
+            [DYNAMODB_SEQUENCE, DYNAMODB_SEQUENCE]
+        );
+        assert_eq!(*runs.lock().unwrap(), 1, "{scope:?}");
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_sample_with_null_images_gives_none() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<Option<SampleItem>>| {
+            seen.lock()
+                .unwrap()
+                .push(event.payload.map(|item| item.key));
+            async { Ok::<_, Error>(()) }
+        }
+    };
+    let response = BatchLayer::dynamodb(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<DynamoDbEvent>(DYNAMODB_NULL_ITEMS))
+        .await
+        .unwrap();
+    assert_eq!(reported_ids(&response), Vec::<String>::new());
+    assert_eq!(*seen.lock().unwrap(), [None, Some("binary".to_owned())]);
+}

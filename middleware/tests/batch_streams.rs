@@ -1,0 +1,130 @@
+//! The per-record rules on stream sources: Kinesis stops the batch (by default) or the
+//! partition key after a failure; DynamoDB decodes new images and orders records by item.
+
+mod batch_support;
+
+use std::sync::{Arc, Mutex};
+
+use batch_support::*;
+use serde::Deserialize;
+use serde_dynamo::AttributeValue;
+use tern_middleware::batch::{AllFailedPolicy, BatchConfig, BatchLayer, FailureScope};
+use tern_runtime::LambdaEvent;
+use tower::ServiceExt;
+
+#[derive(Debug, Deserialize)]
+struct Reading {
+    n: u32,
+}
+
+/// Kinesis records `(sequence, partition key, data)`; the handler fails when `n` is 0.
+async fn run_kinesis(
+    config: BatchConfig,
+    records: &[(&str, &str, &str)],
+) -> (Vec<String>, Vec<u32>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<Reading>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(event.payload.n);
+                if event.payload.n == 0 {
+                    return Err::<(), _>("reading 0 is rejected");
+                }
+                Ok(())
+            }
+        }
+    };
+    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
+    let event = kinesis_event(
+        records
+            .iter()
+            .map(|(sequence, key, data)| kinesis_record(sequence, key, data.as_bytes())),
+        context(None),
+    );
+    let response = BatchLayer::kinesis(config)
+        .service_fn(handler)
+        .oneshot(event)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (reported_ids(&response), seen)
+}
+
+#[tokio::test]
+async fn kinesis_stops_the_batch_by_default_and_the_key_on_request() {
+    let records = [
+        ("100", "p1", r#"{"n":1}"#),
+        ("101", "p2", r#"{"n":0}"#),
+        ("102", "p1", r#"{"n":2}"#),
+        ("103", "p2", r#"{"n":3}"#),
+        ("104", "p3", "garbage"),
+        ("105", "p3", r#"{"n":5}"#),
+    ];
+    let (reported, seen) = run_kinesis(BatchConfig::new(), &records).await;
+    assert_eq!(reported, ["101", "102", "103", "104", "105"]);
+    assert_eq!(seen, [1, 0]);
+
+    let by_key = BatchConfig::new().with_failure_scope(FailureScope::OrderingKey);
+    let (reported, seen) = run_kinesis(by_key.clone(), &records).await;
+    assert_eq!(reported, ["101", "103", "104", "105"]);
+    assert_eq!(seen, [1, 0, 2]);
+
+    let (reported, mut seen) = run_kinesis(by_key.with_concurrency(8), &records).await;
+    assert_eq!(reported, ["101", "103", "104", "105"]);
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1, 2]);
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Counter {
+    pk: String,
+    count: u32,
+}
+
+#[tokio::test]
+async fn dynamodb_decodes_new_images_and_orders_by_item() {
+    let n = |v: &str| AttributeValue::N(v.into());
+    let s = |v: &str| AttributeValue::S(v.into());
+    let records = [
+        dynamodb_record("1", "a", &[("pk", s("a")), ("count", n("1"))]),
+        dynamodb_record("2", "b", &[("pk", s("b")), ("count", n("1"))]),
+        dynamodb_record("3", "a", &[]), // REMOVE: no new image
+        dynamodb_record("4", "b", &[("pk", s("b")), ("count", s("two"))]), // poison
+        dynamodb_record("5", "b", &[("pk", s("b")), ("count", n("3"))]),
+        dynamodb_record("6", "c", &[("pk", s("c")), ("count", n("0"))]),
+    ];
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<Option<Counter>>| {
+            let seen = seen.clone();
+            async move {
+                let count = event.payload.as_ref().map(|c| c.count);
+                seen.lock().unwrap().push(event.payload);
+                match count {
+                    Some(0) => Err::<(), _>("count 0 is rejected"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    };
+    let config = BatchConfig::new().with_failure_scope(FailureScope::OrderingKey);
+    let response = BatchLayer::dynamodb(config)
+        .service_fn(handler)
+        .oneshot(dynamodb_event(records, context(None)))
+        .await
+        .unwrap();
+    assert_eq!(reported_ids(&response), ["4", "5", "6"]);
+    let counter = |pk: &str, count| {
+        Some(Counter {
+            pk: pk.into(),
+            count,
+        })
+    };
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [counter("a", 1), counter("b", 1), None, counter("c", 0)]
+    );
+}

@@ -1,0 +1,183 @@
+//! Shared helpers of the batch integration tests: events of every source, contexts with a
+//! deadline, reading a response's identifiers, quiet expected panics, and a log buffer.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, Once},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aws_lambda_events::event::{
+    dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kinesis::{KinesisEvent, KinesisEventRecord},
+    sqs::{SqsEvent, SqsMessage},
+};
+use serde::Serialize;
+use serde_dynamo::AttributeValue;
+use tern_runtime::{Context, LambdaEvent};
+
+pub const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
+pub const STANDARD_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
+
+/// Panics whose message starts with this are expected by the test and not printed.
+pub const EXPECTED_PANIC: &str = "expected test panic";
+
+/// A context whose deadline is `remaining` from now (wall clock, epoch milliseconds), or no
+/// deadline at all.
+pub fn context(remaining: Option<Duration>) -> Context {
+    let mut context = Context::default();
+    context.request_id = "request-1".into();
+    if let Some(remaining) = remaining {
+        let deadline = SystemTime::now() + remaining;
+        context.deadline =
+            u64::try_from(deadline.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    }
+    context
+}
+
+pub fn sqs_message(id: &str, body: &str, group: Option<&str>) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.to_owned());
+    message.body = Some(body.to_owned());
+    message.event_source = Some("aws:sqs".into());
+    match group {
+        Some(group) => {
+            message
+                .attributes
+                .insert("MessageGroupId".into(), group.to_owned());
+            message.event_source_arn = Some(FIFO_ARN.into());
+        }
+        None => message.event_source_arn = Some(STANDARD_ARN.into()),
+    }
+    message
+}
+
+pub fn sqs_event(
+    records: impl IntoIterator<Item = SqsMessage>,
+    context: Context,
+) -> LambdaEvent<SqsEvent> {
+    let mut event = SqsEvent::default();
+    event.records = records.into_iter().collect();
+    LambdaEvent::new(event, context)
+}
+
+pub fn kinesis_record(sequence: &str, partition_key: &str, data: &[u8]) -> KinesisEventRecord {
+    let mut record = KinesisEventRecord::default();
+    record.kinesis.sequence_number = sequence.to_owned();
+    record.kinesis.partition_key = partition_key.to_owned();
+    record.kinesis.data.0 = data.to_vec();
+    record.event_source = Some("aws:kinesis".into());
+    record
+}
+
+pub fn kinesis_event(
+    records: impl IntoIterator<Item = KinesisEventRecord>,
+    context: Context,
+) -> LambdaEvent<KinesisEvent> {
+    let mut event = KinesisEvent::default();
+    event.records = records.into_iter().collect();
+    LambdaEvent::new(event, context)
+}
+
+/// A stream record of the item `pk = key`, with `new_image` as its new image (empty: none).
+pub fn dynamodb_record(
+    sequence: &str,
+    key: &str,
+    new_image: &[(&str, AttributeValue)],
+) -> EventRecord {
+    let mut record = EventRecord::default();
+    record.event_name = if new_image.is_empty() {
+        "REMOVE".into()
+    } else {
+        "MODIFY".into()
+    };
+    record.change.sequence_number = Some(sequence.to_owned());
+    record
+        .change
+        .keys
+        .insert("pk".into(), AttributeValue::S(key.to_owned()));
+    for (name, value) in new_image {
+        record
+            .change
+            .new_image
+            .insert((*name).to_owned(), value.clone());
+    }
+    record
+}
+
+pub fn dynamodb_event(
+    records: impl IntoIterator<Item = EventRecord>,
+    context: Context,
+) -> LambdaEvent<DynamoDbEvent> {
+    let mut event = DynamoDbEvent::default();
+    event.records = records.into_iter().collect();
+    LambdaEvent::new(event, context)
+}
+
+/// The identifiers of a batch response, read back from its JSON (which must have exactly the
+/// `{"batchItemFailures":[{"itemIdentifier":…}]}` shape).
+pub fn reported_ids(response: &impl Serialize) -> Vec<String> {
+    let json = serde_json::to_value(response).unwrap();
+    let object = json.as_object().expect("response is an object");
+    assert_eq!(object.len(), 1, "{json}");
+    object["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures is an array")
+        .iter()
+        .map(|failure| {
+            let failure = failure.as_object().unwrap();
+            assert_eq!(failure.len(), 1, "{json}");
+            failure["itemIdentifier"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Installs (once per test binary) a panic hook that stays silent for [`EXPECTED_PANIC`]
+/// panics and prints every other one as usual.
+pub fn quiet_expected_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or_default();
+            if !message.starts_with(EXPECTED_PANIC) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Collects formatted log lines for assertions.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn contents(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
