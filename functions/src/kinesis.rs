@@ -183,17 +183,27 @@ pub struct TelemetryService {
     batch: BatchLayer<tern_middleware::batch::Kinesis, tern_middleware::batch::Raw>,
 }
 
-/// Builds the `kinesis` service.
-pub async fn build(init: InitContext) -> Result<TelemetryService, InitError> {
+/// Builds the `kinesis` service: metrics → batch → per-record transform, then batched writes.
+pub async fn build(
+    init: InitContext,
+) -> Result<
+    impl tern_runtime::HandlerService<
+        KinesisEvent,
+        Response = KinesisEventResponse,
+        Error = impl Into<Diagnostic> + std::fmt::Debug,
+    >,
+    InitError,
+> {
     let table = init.required_env(
         "TELEMETRY_TABLE",
         "the DynamoDB table telemetry readings are written to",
     )?;
-    Ok(TelemetryService {
+    let service = TelemetryService {
         dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
         table: table.into(),
         batch: BatchLayer::kinesis_raw(batch_config(&init)?),
-    })
+    };
+    Ok(crate::observability::metrics_layer().layer(service))
 }
 
 /// The batch configuration from the environment, except that by default a bad reading stops

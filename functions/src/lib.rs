@@ -5,6 +5,7 @@
 
 pub mod echo;
 pub mod kinesis;
+pub mod observability;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

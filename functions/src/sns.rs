@@ -171,6 +171,7 @@ pub async fn build(
         secrets: secrets_layer.secrets().clone(),
     });
     Ok(ServiceBuilder::new()
+        .layer(crate::observability::metrics_layer())
         .layer(secrets_layer)
         .layer(idempotency)
         .service(service_fn(move |event: LambdaEvent<SnsEvent>| {

@@ -160,6 +160,7 @@ pub async fn build(
         table,
     });
     Ok(ServiceBuilder::new()
+        .layer(crate::observability::metrics_layer())
         .layer(BatchLayer::sqs(config))
         .service(service_fn(move |event: LambdaEvent<Order>| {
             let store = store.clone();

@@ -121,3 +121,149 @@ fn missing_table_is_an_init_error_naming_it() {
         })
     );
 }
+
+fn orders_event(records: &[serde_json::Value]) -> String {
+    json!({ "Records": records }).to_string()
+}
+
+fn sample_records() -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(&event("1-orders.json")).unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// EMF documents the function wrote (JSON lines with an `_aws` member).
+fn emf(
+    function: &Emulator,
+    until: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    function
+        .wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+            let docs: Vec<serde_json::Value> = lines
+                .iter()
+                .filter(|l| l.get("_aws").is_some())
+                .cloned()
+                .collect();
+            until(&docs)
+        })
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect()
+}
+
+#[test]
+fn emf_metrics_count_records_and_cold_start_once() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_sqs();
+    env.push(("TERN_METRICS_NAMESPACE".into(), "TernDemo".into()));
+    let function = emulator(&scenario, env);
+    // Four messages, one a poison pill (the invalid order is left out).
+    let records: Vec<serde_json::Value> = sample_records()
+        .into_iter()
+        .filter(|r| r["messageId"] != "4f9e2a1c-0004-4c1e-9a51-1d2f3a4b5c04")
+        .collect();
+    let batch = orders_event(&records);
+    let first = function.invoke(&batch);
+    assert_eq!(
+        first.body,
+        r#"{"batchItemFailures":[{"itemIdentifier":"4f9e2a1c-0003-4c1e-9a51-1d2f3a4b5c03"}]}"#
+    );
+    let docs = emf(&function, |docs| docs.len() >= 2);
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert_eq!(docs[0]["ColdStart"], 1);
+    assert_eq!(docs[0]["function_name"], "tern-test");
+    assert_eq!(
+        docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "TernDemo"
+    );
+    assert_eq!(docs[1]["RecordsProcessed"], 3);
+    assert_eq!(docs[1]["RecordsFailed"], 1);
+    assert_eq!(
+        docs[1]["service"], "tern-test",
+        "the service dimension defaults to the function name"
+    );
+    assert!(docs[1].get("ColdStart").is_none());
+
+    function.invoke(&batch);
+    let docs = emf(&function, |docs| docs.len() >= 3);
+    assert_eq!(
+        docs.len(),
+        3,
+        "the second invocation writes one document and no ColdStart: {docs:?}"
+    );
+    assert_eq!(docs[2]["RecordsProcessed"], 3);
+    assert_eq!(docs[2]["RecordsFailed"], 1);
+}
+
+#[test]
+fn a_ten_message_batch_with_one_poison_pill_reports_exactly_it() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_sqs();
+    let function = emulator(&scenario, env);
+    let template = sample_records()[0].clone();
+    let records: Vec<serde_json::Value> = (0..10)
+        .map(|n| {
+            let mut record = template.clone();
+            record["messageId"] = json!(format!("msg-{n:02}"));
+            record["body"] = if n == 6 {
+                json!("{\"order_id\": \"o-9006\", \"items\": [")
+            } else {
+                json!(format!(
+                    r#"{{"order_id":"o-90{n:02}","customer_id":"c-{n}","currency":"EUR","items":[{{"sku":"SKU-{n}","quantity":1,"unit_price_cents":100}}]}}"#
+                ))
+            };
+            record
+        })
+        .collect();
+    let answer = function.invoke(orders_event(&records));
+    assert_eq!(
+        answer.body,
+        r#"{"batchItemFailures":[{"itemIdentifier":"msg-06"}]}"#
+    );
+    assert_eq!(order_ids(&scenario).len(), 9);
+}
+
+#[test]
+fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_sqs();
+    // DynamoDB that accepts connections and never answers: every write hangs.
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = blackhole.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in blackhole.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    env.push((
+        "AWS_ENDPOINT_URL_DYNAMODB".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    env.push(("TERN_BATCH_ALL_FAILED".into(), "report".into()));
+    let function = Emulator::builder(tern_testkit::tools::bootstrap(env!(
+        "CARGO_BIN_EXE_bootstrap"
+    )))
+    .handler("sqs")
+    .envs(scenario.function_env())
+    .envs(env)
+    .timeout_secs(3)
+    .start();
+    let answer = function.invoke(event("1-orders.json"));
+    // An answer, not a timeout: the running record was abandoned near the deadline and every
+    // record (running, invalid or never started) is reported for retry.
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let reported: Vec<String> = answer.json()["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {}", answer.body))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    let all: Vec<String> = (1..=5)
+        .map(|n| format!("4f9e2a1c-000{n}-4c1e-9a51-1d2f3a4b5c0{n}"))
+        .collect();
+    assert_eq!(reported, all);
+    let logs = function.logs();
+    assert!(!logs.contains("Task timed out"), "{logs}");
+}

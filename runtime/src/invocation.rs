@@ -80,7 +80,9 @@ where
         };
         let future = {
             let _entered = span.enter();
-            self.inner.call(invocation)
+            // lambda_runtime calls the handler's `call` from inside this `call`, so the flag
+            // must be visible here too, not only while the future is polled.
+            CURRENT_COLD_START.sync_scope(cold_start, || self.inner.call(invocation))
         };
         CURRENT_COLD_START
             .scope(cold_start, future)

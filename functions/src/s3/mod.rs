@@ -153,6 +153,7 @@ pub async fn build(
     let idempotency =
         IdempotencyLayer::from_init(&init, IdempotencyConfig::from_env()?, by_object).await?;
     Ok(ServiceBuilder::new()
+        .layer(crate::observability::metrics_layer())
         .layer(idempotency)
         .service(tern_runtime::service_fn(
             move |event: tern_runtime::LambdaEvent<S3Event>| {

@@ -280,6 +280,19 @@ where
             .collect();
         let outcome = BatchOutcome::new(outcomes);
         outcome.log_summary(Src::NAME, self.started.elapsed());
+        // Built-in metrics, in the invocation's EMF document when a metrics layer is present.
+        let counts = outcome.counts();
+        let metrics = crate::metrics::Metrics::current();
+        let _ = metrics.add(
+            "RecordsProcessed",
+            crate::metrics::Unit::Count,
+            counts.succeeded as f64,
+        );
+        let _ = metrics.add(
+            "RecordsFailed",
+            crate::metrics::Unit::Count,
+            counts.reported() as f64,
+        );
         if outcome.all_failed() && self.all_failed == AllFailedPolicy::Error {
             return Err(BatchError::AllRecordsFailed {
                 event_source: Src::NAME,

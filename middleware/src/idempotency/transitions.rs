@@ -18,6 +18,16 @@ use super::{
 /// condition should have admitted.
 const PUT_ATTEMPTS: usize = 3;
 
+/// Metric: a duplicate answered with the stored response (local cache or store).
+const HIT: &str = "IdempotencyHit";
+/// Metric: a new key; the handler ran.
+const MISS: &str = "IdempotencyMiss";
+
+/// Adds one to a built-in metric of the current invocation (a no-op without a metrics layer).
+fn count(metric: &str) {
+    let _ = crate::metrics::Metrics::current().add(metric, crate::metrics::Unit::Count, 1.0);
+}
+
 impl Idempotency {
     /// The state machine for one keyed call.
     pub(crate) async fn execute<R, E, F, Fut>(
@@ -39,6 +49,7 @@ impl Idempotency {
         {
             check_validation(&key, hit.validation.as_deref(), validation.as_deref())?;
             tracing::debug!(key = %key, "idempotency: duplicate answered from the local cache");
+            count(HIT);
             return decode(&key, &hit.data).inspect_err(|_| cache.remove(key.as_str()));
         }
 
@@ -56,7 +67,10 @@ impl Idempotency {
                 .await
                 .map_err(|source| self.persistence(false, source))?;
             let old = match outcome {
-                PutOutcome::Acquired => return self.run_locked(key, lock, handler).await,
+                PutOutcome::Acquired => {
+                    count(MISS);
+                    return self.run_locked(key, lock, handler).await;
+                }
                 PutOutcome::Exists(old) => old,
             };
             match old.state(now_ms) {
@@ -65,6 +79,7 @@ impl Idempotency {
                     let data = old.data.unwrap_or_default();
                     let response = decode(&key, &data)?;
                     tracing::debug!(key = %key, "idempotency: duplicate answered from the store");
+                    count(HIT);
                     self.cache_completed(&key, data, old.expiration, old.validation);
                     return Ok(response);
                 }
