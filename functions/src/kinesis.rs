@@ -11,13 +11,14 @@
 //! resumes the shard from the lowest reported sequence number, and because items are keyed by
 //! reading, writing a redelivered reading again is harmless.
 //!
-//! A bad reading stops only its own device's records (failure scope `ordering-key`, unless
+//! A bad reading stops only its own device's records (failure scope `key`, unless
 //! `TERN_BATCH_FAILURE_SCOPE` says otherwise): see [`batch_config`].
 //!
 //! Configuration: `TELEMETRY_TABLE` (partition key `reading_id`, S); the `TERN_BATCH_*`
 //! variables of the batch layer.
 
 use std::{
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     task::{Context, Poll},
     time::{Duration, SystemTime},
@@ -33,7 +34,8 @@ use aws_sdk_dynamodb::{
 };
 use serde::Deserialize;
 use tern_middleware::batch::{
-    BatchConfig, BatchError, BatchLayer, FAILURE_SCOPE_ENV, FailureScope,
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FAILURE_SCOPE_ENV, FailureScope,
+    OutcomeCounts, record_counts,
 };
 use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent};
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -42,6 +44,8 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 const WRITE_CHUNK: usize = 25;
 /// Retries of unprocessed items before giving up on them (backoff 50 ms, doubling).
 const WRITE_ATTEMPTS: u32 = 6;
+/// Time kept free before the deadline for the response: no write is sent into it.
+const WRITE_MARGIN: Duration = Duration::from_secs(1);
 
 /// One telemetry reading, the JSON in a record's data.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -181,6 +185,7 @@ pub struct TelemetryService {
     dynamodb: aws_sdk_dynamodb::Client,
     table: Arc<str>,
     batch: BatchLayer<tern_middleware::batch::Kinesis, tern_middleware::batch::Raw>,
+    all_failed: AllFailedPolicy,
 }
 
 /// Builds the `kinesis` service: metrics → batch → per-record transform, then batched writes.
@@ -198,10 +203,13 @@ pub async fn build(
         "TELEMETRY_TABLE",
         "the DynamoDB table telemetry readings are written to",
     )?;
+    // The batch layer's own counts would be final before the writes: this service reports them.
+    let config = batch_config(&init)?.with_metrics(false);
     let service = TelemetryService {
         dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
         table: table.into(),
-        batch: BatchLayer::kinesis_raw(batch_config(&init)?),
+        all_failed: config.all_failed(),
+        batch: BatchLayer::kinesis_raw(config),
     };
     Ok(crate::observability::metrics_layer().layer(service))
 }
@@ -234,6 +242,7 @@ impl Service<LambdaEvent<KinesisEvent>> for TelemetryService {
         let this = self.clone();
         Box::pin(async move {
             let deadline = event.context.deadline();
+            let total = event.payload.records.len();
             // Each invocation collects its own items; the record handler only transforms.
             let pending: Pending = Arc::default();
             let collect = pending.clone();
@@ -255,7 +264,13 @@ impl Service<LambdaEvent<KinesisEvent>> for TelemetryService {
                     Ok::<_, TelemetryError>(())
                 }
             });
-            let mut response = this.batch.layer(transform).oneshot(event).await?;
+            let mut response = match this.batch.layer(transform).oneshot(event).await {
+                Ok(response) => response,
+                Err(error) => {
+                    record_counts(0, total);
+                    return Err(error);
+                }
+            };
             let pending = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
             let unwritten = this.write_all(pending, deadline).await;
             for sequence_number in unwritten {
@@ -269,6 +284,19 @@ impl Service<LambdaEvent<KinesisEvent>> for TelemetryService {
             response
                 .batch_item_failures
                 .dedup_by(|a, b| a.item_identifier == b.item_identifier);
+            // The final counts, after the writes (the batch layer's own are turned off).
+            let failed = response.batch_item_failures.len();
+            record_counts(total - failed.min(total), failed);
+            if total > 0 && failed >= total && this.all_failed == AllFailedPolicy::Error {
+                return Err(BatchError::AllRecordsFailed {
+                    event_source: "kinesis",
+                    records: total,
+                    counts: OutcomeCounts {
+                        failed: total,
+                        ..OutcomeCounts::default()
+                    },
+                });
+            }
             Ok(response)
         })
     }
@@ -276,71 +304,123 @@ impl Service<LambdaEvent<KinesisEvent>> for TelemetryService {
 
 /// Kinesis sequence numbers are decimal strings of up to 128 bits: compare by length first.
 fn sequence_order(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
-    let key = |s: Option<&str>| s.map(|s| (s.len(), s.to_owned()));
+    fn key(s: Option<&str>) -> Option<(usize, &str)> {
+        s.map(|s| (s.len(), s))
+    }
     key(a).cmp(&key(b))
 }
 
 impl TelemetryService {
-    /// Writes the items in chunks of 25, retrying unprocessed ones with backoff until the
-    /// attempts run out or the deadline nears; returns the sequence numbers never written.
+    /// Writes the items, one write per reading, 25 per `BatchWriteItem`, retrying what DynamoDB
+    /// leaves unprocessed with backoff; each call is bounded by the time left before the
+    /// deadline (less a margin for the response). Returns the sequence numbers not written.
     async fn write_all(
         &self,
         pending: Vec<(String, WriteRequest)>,
         deadline: SystemTime,
     ) -> Vec<String> {
+        // A stream may carry one reading twice (producer retries), and BatchWriteItem rejects a
+        // request that touches an item twice: the later record's write wins, and every sequence
+        // number of the reading shares that write's outcome.
+        let mut readings: Vec<(String, WriteRequest, Vec<String>)> =
+            Vec::with_capacity(pending.len());
+        let mut position: HashMap<String, usize> = HashMap::with_capacity(pending.len());
+        for (sequence_number, write) in pending {
+            let key = reading_id(&write);
+            match position.get(&key) {
+                Some(&at) => {
+                    readings[at].1 = write;
+                    readings[at].2.push(sequence_number);
+                }
+                None => {
+                    position.insert(key.clone(), readings.len());
+                    readings.push((key, write, vec![sequence_number]));
+                }
+            }
+        }
+
         let mut unwritten = Vec::new();
-        for chunk in pending.chunks(WRITE_CHUNK) {
-            let mut left: Vec<(String, WriteRequest)> = chunk.to_vec();
+        for chunk in readings.chunks(WRITE_CHUNK) {
+            let mut left: Vec<&(String, WriteRequest, Vec<String>)> = chunk.iter().collect();
             let mut backoff = Duration::from_millis(50);
             for attempt in 1..=WRITE_ATTEMPTS {
-                let requests: Vec<WriteRequest> = left.iter().map(|(_, w)| w.clone()).collect();
-                let result = self
+                let Some(budget) = time_left(deadline).checked_sub(WRITE_MARGIN) else {
+                    tracing::warn!(table = %self.table, "no time left before the deadline to write readings");
+                    break;
+                };
+                let requests: Vec<WriteRequest> =
+                    left.iter().map(|(_, write, _)| write.clone()).collect();
+                let call = self
                     .dynamodb
                     .batch_write_item()
                     .request_items(self.table.to_string(), requests)
-                    .send()
-                    .await;
-                match result {
-                    Ok(output) => {
-                        let retry: Vec<WriteRequest> = output
-                            .unprocessed_items()
-                            .and_then(|items| items.get(&*self.table))
-                            .cloned()
-                            .unwrap_or_default();
-                        left.retain(|(_, w)| retry.contains(w));
+                    .send();
+                match tokio::time::timeout(budget, call).await {
+                    Err(_) => {
+                        tracing::warn!(table = %self.table, "BatchWriteItem did not answer before the deadline");
+                        break;
+                    }
+                    Ok(Ok(output)) => {
+                        let unprocessed = output.unprocessed_items().cloned().unwrap_or_default();
+                        if unprocessed.is_empty() {
+                            left.clear();
+                            break;
+                        }
+                        match unprocessed.get(&*self.table) {
+                            Some(retry) => {
+                                let keys: HashSet<String> = retry.iter().map(reading_id).collect();
+                                left.retain(|(key, _, _)| keys.contains(key));
+                            }
+                            // Never expected; retrying everything is the safe reading.
+                            None => {
+                                tracing::warn!(table = %self.table, "unprocessed items name another table; retrying the chunk")
+                            }
+                        }
                         if left.is_empty() {
                             break;
                         }
-                        tracing::warn!(
-                            attempt,
-                            unprocessed = left.len(),
-                            "DynamoDB left items unprocessed; retrying"
-                        );
+                        tracing::warn!(attempt, table = %self.table, unprocessed = left.len(), "DynamoDB left readings unprocessed (throttling?); retrying");
                     }
-                    Err(err) => tracing::warn!(
-                        attempt,
-                        table = %self.table,
-                        code = err.code().unwrap_or("Unknown"),
-                        error = err.message().unwrap_or_default(),
-                        "BatchWriteItem failed"
-                    ),
+                    Ok(Err(err)) => {
+                        let code = err.code().unwrap_or("Unknown");
+                        tracing::warn!(attempt, table = %self.table, code, error = err.message().unwrap_or_default(), "BatchWriteItem failed; check the table's capacity and the dynamodb:BatchWriteItem permission");
+                        if code == "ValidationException"
+                            || code == "AccessDeniedException"
+                            || code == "ResourceNotFoundException"
+                        {
+                            break; // retrying cannot help
+                        }
+                    }
                 }
-                let time_left = deadline
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default();
-                if attempt == WRITE_ATTEMPTS || time_left < backoff + Duration::from_secs(1) {
+                if attempt == WRITE_ATTEMPTS || time_left(deadline) < backoff + WRITE_MARGIN {
                     break;
                 }
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            for (sequence_number, _) in &left {
-                tracing::error!(%sequence_number, table = %self.table, "reading not written; reported for retry");
+            for (key, _, sequence_numbers) in left {
+                tracing::error!(reading_id = %key, table = %self.table, "reading not written; reported for retry");
+                unwritten.extend(sequence_numbers.iter().cloned());
             }
-            unwritten.extend(left.into_iter().map(|(s, _)| s));
         }
         unwritten
     }
+}
+
+/// The `reading_id` of a write (the table's key).
+fn reading_id(write: &WriteRequest) -> String {
+    write
+        .put_request()
+        .and_then(|put| put.item().get("reading_id"))
+        .and_then(|value| value.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn time_left(deadline: SystemTime) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -305,19 +305,25 @@ fn parse_payment(message: &SnsMessage, event_type: &str) -> Result<PaymentEvent,
     Ok(payment)
 }
 
-/// Hex HMAC-SHA256 over the stored fields, newline-separated in a fixed order.
+/// Hex HMAC-SHA256 over the stored fields in a fixed order, each as `<byte length>:<bytes>`,
+/// so no choice of field values can make two different records sign alike (a plain separator
+/// could be forged by a value that contains it).
 pub fn sign(key: &[u8], message_id: &str, payment: &PaymentEvent) -> String {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    let canonical = format!(
-        "{message_id}\n{}\n{}\n{}\n{}\n{}",
-        payment.payment_id,
-        payment.order_id,
-        payment.amount_cents,
-        payment.currency,
-        payment.status
-    );
-    mac.update(canonical.as_bytes());
+    let amount = payment.amount_cents.to_string();
+    for field in [
+        message_id,
+        &payment.payment_id,
+        &payment.order_id,
+        &amount,
+        &payment.currency,
+        &payment.status,
+    ] {
+        mac.update(field.len().to_string().as_bytes());
+        mac.update(b":");
+        mac.update(field.as_bytes());
+    }
     mac.finalize()
         .into_bytes()
         .iter()
@@ -387,10 +393,28 @@ mod tests {
             status: "captured".into(),
         };
         // Expected value computed independently with Python:
-        // hmac.new(b"k3y", b"m-1\np-1\no-1\n5\nEUR\ncaptured", hashlib.sha256).hexdigest()
+        // f = ["m-1", "p-1", "o-1", "5", "EUR", "captured"]
+        // hmac.new(b"k3y", b"".join(f"{len(x)}:{x}".encode() for x in f), hashlib.sha256).hexdigest()
         assert_eq!(
             sign(b"k3y", "m-1", &payment),
-            "97c6b386a60895c5372888bee59cd196dd75cd07025e4181c887dcb7d78bde4c"
+            "8141d26923a78bbbf04311125b3fa1a044e58a7be872c885c59da62e6865264e"
+        );
+        // Moving a newline between fields changes the signature.
+        let shifted = PaymentEvent {
+            payment_id: "p-1
+o"
+            .into(),
+            order_id: "-1".into(),
+            ..payment.clone()
+        };
+        let original = PaymentEvent {
+            payment_id: "p-1".into(),
+            order_id: "o-1".into(),
+            ..payment.clone()
+        };
+        assert_ne!(
+            sign(b"k3y", "m-1", &shifted),
+            sign(b"k3y", "m-1", &original)
         );
     }
 }

@@ -15,7 +15,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::{
+    error::ProvideErrorMetadata,
+    operation::put_item::PutItemError,
+    types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
+};
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
 use tern_runtime::{Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, service_fn};
@@ -203,6 +207,7 @@ impl OrderStore {
             .item("total_cents", AttributeValue::N(total.to_string()))
             .item("lines", AttributeValue::L(lines))
             .condition_expression("attribute_not_exists(order_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match put {
@@ -215,6 +220,32 @@ impl OrderStore {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                // A redelivery carries the same order; another order under a stored id is a
+                // conflict, failed so it reaches the dead-letter queue instead of vanishing.
+                let stored = match err.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                        failed.item().cloned()
+                    }
+                    _ => None,
+                };
+                let text = |item: &std::collections::HashMap<String, AttributeValue>,
+                            name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().or_else(|_| v.as_n()).ok())
+                        .cloned()
+                };
+                let same = stored.as_ref().is_none_or(|item| {
+                    text(item, "customer_id").as_deref() == Some(order.customer_id.as_str())
+                        && text(item, "currency").as_deref() == Some(order.currency.as_str())
+                        && text(item, "total_cents") == Some(total.to_string())
+                });
+                if !same {
+                    return Err(OrderError::Invalid {
+                        order_id: order.order_id.clone(),
+                        reason: "an order with this id but different content is already stored"
+                            .to_owned(),
+                    });
+                }
                 tracing::info!(order_id = %order.order_id, "order already stored (redelivery); not overwritten");
                 Ok(())
             }

@@ -60,7 +60,7 @@ fn malformed_event_names_the_bad_field_and_the_next_invocation_succeeds() {
         json!({
             "errorType": "Runtime.UnmarshalError",
             "errorMessage": "the event does not match the handler's input type: [message] invalid type: \
-                             integer `42`, expected a string at line 1 column 14"
+                             integer, expected a string at line 1 column 14"
         })
     );
     let unknown = emulator.invoke(r#"{"message":"x","colour":"red"}"#);
@@ -68,7 +68,7 @@ fn malformed_event_names_the_bad_field_and_the_next_invocation_succeeds() {
         unknown
             .error_message()
             .unwrap_or_default()
-            .contains("unknown field `colour`"),
+            .contains("unknown field (name withheld)"),
         "{}",
         unknown.body
     );

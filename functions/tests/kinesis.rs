@@ -63,8 +63,9 @@ fn the_bad_record_is_reported_by_sequence_number_and_the_rest_stored() {
 #[test]
 fn readings_not_written_are_reported_too() {
     let mut scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = emulator(&scenario, env.clone());
+    let mut env = scenario.seed_kinesis();
+    env.push(("TERN_BATCH_ALL_FAILED".into(), "report".into()));
+    let function = emulator(&scenario, env);
     scenario.moto.stop();
     let answer = function.invoke(event());
     // Every good reading failed to write and the bad one failed to decode: all six reported.
@@ -78,4 +79,49 @@ fn readings_not_written_are_reported_too() {
         .map(|n| format!("49590338271490256608559692538361571095921575989136588{n}"))
         .collect();
     assert_eq!(reported, expected);
+}
+
+#[test]
+fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
+    let mut scenario = Scenario::start();
+    let env = scenario.seed_kinesis();
+    let function = emulator(&scenario, env);
+    scenario.moto.stop();
+    let answer = function.invoke(event());
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("Batch.AllRecordsFailed"),
+        "{}",
+        answer.body
+    );
+}
+
+#[test]
+fn a_reading_delivered_twice_in_one_batch_is_written_once() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_kinesis();
+    let function = emulator(&scenario, env);
+    // A producer retry: the first reading again, under a new sequence number.
+    let mut batch: serde_json::Value = serde_json::from_str(&event()).unwrap();
+    let records = batch["Records"].as_array_mut().unwrap();
+    let mut again = records[0].clone();
+    again["kinesis"]["sequenceNumber"] =
+        json!("49590338271490256608559692538361571095921575989136588807");
+    records.push(again);
+    let answer = function.invoke(batch.to_string());
+    // Only the undecodable record fails; the duplicate does not poison its write chunk.
+    assert_eq!(
+        answer.body,
+        r#"{"batchItemFailures":[{"itemIdentifier":"49590338271490256608559692538361571095921575989136588804"}]}"#
+    );
+    let items = scenario.table_items(TELEMETRY_TABLE);
+    assert_eq!(items.len(), 5);
+    let first = items
+        .iter()
+        .find(|i| i["reading_id"] == "d-100#2026-11-22T12:00:05Z")
+        .unwrap();
+    assert_eq!(
+        first["sequence_number"], "49590338271490256608559692538361571095921575989136588807",
+        "the later record's write wins"
+    );
 }

@@ -267,3 +267,35 @@ fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
     let logs = function.logs();
     assert!(!logs.contains("Task timed out"), "{logs}");
 }
+
+#[test]
+fn another_order_under_a_stored_id_is_a_conflict_not_a_redelivery() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_sqs();
+    let function = emulator(&scenario, env);
+    assert_eq!(function.invoke(event("1-orders.json")).status, 200);
+    let mut clash = sample_records()[0].clone();
+    clash["messageId"] = json!("clash-1");
+    clash["body"] = json!(
+        r#"{"order_id":"o-1001","customer_id":"c-999","currency":"EUR","items":[{"sku":"SKU-TEA","quantity":2,"unit_price_cents":1299}]}"#
+    );
+    let mut redelivery = sample_records()[0].clone();
+    redelivery["messageId"] = json!("redelivery-1");
+    let answer = function.invoke(orders_event(&[clash, redelivery]));
+    assert_eq!(
+        answer.body,
+        r#"{"batchItemFailures":[{"itemIdentifier":"clash-1"}]}"#
+    );
+    let stored = scenario.table_items(ORDERS_TABLE);
+    let o1001 = stored.iter().find(|i| i["order_id"] == "o-1001").unwrap();
+    assert_eq!(
+        o1001["customer_id"], "c-42",
+        "the stored order is untouched"
+    );
+    assert!(
+        function
+            .logs()
+            .contains("an order with this id but different content is already stored"),
+        "the conflict is logged with its reason"
+    );
+}

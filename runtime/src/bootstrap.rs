@@ -244,6 +244,12 @@ impl Bootstrap {
             .position(|n| *n == selected.name)
             .unwrap_or_default();
         let (_, start) = self.handlers.swap_remove(index);
+        if std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref()
+            == Ok("provisioned-concurrency")
+        {
+            // Initialised ahead of traffic: no invocation of this environment waits for init.
+            crate::invocation::mark_warm();
+        }
         let hooks = ShutdownHooks::default();
         let init = InitContext::new(selected.name.clone(), hooks.clone());
         let serve = match catch_unwind(std::panic::AssertUnwindSafe(start(init))).await {

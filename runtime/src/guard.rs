@@ -39,12 +39,15 @@ impl<'de, E: Deserialize<'de>> Deserialize<'de> for Decoded<E> {
             match serde_path_to_error::deserialize::<_, E>(deserializer) {
                 Ok(event) => Ok(event),
                 Err(error) => {
+                    // The message may quote the event (it travels into the error response and
+                    // to failure destinations): keep the path and what the type expects.
                     let path = error.path().to_string();
-                    let error = error.into_inner();
+                    let reason =
+                        crate::redact::redact_json_error_message(&error.into_inner().to_string());
                     Err(if path == "." {
-                        error.to_string()
+                        reason
                     } else {
-                        format!("[{path}] {error}")
+                        format!("[{path}] {reason}")
                     })
                 }
             },
@@ -202,7 +205,7 @@ mod tests {
             (r#"{"id":"a","lines":[{"qty":1}]}"#, Ok(())),
             (
                 r#"{"id":"a","lines":[{"qty":1},{"qty":-2}]}"#,
-                Err("[lines[1].qty] invalid value: integer `-2`, expected u32 at line 1 column 38"),
+                Err("[lines[1].qty] invalid value: integer, expected u32 at line 1 column 38"),
             ),
             (
                 r#"{"lines":[]}"#,
@@ -237,7 +240,7 @@ mod tests {
         assert_eq!(got.error_type, "Runtime.UnmarshalError");
         assert_eq!(
             got.error_message,
-            "the event does not match the handler's input type: invalid type: string \"seven\", expected u8 at line 1 column 7"
+            "the event does not match the handler's input type: invalid type: string, expected u8 at line 1 column 7"
         );
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert_eq!(guard.call(decode("9")).await.unwrap(), 9);

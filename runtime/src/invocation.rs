@@ -12,6 +12,11 @@ use tracing::{Instrument, instrument::Instrumented};
 /// True until the first invocation of this process starts.
 static COLD: AtomicBool = AtomicBool::new(true);
 
+/// Marks the process warm before its first invocation (provisioned concurrency).
+pub(crate) fn mark_warm() {
+    COLD.store(false, Ordering::Relaxed);
+}
+
 tokio::task_local! {
     static CURRENT_COLD_START: bool;
 }

@@ -65,6 +65,7 @@ pub struct BatchConfig {
     abandon_margin: Duration,
     failure_scope: Option<FailureScope>,
     all_failed: AllFailedPolicy,
+    metrics: bool,
 }
 
 impl Default for BatchConfig {
@@ -82,6 +83,7 @@ impl BatchConfig {
             abandon_margin: DEFAULT_ABANDON_MARGIN,
             failure_scope: None,
             all_failed: AllFailedPolicy::Error,
+            metrics: true,
         }
     }
 
@@ -199,6 +201,19 @@ impl BatchConfig {
     /// What the batch returns when no record succeeded.
     pub fn all_failed(&self) -> AllFailedPolicy {
         self.all_failed
+    }
+
+    /// Whether the batch adds `RecordsProcessed` / `RecordsFailed` to the invocation's metrics
+    /// (default on). Turn it off when work continues after the batch layer returns (e.g.
+    /// batched writes) and the handler reports the final counts itself.
+    pub fn with_metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
+    /// See [`with_metrics`](Self::with_metrics).
+    pub fn metrics(&self) -> bool {
+        self.metrics
     }
 }
 

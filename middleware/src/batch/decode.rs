@@ -35,7 +35,7 @@ impl DecodeError {
         let message = full.strip_suffix(&location).unwrap_or(&full);
         let message = match error.classify() {
             // Syntax and EOF messages are fixed texts; data messages may quote the input.
-            serde_json::error::Category::Data => redact_serde_message(message),
+            serde_json::error::Category::Data => tern_runtime::redact_serde_message(message),
             _ => message.to_owned(),
         };
         Self::new(format!("{what} does not decode:{location}: {message}"))
@@ -121,68 +121,10 @@ impl<T: DeserializeOwned + Send + 'static> RecordDecoder<DynamoDb> for Payload<T
         serde_dynamo::from_item(image).map(Some).map_err(|error| {
             DecodeError::new(format!(
                 "NewImage does not decode: {}",
-                redact_serde_message(&error.to_string())
+                tern_runtime::redact_serde_message(&error.to_string())
             ))
         })
     }
-}
-
-/// Kinds serde names in `invalid type` / `invalid value` messages, without the value.
-const UNEXPECTED_KINDS: [&str; 16] = [
-    "boolean",
-    "integer",
-    "floating point",
-    "character",
-    "string",
-    "byte array",
-    "unit value",
-    "Option value",
-    "newtype struct",
-    "sequence",
-    "map",
-    "enum",
-    "unit variant",
-    "newtype variant",
-    "tuple variant",
-    "struct variant",
-];
-
-/// Keeps what a serde data error says about the handler's type and drops what it quotes from
-/// the input. Unknown (custom) messages are withheld entirely: they may contain anything.
-fn redact_serde_message(message: &str) -> String {
-    // Field names in these messages come from the handler's type, not from the input.
-    if message.starts_with("missing field `")
-        || message.starts_with("duplicate field `")
-        || message.starts_with("invalid length ")
-    {
-        return message.to_owned();
-    }
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            // The input comes first; the expectation, from the type, after the last separator.
-            if let Some((unexpected, expected)) = rest.rsplit_once(", expected ") {
-                let kind = UNEXPECTED_KINDS
-                    .iter()
-                    .filter(|kind| unexpected.starts_with(**kind))
-                    .max_by_key(|kind| kind.len())
-                    .copied()
-                    .unwrap_or("value");
-                return format!("{prefix}{kind}, expected {expected}");
-            }
-        }
-    }
-    for (prefix, what) in [
-        ("unknown variant `", "unknown variant"),
-        ("unknown field `", "unknown field"),
-    ] {
-        if message.starts_with(prefix) {
-            return match message.rsplit_once(", expected ") {
-                Some((_, expected)) => format!("{what} (name withheld), expected {expected}"),
-                None => format!("{what} (name withheld)"),
-            };
-        }
-    }
-    "a custom deserialization error (message withheld: it may quote the record)".to_owned()
 }
 
 #[cfg(test)]
@@ -320,23 +262,25 @@ mod tests {
     #[test]
     fn custom_messages_are_withheld() {
         assert_eq!(
-            redact_serde_message("card 4111 1111 rejected"),
+            tern_runtime::redact_serde_message("card 4111 1111 rejected"),
             "a custom deserialization error (message withheld: it may quote the record)"
         );
         assert_eq!(
-            redact_serde_message("invalid type: SECRET, expected a date"),
+            tern_runtime::redact_serde_message("invalid type: SECRET, expected a date"),
             "invalid type: value, expected a date"
         );
         assert_eq!(
-            redact_serde_message("invalid value: floating point `1.5`, expected an integer"),
+            tern_runtime::redact_serde_message(
+                "invalid value: floating point `1.5`, expected an integer"
+            ),
             "invalid value: floating point, expected an integer"
         );
         assert_eq!(
-            redact_serde_message("invalid length 3, expected 2 elements"),
+            tern_runtime::redact_serde_message("invalid length 3, expected 2 elements"),
             "invalid length 3, expected 2 elements"
         );
         assert_eq!(
-            redact_serde_message("unknown field `SECRET`, there are no fields"),
+            tern_runtime::redact_serde_message("unknown field `SECRET`, there are no fields"),
             "unknown field (name withheld)"
         );
     }

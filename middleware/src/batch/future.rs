@@ -99,6 +99,7 @@ where
     concurrency: usize,
     scope: FailureScope,
     all_failed: AllFailedPolicy,
+    metrics: bool,
     limits: Option<Limits>,
     abandon_timer: Option<Pin<Box<Sleep>>>,
     stop: Option<Stop>,
@@ -144,6 +145,7 @@ where
             concurrency: config.concurrency(),
             scope: config.failure_scope().unwrap_or(Src::DEFAULT_FAILURE_SCOPE),
             all_failed: config.all_failed(),
+            metrics: config.metrics(),
             abandon_timer: None,
             stop: None,
             started: Instant::now(),
@@ -281,18 +283,10 @@ where
         let outcome = BatchOutcome::new(outcomes);
         outcome.log_summary(Src::NAME, self.started.elapsed());
         // Built-in metrics, in the invocation's EMF document when a metrics layer is present.
-        let counts = outcome.counts();
-        let metrics = crate::metrics::Metrics::current();
-        let _ = metrics.add(
-            "RecordsProcessed",
-            crate::metrics::Unit::Count,
-            counts.succeeded as f64,
-        );
-        let _ = metrics.add(
-            "RecordsFailed",
-            crate::metrics::Unit::Count,
-            counts.reported() as f64,
-        );
+        if self.metrics {
+            let counts = outcome.counts();
+            record_counts(counts.succeeded, counts.reported());
+        }
         if outcome.all_failed() && self.all_failed == AllFailedPolicy::Error {
             return Err(BatchError::AllRecordsFailed {
                 event_source: Src::NAME,
@@ -325,6 +319,12 @@ where
                 .abandon_timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limits.abandon_at)));
             if timer.as_mut().poll(cx).is_ready() {
+                // Records whose work already finished (woken, not yet polled) keep their
+                // outcome: reporting them as abandoned would process them twice.
+                while let Poll::Ready(Some((position, outcome))) = this.running.poll_next_unpin(cx)
+                {
+                    this.record_finished(position, outcome);
+                }
                 this.abandon();
                 return Poll::Ready(this.finish());
             }
@@ -340,4 +340,18 @@ where
             }
         }
     }
+}
+
+/// Adds `RecordsProcessed` and `RecordsFailed` to the current invocation's metrics (a no-op
+/// without a metrics layer). The batch layer calls it unless
+/// [`BatchConfig::with_metrics`] turned it off; a handler that finishes the work later
+/// reports its final counts with it.
+pub fn record_counts(processed: usize, failed: usize) {
+    let metrics = crate::metrics::Metrics::current();
+    let _ = metrics.add(
+        "RecordsProcessed",
+        crate::metrics::Unit::Count,
+        processed as f64,
+    );
+    let _ = metrics.add("RecordsFailed", crate::metrics::Unit::Count, failed as f64);
 }

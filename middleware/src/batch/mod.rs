@@ -105,7 +105,7 @@ pub use config::{
 };
 pub use decode::{DecodeError, Payload, Raw, RecordDecoder};
 pub use error::{ALL_RECORDS_FAILED, BatchError, INVALID_ENVIRONMENT_VARIABLE};
-pub use future::BatchFuture;
+pub use future::{BatchFuture, record_counts};
 pub use layer::BatchLayer;
 pub use outcome::{BatchOutcome, OutcomeCounts, RecordOutcome};
 pub use service::Batch;

@@ -54,12 +54,12 @@ impl Idempotency {
         }
 
         let remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
-        let lock = IdempotencyRecord::in_progress(
-            key.as_str(),
-            now_ms / 1000 + engine.expires_after_s,
-            now_ms.saturating_add(remaining_ms),
-            validation,
-        );
+        let lock_until_ms = now_ms.saturating_add(remaining_ms);
+        // The record must not expire (and become takeable, or be removed by TTL) while its own
+        // lock is live, even when the configured expiry is shorter than the invocation.
+        let expiration = (now_ms / 1000 + engine.expires_after_s).max(lock_until_ms.div_ceil(1000));
+        let lock =
+            IdempotencyRecord::in_progress(key.as_str(), expiration, lock_until_ms, validation);
         for _ in 0..PUT_ATTEMPTS {
             let outcome = engine
                 .store

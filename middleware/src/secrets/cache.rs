@@ -79,6 +79,8 @@ impl Policy {
 struct Cached {
     value: SecretValue,
     fetched_at: Instant,
+    /// Which fetch produced it (see `Entry::tickets`).
+    ticket: u64,
 }
 
 struct Failure {
@@ -97,6 +99,9 @@ pub(crate) struct Entry {
     /// The last failed attempt since the last success.
     failure: ArcSwapOption<Failure>,
     refreshing: AtomicBool,
+    /// Numbers fetches in the order they start, so a slower, older fetch never overwrites the
+    /// value of a newer one (clock readings can tie).
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl Entry {
@@ -109,6 +114,7 @@ impl Entry {
             current: ArcSwapOption::empty(),
             failure: ArcSwapOption::empty(),
             refreshing: AtomicBool::new(false),
+            tickets: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -370,6 +376,7 @@ impl Cache {
     ) -> Result<SecretValue, FetchError> {
         let timeout = self.policy.fetch_timeout;
         let started = Instant::now();
+        let ticket = entry.tickets.fetch_add(1, Ordering::Relaxed);
         let outcome = tokio::time::timeout(timeout, self.provider.fetch(&entry.name, secret_id))
             .await
             .unwrap_or_else(|_| {
@@ -381,17 +388,31 @@ impl Cache {
             });
         match outcome {
             Ok(value) => {
-                // Aged from when it was asked for: the value is at least that fresh.
-                entry.current.store(Some(Arc::new(Cached {
+                // Aged from when it was asked for: the value is at least that fresh. A slower,
+                // older fetch (a background refresh overtaken by `force_refresh`) must not
+                // replace a newer value.
+                let fresh = Arc::new(Cached {
                     value: value.clone(),
                     fetched_at: started,
-                })));
+                    ticket,
+                });
+                entry.current.rcu(|current| match current {
+                    Some(current) if current.ticket > ticket => Some(current.clone()),
+                    _ => Some(fresh.clone()),
+                });
                 entry.failure.store(None);
                 Ok(value)
             }
             Err(error) => {
                 let finished = Instant::now();
-                if finished.saturating_duration_since(started) <= timeout + FREEZE_SLACK {
+                let overtaken = entry
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|current| current.ticket > ticket);
+                if overtaken {
+                    tracing::debug!(secret = %entry.name, "a fetch failed after a newer one succeeded; ignored");
+                } else if finished.saturating_duration_since(started) <= timeout + FREEZE_SLACK {
                     self.unreported_failures.fetch_add(1, Ordering::Relaxed);
                     entry.failure.store(Some(Arc::new(Failure {
                         error: error.clone(),

@@ -366,3 +366,35 @@ fn handle_is_clone_send_sync() {
     assert_shareable::<crate::secrets::SecretsLayer>();
     assert_shareable::<crate::secrets::SecretValue>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_older_refresh_never_replaces_a_newer_value() {
+    let (secrets, script) = load(
+        &db_config(),
+        [
+            Step::Value("v1", Duration::ZERO),
+            // The background refresh: started first, answers last.
+            Step::Value("v2-older", secs(3)),
+            // force_refresh after a rotation: started later, answers at once.
+            Step::Value("v3-newer", Duration::ZERO),
+        ],
+    )
+    .await;
+    advance(secs(10)).await;
+    assert_eq!(
+        text(&secrets),
+        "v1",
+        "past the TTL: served, and a refresh starts"
+    );
+    settle().await;
+    assert_eq!(script.calls(), 2);
+    let forced = secrets.force_refresh("db").await.unwrap();
+    assert_eq!(forced.expose_str().unwrap(), "v3-newer");
+    advance(secs(3)).await;
+    settle().await;
+    assert_eq!(
+        text(&secrets),
+        "v3-newer",
+        "the older fetch landed last but must not win"
+    );
+}

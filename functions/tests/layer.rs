@@ -1,0 +1,96 @@
+//! The layer as Lambda uses it: the zip unpacked into an `/opt`-like directory, its
+//! `bootstrap` run by the emulator, the handler chosen by `_HANDLER`.
+//!
+//! `make test` passes the zip `make layer` built (`TERN_LAYER_ZIP`); without it the test zips
+//! the bootstrap under test the same way, so it always runs.
+
+use std::{path::PathBuf, process::Command};
+
+use tern_testkit::{Emulator, Scenario, tools};
+
+fn layer_zip(scratch: &std::path::Path) -> PathBuf {
+    if let Some(zip) = std::env::var_os("TERN_LAYER_ZIP") {
+        return PathBuf::from(zip);
+    }
+    let stage = scratch.join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    std::fs::copy(&bootstrap, stage.join("bootstrap")).unwrap();
+    let zip = scratch.join("layer.zip");
+    let status = Command::new("zip")
+        .current_dir(&stage)
+        .args(["-q", "-X"])
+        .arg(&zip)
+        .arg("bootstrap")
+        .status()
+        .expect("zip");
+    assert!(status.success());
+    zip
+}
+
+fn first_event(handler: &str) -> String {
+    let dir = tools::workspace_root().join("events").join(handler);
+    let mut events: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('1'))
+        })
+        .collect();
+    events.sort();
+    std::fs::read_to_string(&events[0]).unwrap()
+}
+
+#[test]
+fn the_unpacked_layer_serves_every_handler_by_handler_name() {
+    let scratch = std::env::temp_dir().join(format!("tern-layer-test-{}", std::process::id()));
+    let opt = scratch.join("opt");
+    std::fs::create_dir_all(&opt).unwrap();
+    let zip = layer_zip(&scratch);
+    let status = Command::new("unzip")
+        .args(["-q", "-o"])
+        .arg(&zip)
+        .arg("-d")
+        .arg(&opt)
+        .status()
+        .expect("unzip");
+    assert!(status.success());
+    let bootstrap = opt.join("bootstrap");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&bootstrap).unwrap().permissions(),
+    );
+    assert_eq!(
+        mode & 0o755,
+        0o755,
+        "bootstrap must be executable in the layer"
+    );
+
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_idempotency();
+    env.extend(scenario.seed_s3());
+    env.extend(scenario.seed_sqs());
+    env.extend(scenario.seed_sns_without_idempotency());
+    env.extend(scenario.seed_kinesis());
+    for handler in ["echo", "s3", "sqs", "sns", "kinesis"] {
+        let function = Emulator::builder(&bootstrap)
+            .handler(handler)
+            .envs(scenario.function_env())
+            .envs(env.clone())
+            .start();
+        let answer = function.invoke(first_event(handler));
+        assert_eq!(answer.status, 200, "{handler}: {}", answer.body);
+        assert_eq!(answer.error_type(), None, "{handler}: {}", answer.body);
+        let init = function
+            .wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+                lines.iter().any(|l| l["message"] == "initialising handler")
+            })
+            .into_iter()
+            .find(|l| l["message"] == "initialising handler")
+            .unwrap();
+        assert_eq!(init["handler"], handler);
+        assert_eq!(init["selected_by"], "_HANDLER");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
