@@ -4,20 +4,12 @@ use serde_json::json;
 use tern_testkit::{Emulator, Scenario, scenario::TELEMETRY_TABLE};
 
 fn event() -> String {
-    std::fs::read_to_string(
-        tern_testkit::tools::workspace_root().join("events/kinesis/1-telemetry.json"),
-    )
-    .unwrap()
+    tern_testkit::tools::event("kinesis", "1-telemetry.json")
 }
 
 fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler("kinesis")
-    .envs(scenario.function_env())
-    .envs(env)
-    .start()
+    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    scenario.function(&bootstrap, "kinesis", env)
 }
 
 #[test]

@@ -9,22 +9,12 @@ use tern_testkit::{
 };
 
 fn event(name: &str) -> String {
-    std::fs::read_to_string(
-        tern_testkit::tools::workspace_root()
-            .join("events/s3")
-            .join(name),
-    )
-    .unwrap()
+    tern_testkit::tools::event("s3", name)
 }
 
 fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler("s3")
-    .envs(scenario.function_env())
-    .envs(env)
-    .start()
+    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    scenario.function(&bootstrap, "s3", env)
 }
 
 #[test]

@@ -8,22 +8,12 @@ use tern_testkit::{
 };
 
 fn event(name: &str) -> String {
-    std::fs::read_to_string(
-        tern_testkit::tools::workspace_root()
-            .join("events/sns")
-            .join(name),
-    )
-    .unwrap()
+    tern_testkit::tools::event("sns", name)
 }
 
 fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler("sns")
-    .envs(scenario.function_env())
-    .envs(env)
-    .start()
+    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    scenario.function(&bootstrap, "sns", env)
 }
 
 fn payment(status: &str, payment_id: &str, order_id: &str, amount_cents: u64) -> PaymentEvent {

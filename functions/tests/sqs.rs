@@ -4,22 +4,12 @@ use serde_json::json;
 use tern_testkit::{Emulator, Scenario, scenario::ORDERS_TABLE};
 
 fn event(name: &str) -> String {
-    std::fs::read_to_string(
-        tern_testkit::tools::workspace_root()
-            .join("events/sqs")
-            .join(name),
-    )
-    .unwrap()
+    tern_testkit::tools::event("sqs", name)
 }
 
 fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler("sqs")
-    .envs(scenario.function_env())
-    .envs(env)
-    .start()
+    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    scenario.function(&bootstrap, "sqs", env)
 }
 
 fn order_ids(scenario: &Scenario) -> Vec<String> {

@@ -82,22 +82,13 @@ pub(crate) async fn install(hooks: ShutdownHooks) {
     }
 }
 
-/// Polls a future in place and turns a panic into `Err(message)`; a small stand-in for
-/// `futures::FutureExt::catch_unwind` that keeps the `futures` crate out of our direct deps.
+/// Runs a future, turning a panic into `Err(message)`.
 pub(crate) async fn catch_unwind<F: Future>(
     future: std::panic::AssertUnwindSafe<F>,
 ) -> Result<F::Output, String> {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
-        let polled =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx)));
-        match polled {
-            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(payload) => std::task::Poll::Ready(Err(panic_message(payload.as_ref()))),
-        }
-    })
-    .await
+    futures_util::FutureExt::catch_unwind(future)
+        .await
+        .map_err(|payload| panic_message(payload.as_ref()))
 }
 
 /// The text of a panic payload (`panic!("…")` carries a `&str` or a `String`).

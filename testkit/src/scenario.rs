@@ -190,6 +190,21 @@ impl Scenario {
         })
     }
 
+    /// The emulator running `bootstrap` as `handler` (by `_HANDLER`), talking to this moto, with
+    /// `env` on top (what the `seed_*` methods return).
+    pub fn function(
+        &self,
+        bootstrap: &std::path::Path,
+        handler: &str,
+        env: Vec<(String, String)>,
+    ) -> crate::Emulator {
+        crate::Emulator::builder(bootstrap)
+            .handler(handler)
+            .envs(self.function_env())
+            .envs(env)
+            .start()
+    }
+
     /// Environment for a function under the emulator: moto's endpoint and credentials.
     pub fn function_env(&self) -> Vec<(String, String)> {
         self.moto.sdk_env()

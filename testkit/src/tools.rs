@@ -74,3 +74,13 @@ pub fn bootstrap(default: &str) -> PathBuf {
     assert!(path.is_file(), "bootstrap not found at {}", path.display());
     path
 }
+
+/// A sample event, `events/<handler>/<name>`, as text.
+///
+/// # Panics
+/// If the file cannot be read.
+pub fn event(handler: &str, name: &str) -> String {
+    let path = workspace_root().join("events").join(handler).join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+}

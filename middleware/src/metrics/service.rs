@@ -40,6 +40,16 @@ where
     }
 
     fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+        // Disabled: an inactive handle (every add is a no-op) and nothing to flush, so the
+        // invocation allocates no buffer.
+        if self.config.disabled {
+            let metrics = Metrics::default();
+            let inner = metrics.sync_scope(|| self.inner.call(event));
+            return ResponseFuture {
+                inner: metrics.scope(inner),
+                flush: None,
+            };
+        }
         let metrics = Metrics::active(self.config.default_dimensions.clone());
         let flush = Flush {
             cold_start: (self.config.cold_start_probe)(),
@@ -89,9 +99,6 @@ struct Flush {
 impl Drop for Flush {
     fn drop(&mut self) {
         let config = &self.config;
-        if config.disabled {
-            return;
-        }
         let timestamp_ms = (config.clock)();
         if self.cold_start && config.cold_start_metric {
             let dimensions = [
