@@ -40,7 +40,8 @@ layer: build
 	rm -rf target/layer/stage && mkdir -p target/layer/stage
 	install -m 0755 $(BOOTSTRAP) target/layer/stage/bootstrap
 	rm -f $(LAYER_ZIP) && cd target/layer/stage && zip -q -X ../$(notdir $(LAYER_ZIP)) bootstrap
-	@unzip -Z $(LAYER_ZIP) | grep -q -- '-rwxr-xr-x.*bootstrap' || { echo "bootstrap is not executable in $(LAYER_ZIP)"; exit 1; }
+	@# grep reads the whole listing (no -q): an early exit would SIGPIPE unzip under pipefail.
+	@unzip -Z $(LAYER_ZIP) | grep -- '-rwxr-xr-x.*bootstrap' >/dev/null || { echo "bootstrap is not executable in $(LAYER_ZIP)"; exit 1; }
 	@ls -l $(LAYER_ZIP)
 
 # sam build, offline: the layer through layer/Makefile (BuildMethod: makefile), built in source.
