@@ -8,17 +8,19 @@ VENV      ?= .venv
 PYTHON    ?= python3
 REQS      := tools/requirements.txt tools/constraints.txt
 STAMP     := $(VENV)/.installed
-BOOTSTRAP := target/lambda/bootstrap/bootstrap
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build layer sam-build lint template test demo clean
+.PHONY: help venv build layer layers image image-tools image-context sam-build lint template test demo clean
 
 help:
 	@echo "make demo   build the bootstrap and invoke every handler through the Lambda emulator"
 	@echo "make test   lint, build the release bootstrap, run the whole test suite"
+	@echo "make bench  benchmarks against bare lambda_runtime and Powertools (BENCHMARKS.md)"
+	@echo "make layers the layer zips for x86_64 and arm64 (make layer ARCH=arm64 for one)"
+	@echo "make image  the container image ($(IMAGE)) with podman (CONTAINER=docker on a Docker host)"
 	@echo "make venv   install the pinned tools (cargo-lambda, zig, aws-sam-cli, moto, cfn-lint) into $(VENV)"
 
 venv: $(STAMP)
@@ -29,25 +31,85 @@ $(STAMP): $(REQS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt -c tools/constraints.txt
 	touch $@
 
-# The artifact users deploy: `cargo lambda build --release` (x86_64, zig-linked, glibc).
+# The artifact that ships, built by `cargo lambda build --release`. On x86_64 it is one static
+# bootstrap for the zip, the layer and the container image (CI tests exactly what each ships):
+# crt-static, so nothing is loaded from the host and it runs FROM scratch, and
+# relocation-model=static, a non-PIE executable ~0.6 MB smaller (no dynamic relocations), which
+# keeps the image under 10 MB; its own code then loads at a fixed address (stack, heap and
+# mappings stay randomised), a trade memory-safe Rust makes acceptable. cargo lambda uses plain
+# cargo for it (zig cannot link glibc statically). ARCH=arm64 builds the usual zig-linked
+# Graviton binary (`--arm64`) into target/lambda-arm64.
+ARCH      ?= x86_64
+ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
+LAMBDA_DIR := target/$(if $(filter arm64,$(ARCH)),lambda-arm64,lambda)
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 build: venv
-	cargo lambda build --release --package tern-functions --bin bootstrap
-	@ls -l $(BOOTSTRAP)
+ifeq ($(ARCH),arm64)
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --locked --package tern-functions --bin bootstrap --arm64 --lambda-dir $(LAMBDA_DIR)
+else
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" cargo lambda build --release --locked --compiler cargo \
+		--target x86_64-unknown-linux-gnu --package tern-functions --bin bootstrap --lambda-dir $(LAMBDA_DIR)
+	@# No interpreter: a static executable.
+	@! readelf -l $(LAMBDA_DIR)/bootstrap/bootstrap | grep INTERP || { echo "the bootstrap is dynamically linked"; exit 1; }
+endif
+	@ls -l $(LAMBDA_DIR)/bootstrap/bootstrap
 
 # The shared layer: bootstrap at the zip root with mode 0755, so Lambda finds /opt/bootstrap.
-LAYER_ZIP := target/layer/tern-bootstrap-x86_64.zip
+LAYER_ZIP := target/layer/tern-bootstrap-$(ARCH).zip
 layer: build
-	rm -rf target/layer/stage && mkdir -p target/layer/stage
-	install -m 0755 $(BOOTSTRAP) target/layer/stage/bootstrap
-	rm -f $(LAYER_ZIP) && cd target/layer/stage && zip -q -X ../$(notdir $(LAYER_ZIP)) bootstrap
+	rm -rf target/layer/stage-$(ARCH) && mkdir -p target/layer/stage-$(ARCH)
+	install -m 0755 $(LAMBDA_DIR)/bootstrap/bootstrap target/layer/stage-$(ARCH)/bootstrap
+	rm -f $(LAYER_ZIP) && cd target/layer/stage-$(ARCH) && zip -q -X ../$(notdir $(LAYER_ZIP)) bootstrap
 	@# grep reads the whole listing (no -q): an early exit would SIGPIPE unzip under pipefail.
 	@unzip -Z $(LAYER_ZIP) | grep -- '-rwxr-xr-x.*bootstrap' >/dev/null || { echo "bootstrap is not executable in $(LAYER_ZIP)"; exit 1; }
+	@readelf -h target/layer/stage-$(ARCH)/bootstrap | grep -E 'Machine: +$(if $(ARCH_FLAG),AArch64,Advanced Micro Devices X86-64)' >/dev/null \
+		|| { echo "bootstrap in $(LAYER_ZIP) is not an $(ARCH) executable"; exit 1; }
 	@ls -l $(LAYER_ZIP)
 
-# sam build, offline: the layer through layer/Makefile (BuildMethod: makefile), built in source.
+# Both architectures' layer zips.
+layers:
+	$(MAKE) layer ARCH=x86_64
+	$(MAKE) layer ARCH=arm64
+
+# The container image (Dockerfile): the x86_64 bootstrap `make build` made and the build
+# machine's CA bundle, staged in target/image as the build context. podman's flags suit machines
+# without systemd or overlayfs; CONTAINER=docker on a Docker host.
+PODMAN    := podman --storage-driver vfs --cgroup-manager cgroupfs --runtime runc
+CONTAINER ?= $(PODMAN)
+IMAGE     ?= tern-bootstrap:latest
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+IMAGE_MAX_BYTES := 10000000
+export TERN_CONTAINER := $(CONTAINER)
+export TERN_IMAGE := $(IMAGE)
+
+image-tools:
+	@command -v $(firstword $(CONTAINER)) >/dev/null || { echo "==> installing podman"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
+	@if [ "$(firstword $(CONTAINER))" = podman ] && ! command -v runc >/dev/null; then echo "==> installing runc"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; fi
+	@test -s $(CA_BUNDLE) || { echo "==> installing ca-certificates"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ca-certificates >/dev/null; }
+
+image-context:
+	$(MAKE) build ARCH=x86_64
+	rm -rf target/image && mkdir -p target/image
+	install -m 0755 target/lambda/bootstrap/bootstrap target/image/bootstrap
+	install -m 0644 $(CA_BUNDLE) target/image/ca-certificates.crt
+
+image: image-tools image-context
+	$(CONTAINER) build --tag $(IMAGE) --file Dockerfile target/image
+	@size=$$($(CONTAINER) image inspect --format '{{.Size}}' $(IMAGE)); \
+		echo "$(IMAGE): $$size bytes (limit $(IMAGE_MAX_BYTES))"; \
+		test "$$size" -le $(IMAGE_MAX_BYTES) || { echo "$(IMAGE) is larger than $(IMAGE_MAX_BYTES) bytes"; exit 1; }
+
+# sam build, offline, of the whole template: the layer through layer/Makefile and the zip
+# functions through functions/package/Makefile (BuildMethod: makefile), built in source.
 sam-build: venv build
-	sam build --build-in-source --template template.yaml --build-dir target/sam-build BootstrapLayer
+	sam build --build-in-source --template template.yaml --build-dir target/sam-build
 	test -x target/sam-build/BootstrapLayer/bootstrap
+	for f in RoutingFunction OrdersFunction PaymentsFunction TelemetryFunction; do \
+		test -s target/sam-build/$$f/README.md || { echo "sam build produced no package for $$f"; exit 1; }; done
 
 lint:
 	cargo fmt --all --check
@@ -59,13 +121,49 @@ template: venv
 	cfn-lint template.yaml
 	sam validate --lint --region us-east-1
 	$(VENV)/bin/python tools/check_template.py template.yaml
+	$(VENV)/bin/python tools/test_check_template.py
+
+# Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
+# pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
+# `advisories` needs the RustSec database from GitHub: `make deny DENY_CHECKS=all` where the
+# network allows it.
+.PHONY: deny fuzz
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(VENV)/.cargo-deny-$(CARGO_DENY_VERSION)
+DENY_CHECKS ?= bans licenses sources
+$(CARGO_DENY):
+	@echo "==> installing cargo-deny $(CARGO_DENY_VERSION) into $(VENV)"
+	cargo install --locked --quiet --version $(CARGO_DENY_VERSION) --root $(VENV) cargo-deny
+	touch $@
+deny: $(CARGO_DENY)
+	$(VENV)/bin/cargo-deny check --hide-inclusion-graph $(DENY_CHECKS)
+
+# The fuzz targets run 20 s each inside `make test`; this runs them longer (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 600
+fuzz: venv
+	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --package tern-functions --test fuzz -- --nocapture
 
 # Emulator tests run against the release artifact, so panic handling is proven on what ships.
-test: venv lint template build layer sam-build
-	TERN_BOOTSTRAP=$(abspath $(BOOTSTRAP)) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
+test: venv lint deny template build layer sam-build image
+	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
+
+# Benchmarks (BENCHMARKS.md): the functions under test and the harness built with the release
+# profile, Powertools and awslambdaric pinned into their own venv, then every run alternated.
+BENCH_PYVENV := target/bench/pyvenv
+BENCH_BIN_DIR := $(or $(CARGO_TARGET_DIR),target)/release
+$(BENCH_PYVENV)/.installed: bench/python/requirements.txt
+	$(PYTHON) -m venv $(BENCH_PYVENV)
+	$(BENCH_PYVENV)/bin/pip install --quiet --disable-pip-version-check -r bench/python/requirements.txt
+	touch $@
+.PHONY: bench
+bench: venv layer $(BENCH_PYVENV)/.installed
+	cargo build --release --locked --package tern-bench --bins
+	$(BENCH_BIN_DIR)/tern-bench --bin-dir $(BENCH_BIN_DIR) --python $(BENCH_PYVENV)/bin/python \
+		--bootstrap $(LAMBDA_DIR)/bootstrap/bootstrap --layer $(LAYER_ZIP) --image $(IMAGE) \
+		--out target/bench/results.md
 
 demo: venv build
-	TERN_BOOTSTRAP=$(abspath $(BOOTSTRAP)) cargo run --quiet --package tern-testkit --bin demo
+	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) cargo run --quiet --package tern-testkit --bin demo
 
 clean:
 	cargo clean

@@ -28,21 +28,6 @@ fn layer_zip(scratch: &std::path::Path) -> PathBuf {
     zip
 }
 
-fn first_event(handler: &str) -> String {
-    let dir = tools::workspace_root().join("events").join(handler);
-    let mut events: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('1'))
-        })
-        .collect();
-    events.sort();
-    std::fs::read_to_string(&events[0]).unwrap()
-}
-
 #[test]
 fn the_unpacked_layer_serves_every_handler_by_handler_name() {
     let scratch = std::env::temp_dir().join(format!("tern-layer-test-{}", std::process::id()));
@@ -68,18 +53,14 @@ fn the_unpacked_layer_serves_every_handler_by_handler_name() {
     );
 
     let scenario = Scenario::start();
-    let mut env = scenario.seed_idempotency();
-    env.extend(scenario.seed_s3());
-    env.extend(scenario.seed_sqs());
-    env.extend(scenario.seed_sns_without_idempotency());
-    env.extend(scenario.seed_kinesis());
-    for handler in ["echo", "s3", "sqs", "sns", "kinesis"] {
+    let env = scenario.seed_every_handler();
+    for handler in tools::HANDLERS {
         let function = Emulator::builder(&bootstrap)
             .handler(handler)
             .envs(scenario.function_env())
             .envs(env.clone())
             .start();
-        let answer = function.invoke(first_event(handler));
+        let answer = function.invoke(tools::first_event(handler));
         assert_eq!(answer.status, 200, "{handler}: {}", answer.body);
         assert_eq!(answer.error_type(), None, "{handler}: {}", answer.body);
         let init = function

@@ -6,19 +6,15 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
 };
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_config::{Region, SdkConfig, retry::RetryConfig};
 use aws_sdk_dynamodb::{
     Client,
-    config::{
-        ConfigBag, Credentials, Intercept, RuntimeComponents,
-        interceptors::BeforeTransmitInterceptorContextRef,
-    },
-    error::BoxError,
+    config::Credentials,
     types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
         ScalarAttributeType,
@@ -41,7 +37,7 @@ pub async fn sdk_config(moto: &Moto) -> SdkConfig {
 
 /// Like [`sdk_config`], for any endpoint (e.g. a [`SerialProxy`] in front of moto).
 pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    tern_runtime::aws::config_loader()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "t"))
@@ -93,37 +89,7 @@ pub async fn raw_item(
 }
 
 /// Records the DynamoDB operation of every request sent on the wire (`x-amz-target`).
-#[derive(Debug, Clone, Default)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl CallLog {
-    /// The operations recorded since the last call, in order.
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-        self.0.lock().unwrap().push(operation);
-        Ok(())
-    }
-}
+pub use tern_testkit::OperationLog as CallLog;
 
 /// A store on `table` whose calls are recorded.
 pub fn recorded_store(sdk: &SdkConfig, table: &str) -> (Arc<DynamoDbStore>, CallLog) {

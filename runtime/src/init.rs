@@ -2,7 +2,7 @@
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use tokio::sync::OnceCell;
 
 use crate::{select::HandlerSource, shutdown::ShutdownHooks};
@@ -46,7 +46,7 @@ impl InitContext {
     pub async fn aws_config(&self) -> &SdkConfig {
         self.inner
             .aws
-            .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
+            .get_or_init(|| crate::aws::config_loader().load())
             .await
     }
 

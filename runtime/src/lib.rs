@@ -51,6 +51,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aws;
 mod bootstrap;
 mod guard;
 mod init;

@@ -27,6 +27,7 @@ pub struct EmulatorBuilder {
     timeout_secs: u32,
     memory_mb: u32,
     max_concurrency: Option<u32>,
+    image: Option<String>,
 }
 
 impl EmulatorBuilder {
@@ -77,6 +78,17 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Runs the emulator inside a container of `image` instead of on the host, as
+    /// `docker run`/`podman run` with the emulator mounted in would: the emulator binary is
+    /// bind-mounted into the container and made its entrypoint, and the builder's bootstrap
+    /// path is the path *inside the image* (e.g. `/bootstrap`). The container shares the
+    /// host's network, so it reaches moto on loopback. The engine comes from
+    /// [`container::engine`](crate::container::engine).
+    pub fn in_container(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
     /// Starts the emulator and waits until it accepts connections. The emulator starts the
     /// bootstrap on the first invocation, as Lambda does.
     pub fn start(self) -> Emulator {
@@ -88,16 +100,58 @@ impl EmulatorBuilder {
             "--runtime-api-address".to_owned(),
             format!("127.0.0.1:{runtime_api_port}"),
         ];
-        let (mut command, sandbox) = match self.max_concurrency {
-            None => {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "AWS_LAMBDA_FUNCTION_NAME".into(),
+                self.function_name.clone(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_TIMEOUT".into(),
+                self.timeout_secs.to_string(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+                self.memory_mb.to_string(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+            ("AWS_REGION".into(), crate::moto::REGION.into()),
+        ];
+        env.extend(self.env.iter().cloned());
+        if let Some(concurrency) = self.max_concurrency {
+            // The emulator and the runtime both read it.
+            env.push(("AWS_LAMBDA_MAX_CONCURRENCY".into(), concurrency.to_string()));
+        }
+        let (command, sandbox, container) = match (&self.image, self.max_concurrency) {
+            (Some(image), _) => {
+                let container = crate::container::Container::named("rie");
+                let mut command = crate::container::engine();
+                command
+                    .args(["run", "--rm", "--network", "host", "--name"])
+                    .arg(container.name())
+                    .args(crate::container::RUN_FLAGS)
+                    .arg("--volume")
+                    .arg(format!("{}:/aws-lambda-rie:ro", tools::rie().display()))
+                    .args(["--entrypoint", "/aws-lambda-rie"]);
+                for (key, value) in &env {
+                    command.arg("--env").arg(format!("{key}={value}"));
+                }
+                command
+                    .arg(image)
+                    .args(&addresses)
+                    .arg(&self.bootstrap)
+                    .args(&self.args);
+                (command, None, Some(container))
+            }
+            (None, None) => {
                 let mut command = Command::new(tools::rie());
                 command
                     .args(&addresses)
                     .arg(&self.bootstrap)
                     .args(&self.args);
-                (command, None)
+                host_env(&mut command, &env);
+                (command, None, None)
             }
-            Some(concurrency) => {
+            (None, Some(_)) => {
                 let sandbox = ManagedInstancesSandbox::new(&self.bootstrap);
                 let script = "mount --bind \"$1\" /opt && mount --bind \"$2\" /var && cd /var/task && shift 2 && exec \"$@\"";
                 let mut command = Command::new("unshare");
@@ -114,27 +168,11 @@ impl EmulatorBuilder {
                     .arg(sandbox.opt())
                     .arg(sandbox.var())
                     .arg(tools::rie())
-                    .args(&addresses)
-                    .env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
-                (command, Some(sandbox))
+                    .args(&addresses);
+                host_env(&mut command, &env);
+                (command, Some(sandbox), None)
             }
         };
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.function_name)
-            .env("AWS_LAMBDA_FUNCTION_TIMEOUT", self.timeout_secs.to_string())
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                self.memory_mb.to_string(),
-            )
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", crate::moto::REGION)
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
-        if let Some(concurrency) = self.max_concurrency {
-            // env_clear above dropped it; the emulator and the runtime both read it.
-            command.env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
-        }
         let process = ManagedProcess::spawn("rie", command);
         let mut emulator = Emulator {
             api_port,
@@ -143,8 +181,10 @@ impl EmulatorBuilder {
             bootstrap: self.bootstrap,
             timeout: Duration::from_secs(u64::from(self.timeout_secs) + 30),
             _sandbox: sandbox,
+            _container: container,
         };
-        emulator.wait_until("it listens", Duration::from_secs(30), |e| {
+        // A container's first start (rootfs copied by the vfs driver) takes longer.
+        emulator.wait_until("it listens", Duration::from_secs(60), |e| {
             TcpStream::connect(("127.0.0.1", e.api_port)).is_ok()
         });
         if let Some(concurrency) = self.max_concurrency {
@@ -160,6 +200,14 @@ impl EmulatorBuilder {
     }
 }
 
+/// The host process sees only `PATH` and `env`, so a developer's shell cannot change a test.
+fn host_env(command: &mut Command, env: &[(String, String)]) {
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)));
+}
+
 /// A running emulator; killed (with the runtime it started) on drop.
 pub struct Emulator {
     api_port: u16,
@@ -169,6 +217,8 @@ pub struct Emulator {
     timeout: Duration,
     // Dropped after `process` (fields drop in order), so the mounts' sources outlive the emulator.
     _sandbox: Option<ManagedInstancesSandbox>,
+    // Removes the container after its `run` client was killed.
+    _container: Option<crate::container::Container>,
 }
 
 /// Established TCP connections to 127.0.0.1:`port`, from /proc/net/tcp.
@@ -279,6 +329,7 @@ impl Emulator {
             timeout_secs: 30,
             memory_mb: 128,
             max_concurrency: None,
+            image: None,
         }
     }
 

@@ -3,20 +3,30 @@
 //! - [`Moto`] runs `moto_server` (AWS service emulation) on a free loopback port.
 //! - [`Emulator`] runs the official AWS Lambda Runtime Interface Emulator (the `rapid` binary
 //!   shipped in the `aws-sam-cli` wheel) in front of a `bootstrap`, on free loopback ports.
+//! - [`FaultProxy`] sits in front of moto and injects throttling, 5xx, dropped connections
+//!   and black holes per AWS operation.
+//!
+//! - [`container`] runs the bootstrap's container image with the emulator mounted in, and a
+//!   TLS front with a test CA for proving the image's CA bundle.
 //!
 //! Both wait until they answer before returning and kill their whole process tree when
 //! dropped, so a failing or panicking test leaves nothing running. The tools come from the
 //! project's virtualenv (`.venv`, created by `make venv`); see [`tools`].
 #![warn(missing_docs)]
 
+pub mod container;
 mod emulator;
+pub mod faults;
 mod moto;
+mod operations;
 mod process;
 pub mod scenario;
 pub mod tools;
 
 pub use emulator::{Emulator, EmulatorBuilder, Invocation};
+pub use faults::FaultProxy;
 pub use moto::Moto;
+pub use operations::OperationLog;
 pub use scenario::Scenario;
 
 use std::net::{Ipv4Addr, TcpListener};

@@ -97,7 +97,7 @@ impl Moto {
     /// (explicit endpoint, region and dummy credentials; nothing read from the environment).
     /// S3 clients built from it also need `force_path_style(true)`.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        tern_runtime::aws::config_loader()
             .endpoint_url(self.endpoint())
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_credential_types::Credentials::new(

@@ -141,6 +141,17 @@ impl Scenario {
         ]
     }
 
+    /// Seeds what every example function needs (one shared idempotency table); returns the
+    /// union of their environments, so one environment serves any handler.
+    pub fn seed_every_handler(&self) -> Vec<(String, String)> {
+        let mut env = self.seed_idempotency();
+        env.extend(self.seed_s3());
+        env.extend(self.seed_sqs());
+        env.extend(self.seed_sns_without_idempotency());
+        env.extend(self.seed_kinesis());
+        env
+    }
+
     /// Creates the `sqs` function's orders table; returns its environment.
     pub fn seed_sqs(&self) -> Vec<(String, String)> {
         self.create_table(ORDERS_TABLE, "order_id");

@@ -84,3 +84,30 @@ pub fn event(handler: &str, name: &str) -> String {
     std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
 }
+
+/// The handlers the `bootstrap` hosts, each with sample events under `events/<handler>/`.
+pub const HANDLERS: [&str; 5] = ["echo", "s3", "sqs", "sns", "kinesis"];
+
+/// A handler's first sample event (`events/<handler>/1-*`, the first by name), as text: an
+/// event every handler answers without an error once its [`Scenario`](crate::Scenario) seeds.
+///
+/// # Panics
+/// If there is none.
+pub fn first_event(handler: &str) -> String {
+    let dir = workspace_root().join("events").join(handler);
+    let mut events: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('1'))
+        })
+        .collect();
+    events.sort();
+    let first = events
+        .first()
+        .unwrap_or_else(|| panic!("no 1-* event in {}", dir.display()));
+    std::fs::read_to_string(first)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", first.display()))
+}

@@ -19,7 +19,9 @@
 //! `validation`; see [`IdempotencyRecord`]), so existing tables and their TTL setting work, and
 //! costs two calls for a new key and one for a duplicate; [`MemoryStore`] is for tests and
 //! local runs. A store failure fails closed: the handler does not run, and the error names the
-//! table and the AWS error code ([`IdempotencyError::Persistence`]). Optionally a hash of some
+//! table and the AWS error code ([`IdempotencyError::Persistence`]); store calls end 100 ms
+//! before the invocation's deadline (code `DeadlineExceeded`), so an unanswered call is an
+//! error, not a timeout. Optionally a hash of some
 //! fields is stored too, and a duplicate whose fields differ fails with
 //! [`IdempotencyError::PayloadMismatch`]; and a local LRU cache of completed records answers
 //! repeated duplicates with no store call at all. [`IdempotencyLayer`] applies all of this to

@@ -2,6 +2,8 @@
 
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use futures_util::FutureExt;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -17,6 +19,10 @@ use super::{
 /// Conditional puts tried before giving up on a store that keeps returning a record its own
 /// condition should have admitted.
 const PUT_ATTEMPTS: usize = 3;
+
+/// Store calls end this long before the invocation's deadline, so the error response still
+/// leaves in time (the batch layer's default abandon margin is the same).
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Metric: a duplicate answered with the stored response (local cache or store).
 const HIT: &str = "IdempotencyHit";
@@ -53,6 +59,7 @@ impl Idempotency {
             return decode(&key, &hit.data).inspect_err(|_| cache.remove(key.as_str()));
         }
 
+        let calls_until = store_calls_until(remaining);
         let remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
         let lock_until_ms = now_ms.saturating_add(remaining_ms);
         // The record must not expire (and become takeable, or be removed by TTL) while its own
@@ -61,15 +68,17 @@ impl Idempotency {
         let lock =
             IdempotencyRecord::in_progress(key.as_str(), expiration, lock_until_ms, validation);
         for _ in 0..PUT_ATTEMPTS {
-            let outcome = engine
-                .store
-                .put_in_progress(&lock, now_ms)
-                .await
-                .map_err(|source| self.persistence(false, source))?;
+            let outcome = bounded(
+                calls_until,
+                "PutItem",
+                engine.store.put_in_progress(&lock, now_ms),
+            )
+            .await
+            .map_err(|source| self.persistence(false, source))?;
             let old = match outcome {
                 PutOutcome::Acquired => {
                     count(MISS);
-                    return self.run_locked(key, lock, handler).await;
+                    return self.run_locked(key, lock, calls_until, handler).await;
                 }
                 PutOutcome::Exists(old) => old,
             };
@@ -112,6 +121,7 @@ impl Idempotency {
         &self,
         key: IdempotencyKey,
         lock: IdempotencyRecord,
+        calls_until: Option<Instant>,
         handler: F,
     ) -> Result<R, IdempotencyError<E>>
     where
@@ -125,21 +135,21 @@ impl Idempotency {
         let outcome = match AssertUnwindSafe(handler()).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => {
-                self.release(&key, "panicked").await;
+                self.release(&key, calls_until, "panicked").await;
                 std::panic::resume_unwind(panic);
             }
         };
         let response = match outcome {
             Ok(response) => response,
             Err(error) => {
-                self.release(&key, "failed").await;
+                self.release(&key, calls_until, "failed").await;
                 return Err(IdempotencyError::Handler(error));
             }
         };
         let data = match serde_json::to_string(&response) {
             Ok(data) => data,
             Err(source) => {
-                self.release(&key, "returned an unserializable response")
+                self.release(&key, calls_until, "returned an unserializable response")
                     .await;
                 return Err(IdempotencyError::ResponseNotSerializable {
                     key: key.into_string(),
@@ -149,11 +159,13 @@ impl Idempotency {
         };
         let expiration = engine.clock.now_ms() / 1000 + engine.expires_after_s;
         let completed = lock.completed(data, expiration);
-        engine
-            .store
-            .update_completed(&completed)
-            .await
-            .map_err(|source| self.persistence(true, source))?;
+        bounded(
+            calls_until,
+            "UpdateItem",
+            engine.store.update_completed(&completed),
+        )
+        .await
+        .map_err(|source| self.persistence(true, source))?;
         self.cache_completed(
             &key,
             completed.data.unwrap_or_default(),
@@ -165,8 +177,13 @@ impl Idempotency {
 
     /// Deletes the record of a handler that did not complete, so a retry runs it again. If
     /// that fails the handler's outcome still wins: the lock then frees itself when it expires.
-    async fn release(&self, key: &IdempotencyKey, why: &str) {
-        if let Err(error) = self.inner.store.delete(key.as_str()).await {
+    async fn release(&self, key: &IdempotencyKey, calls_until: Option<Instant>, why: &str) {
+        let deleted = bounded(
+            calls_until,
+            "DeleteItem",
+            self.inner.store.delete(key.as_str()),
+        );
+        if let Err(error) = deleted.await {
             tracing::error!(
                 table = self.inner.store.name(),
                 key = %key,
@@ -204,6 +221,34 @@ impl Idempotency {
             source,
         }
     }
+}
+
+/// Until when store calls may run: the deadline less [`DEADLINE_MARGIN`]. A zero remaining
+/// time (a context without a deadline, as in unit tests) leaves them unbounded.
+fn store_calls_until(remaining: Duration) -> Option<Instant> {
+    (!remaining.is_zero()).then(|| Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN))
+}
+
+/// Runs a store call, failing it with `DeadlineExceeded` at `until`: the SDK's retries (or an
+/// endpoint that never answers) must not outlast the invocation, which would then time out
+/// with no response at all.
+async fn bounded<T>(
+    until: Option<Instant>,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let Some(until) = until else {
+        return call.await;
+    };
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::new(
+                operation,
+                "DeadlineExceeded",
+                "no answer before the invocation's deadline (less 100 ms to send the error)",
+            ))
+        })
 }
 
 /// A mismatch only when both the stored record and this call carry a hash: records written

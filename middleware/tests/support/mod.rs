@@ -3,29 +3,19 @@
 
 use std::{
     io::Write,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
-use aws_sdk_secretsmanager::{
-    Client,
-    config::{
-        ConfigBag, Credentials, Intercept, RuntimeComponents,
-        interceptors::BeforeTransmitInterceptorContextRef,
-    },
-    error::BoxError,
-};
+use aws_config::{SdkConfig, retry::RetryConfig};
+use aws_sdk_secretsmanager::{Client, config::Credentials};
 use tern_middleware::secrets::{Secrets, SecretsConfig};
 use tern_runtime::{Context, Diagnostic, LambdaEvent, service_fn};
-use tern_testkit::Moto;
+use tern_testkit::{Moto, OperationLog};
 use tower::Service;
 
 pub async fn sdk_config(moto: &Moto) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    tern_runtime::aws::config_loader()
         .endpoint_url(moto.endpoint())
         .region("us-east-1")
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
@@ -37,37 +27,18 @@ pub async fn sdk_config(moto: &Moto) -> SdkConfig {
 
 /// Counts `GetSecretValue` requests on the wire (every attempt, retries included).
 #[derive(Debug, Clone, Default)]
-pub struct CountGets(Arc<AtomicUsize>);
+pub struct CountGets(OperationLog);
 
 impl CountGets {
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for CountGets {
-    fn name(&self) -> &'static str {
-        "CountGets"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if context.request().headers().get("x-amz-target") == Some("secretsmanager.GetSecretValue")
-        {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
+        self.0.count("GetSecretValue")
     }
 }
 
 pub fn counting_client(sdk: &SdkConfig) -> (Client, CountGets) {
     let gets = CountGets::default();
     let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .interceptor(gets.clone())
+        .interceptor(gets.0.clone())
         .build();
     (Client::from_conf(config), gets)
 }

@@ -1,0 +1,418 @@
+//! `tern-bench`: runs every benchmark and writes the result tables (`make bench`).
+//!
+//! ```text
+//! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
+//!            [--rounds N] [--invokes N] [--out FILE]
+//! ```
+//! `--bin-dir` holds the release `tern-bench-full` and `tern-bench-bare`; `--python` is the
+//! interpreter of the venv with the pinned Powertools and awslambdaric.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use tern_bench::{
+    harness_support, inprocess,
+    rie::{self, Function, Run},
+    stats::Samples,
+    workload,
+};
+use tern_testkit::{Moto, tools::workspace_root};
+
+struct Options {
+    bin_dir: PathBuf,
+    python: PathBuf,
+    bootstrap: Option<PathBuf>,
+    layer: Option<PathBuf>,
+    image: Option<String>,
+    rounds: usize,
+    invokes: usize,
+    out: Option<PathBuf>,
+}
+
+fn options() -> Options {
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    let mut raw = std::env::args().skip(1);
+    while let Some(flag) = raw.next() {
+        let value = raw.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        args.insert(flag.trim_start_matches("--").to_owned(), value);
+    }
+    // Absolute, not canonical: the venv's python is a symlink that must stay in the venv.
+    let path = |name: &str| {
+        args.get(name)
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| PathBuf::from(p)))
+    };
+    let number = |name: &str, default: usize| {
+        args.get(name)
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("--{name} takes a number"))
+            })
+            .unwrap_or(default)
+    };
+    Options {
+        bin_dir: path("bin-dir").expect("--bin-dir DIR (the release tern-bench-* binaries)"),
+        python: path("python").expect("--python PATH (the bench venv's interpreter)"),
+        bootstrap: path("bootstrap"),
+        layer: path("layer"),
+        image: args.get("image").cloned(),
+        rounds: number("rounds", 6),
+        invokes: number("invokes", 150),
+        out: path("out"),
+    }
+}
+
+fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> {
+    let rust = |label: &str, bin: &str, args: &[&str], extra: &[(&str, &str)]| Function {
+        label: label.to_owned(),
+        program: options.bin_dir.join(bin),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        cwd: None,
+        env: moto
+            .sdk_env()
+            .into_iter()
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
+            .collect(),
+    };
+    let python_dir = workspace_root().join("bench/python");
+    vec![
+        rust("tern full stack", "tern-bench-full", &["orders"], &[]),
+        rust(
+            "tern full stack + secret prefetch",
+            "tern-bench-full",
+            &["orders"],
+            &[("BENCH_SECRET_ARN", secret_arn)],
+        ),
+        rust(
+            "bare lambda_runtime, current_thread",
+            "tern-bench-bare",
+            &[],
+            &[("BENCH_TOKIO", "current_thread")],
+        ),
+        rust(
+            "bare lambda_runtime, multi_thread",
+            "tern-bench-bare",
+            &[],
+            &[("BENCH_TOKIO", "multi_thread")],
+        ),
+        Function {
+            label: "Powertools Python BatchProcessor".to_owned(),
+            program: options.python.clone(),
+            args: ["-m", "awslambdaric", "handler.lambda_handler"]
+                .map(str::to_owned)
+                .to_vec(),
+            cwd: Some(python_dir.clone()),
+            env: vec![(
+                "PYTHONPATH".to_owned(),
+                python_dir.to_string_lossy().into_owned(),
+            )],
+        },
+    ]
+}
+
+#[derive(Default)]
+struct Measured {
+    busy: Samples,
+    client: Samples,
+    init: Samples,
+    cold_client: Samples,
+    rss_mib: Samples,
+}
+
+fn end_to_end(options: &Options, functions: &[Function]) -> Vec<Measured> {
+    let payload = workload::sqs_event().to_string();
+    let expected_failure = workload::message_id(3);
+    let mut measured: Vec<Measured> = functions.iter().map(|_| Measured::default()).collect();
+    for round in 0..options.rounds {
+        // A B C … A B C …: every implementation sees the same neighbours' noise.
+        for (function, out) in functions.iter().zip(&mut measured) {
+            let run: Run = rie::measure(function, &payload, 20, options.invokes);
+            assert!(
+                run.last_response.contains(&expected_failure)
+                    && run.last_response.matches("itemIdentifier").count() == 1,
+                "{}: unexpected response {}",
+                function.label,
+                run.last_response
+            );
+            out.busy.extend(run.busy_ms);
+            out.client.extend(run.client_ms);
+            out.init.push(run.init_ms);
+            out.cold_client.push(run.cold_client_ms);
+            out.rss_mib.push(run.peak_rss_kib as f64 / 1024.0);
+        }
+        eprintln!("  round {}/{} done", round + 1, options.rounds);
+    }
+    measured
+}
+
+/// µs per batch of the Powertools handler in-process, `samples` samples.
+fn python_inprocess(options: &Options, samples: usize) -> Samples {
+    let dir = std::env::temp_dir().join(format!("tern-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let event = dir.join("event.json");
+    let out = dir.join("out.json");
+    std::fs::write(&event, workload::sqs_event().to_string()).expect("write the event");
+    let python_dir = workspace_root().join("bench/python");
+    let status = Command::new(&options.python)
+        .arg(python_dir.join("inprocess.py"))
+        .arg(&event)
+        .arg(samples.to_string())
+        .arg("500")
+        .arg(&out)
+        .current_dir(&python_dir)
+        .env("PYTHONPATH", &python_dir)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the Python in-process benchmark");
+    assert!(status.success(), "inprocess.py failed");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("its output")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut samples_out = Samples::new();
+    samples_out.extend(
+        result["us_per_batch"]
+            .as_array()
+            .expect("us_per_batch")
+            .iter()
+            .filter_map(serde_json::Value::as_f64),
+    );
+    samples_out
+}
+
+fn file_size(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+fn image_size(name: &str) -> Option<u64> {
+    let output = Command::new("podman")
+        .args(["image", "inspect", "--format", "{{.Size}}", name])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+fn main() {
+    let options = options();
+    let mut report = String::new();
+
+    eprintln!("starting moto");
+    let moto = Moto::start();
+    let secret_arn = harness_support::create_secret(&moto);
+    let round_trips = harness_support::secret_round_trips(&moto, 15);
+
+    eprintln!("in-process: tern and bare (Rust), Powertools (Python), alternating");
+    let secrets = harness_support::fetch_secret(&moto);
+    let mut rust = inprocess::InProcess::default();
+    let mut python = Samples::new();
+    for _ in 0..3 {
+        let part = inprocess::run(Some(secrets.clone()), 5);
+        rust.sqs_full.extend(part.sqs_full.values().iter().copied());
+        rust.sqs_bare.extend(part.sqs_bare.values().iter().copied());
+        rust.kinesis_full
+            .extend(part.kinesis_full.values().iter().copied());
+        rust.kinesis_bare
+            .extend(part.kinesis_bare.values().iter().copied());
+        python.extend(python_inprocess(&options, 5).values().iter().copied());
+    }
+
+    eprintln!(
+        "end to end through the emulator: {} rounds × {} warm invokes",
+        options.rounds, options.invokes
+    );
+    let functions = functions(&options, &moto, &secret_arn);
+    let measured = end_to_end(&options, &functions);
+
+    eprintln!("idempotency: DynamoDB requests on the wire");
+    let calls = harness_support::idempotency_calls(&moto);
+
+    // ---- tables ----
+    let _ = writeln!(
+        report,
+        "### End to end through the Runtime Interface Emulator\n\n\
+         10-record SQS batch, one invalid record; {} rounds alternating the implementations, \
+         {} measured warm invokes per round after 20 unmeasured. median [p25–p75].\n\n\
+         | implementation | busy time, ms | client latency, ms | cold init, ms | peak RSS, MiB |\n\
+         |---|---|---|---|---|",
+        options.rounds, options.invokes
+    );
+    for (function, m) in functions.iter().zip(&measured) {
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {} | {} |",
+            function.label,
+            m.busy.summary(3),
+            m.client.summary(3),
+            m.init.summary(1),
+            m.rss_mib.summary(1)
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nOne `GetSecretValue` to moto through a new client: {} ms.\n",
+        round_trips.summary(2)
+    );
+
+    let per_record_ns =
+        (rust.kinesis_full.median() - rust.kinesis_bare.median()) / 10_000.0 * 1000.0;
+    let _ = writeln!(
+        report,
+        "### In process (no emulator, no network)\n\n\
+         | workload | tern | bare Rust | Powertools Python |\n|---|---|---|---|\n\
+         | 10-record SQS batch, µs | {} | {} | {} |\n\
+         | 10,000-record Kinesis batch, ms | {:.2} | {:.2} | — |\n\
+         | framework cost per Kinesis record, ns | {:.0} | — | — |\n",
+        rust.sqs_full.summary(1),
+        rust.sqs_bare.summary(1),
+        python.summary(1),
+        rust.kinesis_full.median() / 1000.0,
+        rust.kinesis_bare.median() / 1000.0,
+        per_record_ns
+    );
+
+    let _ = writeln!(
+        report,
+        "### DynamoDB requests per idempotent invocation (counted on the wire, moto)\n\n\
+         | case | requests | operations |\n|---|---|---|"
+    );
+    for (case, operations) in &calls.cases {
+        let _ = writeln!(
+            report,
+            "| {case} | {} | {} |",
+            operations.len(),
+            if operations.is_empty() {
+                "—".to_owned()
+            } else {
+                operations.join(", ")
+            }
+        );
+    }
+
+    let bootstrap = options.bootstrap.as_deref().and_then(file_size);
+    let layer = options.layer.as_deref().and_then(file_size);
+    let image = options.image.as_deref().and_then(image_size);
+    let mb = |bytes: Option<u64>| {
+        bytes.map_or("not built".to_owned(), |b| {
+            format!("{:.2} MB ({b} bytes)", b as f64 / 1e6)
+        })
+    };
+    let _ = writeln!(
+        report,
+        "\n### Sizes\n\n| artifact | size |\n|---|---|\n\
+         | bootstrap (stripped, all handlers) | {} |\n| layer zip | {} |\n| image | {} |\n",
+        mb(bootstrap),
+        mb(layer),
+        mb(image)
+    );
+
+    // ---- targets ----
+    let [full, full_secrets, bare, bare_mt, powertools] = &measured[..] else {
+        unreachable!("five implementations")
+    };
+    let _ = bare_mt;
+    let mut targets = String::from("| target | measured | verdict |\n|---|---|---|\n");
+    let mut row = |target: &str, measured: String, met: bool| {
+        let _ = writeln!(targets, "| {target} | {measured} | {} |", verdict(met));
+    };
+    let warm = full.busy.median() / bare.busy.median();
+    row(
+        "warm busy time ≤ 1.05× bare current_thread",
+        format!("{warm:.2}×"),
+        warm <= 1.05,
+    );
+    let vs_python = powertools.busy.median() / full.busy.median();
+    row(
+        "warm busy time ≥ 1.3× faster than Powertools",
+        format!("{vs_python:.2}× faster"),
+        vs_python >= 1.3,
+    );
+    let in_process = rust.sqs_full.median() / rust.sqs_bare.median();
+    row(
+        "in-process ≤ 1.2× bare",
+        format!("{in_process:.2}×"),
+        in_process <= 1.2,
+    );
+    let in_process_py = python.median() / rust.sqs_full.median();
+    row(
+        "in-process ≥ 2.5× faster than Powertools",
+        format!("{in_process_py:.1}× faster"),
+        in_process_py >= 2.5,
+    );
+    row(
+        "framework cost < 1 µs per Kinesis record",
+        format!("{per_record_ns:.0} ns"),
+        per_record_ns < 1000.0,
+    );
+    let cold = full.init.median() / bare.init.median();
+    row(
+        "cold init ≤ 1.5× bare (no secrets)",
+        format!("{cold:.2}×"),
+        cold <= 1.5,
+    );
+    let cold_py = powertools.init.median() / full.init.median();
+    row(
+        "cold init ≥ 20× faster than Powertools",
+        format!("{cold_py:.0}× faster"),
+        cold_py >= 20.0,
+    );
+    let budget = bare.init.median() + round_trips.median();
+    row(
+        "cold init with prefetch ≤ bare + one Secrets Manager round trip",
+        format!(
+            "{:.1} ms vs {:.1} + {:.1} = {budget:.1} ms",
+            full_secrets.init.median(),
+            bare.init.median(),
+            round_trips.median()
+        ),
+        full_secrets.init.median() <= budget,
+    );
+    let rss = full
+        .rss_mib
+        .quantile(1.0)
+        .max(full_secrets.rss_mib.quantile(1.0));
+    row(
+        "peak RSS ≤ 11 MiB",
+        format!("{rss:.1} MiB (max)"),
+        rss <= 11.0,
+    );
+    if let Some(size) = bootstrap {
+        row(
+            "bootstrap ≤ 8 MB stripped",
+            format!("{:.2} MB", size as f64 / 1e6),
+            size <= 8_000_000,
+        );
+    }
+    if let Some(size) = layer {
+        row(
+            "layer zip ≤ 4 MB",
+            format!("{:.2} MB", size as f64 / 1e6),
+            size <= 4_000_000,
+        );
+    }
+    if let Some(size) = image {
+        row(
+            "image ≤ 10 MB",
+            format!("{:.2} MB", size as f64 / 1e6),
+            size <= 10_000_000,
+        );
+    }
+    let report = format!("### Targets\n\n{targets}\n{report}");
+
+    print!("{report}");
+    if let Some(out) = &options.out {
+        std::fs::write(out, &report).expect("write the report");
+        eprintln!("written to {}", out.display());
+    }
+}

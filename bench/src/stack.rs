@@ -1,0 +1,125 @@
+//! The same work built two ways: tern's full middleware stack, and the bare path.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::{
+    kinesis::KinesisEvent,
+    sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent},
+};
+use tern_middleware::{
+    batch::{BatchConfig, BatchLayer},
+    idempotency::{Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, MemoryStore},
+    secrets::{Secrets, SecretsLayer},
+};
+use tern_runtime::{Diagnostic, LambdaEvent, service_fn};
+use tower::{Service, ServiceBuilder};
+
+use crate::workload::{Accepted, Order, Reading, check_reading};
+
+/// The logical name the full stack reads its secret by.
+pub const SECRET_NAME: &str = "api_key";
+/// The environment variable holding the secret's ARN (or name).
+pub const SECRET_ENV: &str = "BENCH_SECRET_ARN";
+
+/// One order record behind the middleware: a cached secret read, then validation.
+async fn accept(secrets: Option<Secrets>, order: &Order) -> Result<Accepted, Diagnostic> {
+    if let Some(secrets) = &secrets {
+        // What a real handler does per record (sign, call out): read the cached value.
+        secrets.get(SECRET_NAME)?;
+    }
+    order
+        .validate()
+        .map(|total_cents| Accepted { total_cents })
+        .map_err(|reason| Diagnostic {
+            error_type: "Orders.Invalid".to_owned(),
+            error_message: reason,
+        })
+}
+
+/// The idempotency engine of the benchmarks: the in-memory store (no network, so the numbers
+/// are the framework's) with a local cache of completed records, as production would enable.
+pub fn memory_idempotency(local_cache: usize) -> Idempotency {
+    let config = IdempotencyConfig::new()
+        .with_prefix("bench.orders")
+        .with_local_cache(local_cache);
+    Idempotency::new(Arc::new(MemoryStore::new()), config)
+}
+
+/// tern's full stack for an SQS batch of orders, outermost first: cached secrets (when given)
+/// → batch (each record decoded on its own, partial failures) → idempotency per order (key:
+/// `order_id`) → validation. The runtime adds the invocation span and JSON logging around it.
+pub fn full_stack(
+    secrets: Option<SecretsLayer>,
+    idempotency: Idempotency,
+    batch: BatchConfig,
+) -> impl Service<
+    LambdaEvent<SqsEvent>,
+    Response = SqsBatchResponse,
+    Error = Diagnostic,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let handle = secrets.as_ref().map(|layer| layer.secrets().clone());
+    let by_order = KeySelector::from_fn(|order: &Order| Some(order.order_id.clone()));
+    ServiceBuilder::new()
+        .option_layer(secrets)
+        .map_err(Diagnostic::from)
+        .layer(BatchLayer::sqs(batch))
+        .layer(IdempotencyLayer::new(idempotency, by_order))
+        .service(service_fn(move |event: LambdaEvent<Order>| {
+            let secrets = handle.clone();
+            async move { accept(secrets, &event.payload).await }
+        }))
+}
+
+/// The bare path a hand-written `lambda_runtime` function takes for the same batch: each body
+/// parsed and validated in a loop, failures logged and collected.
+pub fn bare_sqs(event: &SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        let outcome = match record.body.as_deref().map(serde_json::from_str::<Order>) {
+            Some(Ok(order)) => order.validate().map(|_| ()),
+            Some(Err(err)) => Err(err.to_string()),
+            None => Err("no body".to_owned()),
+        };
+        if let Err(reason) = outcome {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::warn!(message_id = %id, %reason, "record failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// tern's batch layer over Kinesis readings (base64 JSON decoded per record), sequential.
+pub fn kinesis_stack() -> impl Service<
+    LambdaEvent<KinesisEvent>,
+    Response = aws_lambda_events::event::streams::KinesisEventResponse,
+    Error = tern_middleware::batch::BatchError,
+> + Clone {
+    ServiceBuilder::new()
+        .layer(BatchLayer::kinesis(BatchConfig::new().with_metrics(false)))
+        .service(service_fn(|event: LambdaEvent<Reading>| async move {
+            check_reading(&event.payload).map_err(|reason| Diagnostic {
+                error_type: "Telemetry.Implausible".to_owned(),
+                error_message: reason,
+            })
+        }))
+}
+
+/// The bare Kinesis loop: decode each record's data as JSON and check it; returns failures.
+pub fn bare_kinesis(event: &KinesisEvent) -> usize {
+    event
+        .records
+        .iter()
+        .filter(|record| {
+            serde_json::from_slice::<Reading>(&record.kinesis.data)
+                .map_err(|err| err.to_string())
+                .and_then(|reading| check_reading(&reading))
+                .is_err()
+        })
+        .count()
+}

@@ -1,0 +1,232 @@
+//! Crash and timeout mid-invocation: what a killed or timed-out handler leaves behind must be
+//! resolved by the next delivery (Lambda retries a failed invocation; SQS redelivers a batch).
+//!
+//! - Idempotency (`sns`): the lock taken before the handler ran stays `INPROGRESS` until the
+//!   dead invocation's deadline; a redelivery before then is refused retryably, the one after
+//!   it runs the handler and completes, and the handler's write exists exactly once.
+//! - Batch (`sqs`): a batch whose process dies half-way is redelivered whole; orders already
+//!   written are not written twice, the rest are, and only the invalid ones are reported.
+//!
+//! The handler is held mid-way by a [`FaultProxy`] that black-holes its own DynamoDB write
+//! (the idempotency lock before it goes through), then the runtime is killed (`SIGKILL`) or
+//! left to hit the function timeout.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+use tern_testkit::{
+    Emulator, Scenario,
+    faults::{Fault, FaultProxy, Rule},
+    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE},
+};
+
+fn function(
+    scenario: &Scenario,
+    proxy: &FaultProxy,
+    handler: &str,
+    env: Vec<(String, String)>,
+    timeout_secs: u32,
+) -> Emulator {
+    Emulator::builder(tern_testkit::tools::bootstrap(env!(
+        "CARGO_BIN_EXE_bootstrap"
+    )))
+    .handler(handler)
+    .timeout_secs(timeout_secs)
+    .envs(env)
+    .envs(proxy.sdk_env(&scenario.moto))
+    .start()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Polls until the proxy has seen `count` requests of `operation`.
+fn wait_for_requests(proxy: &FaultProxy, operation: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy
+        .operations()
+        .iter()
+        .filter(|o| *o == operation)
+        .count()
+        < count
+    {
+        assert!(Instant::now() < deadline, "{:?}", proxy.operations());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The sns event with its message id ending in `suffix` (a fresh notification).
+fn notification(suffix: &str) -> String {
+    tern_testkit::tools::event("sns", "1-payment-captured.json").replace("5a01", suffix)
+}
+
+#[test]
+fn an_idempotent_handler_killed_or_timed_out_mid_way_is_completed_by_the_next_delivery() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_sns();
+    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let function = function(&scenario, &proxy, "sns", env, 3);
+
+    for (case, suffix) in [("killed", "5a21"), ("timed out", "5a22")] {
+        proxy.clear();
+        // The lock (PutItem on the idempotency table) goes through; the handler's own write
+        // (the next PutItem) never gets an answer.
+        proxy.push(Rule::after(Some("PutItem"), 1, Fault::Hang));
+        let puts_before = proxy
+            .operations()
+            .iter()
+            .filter(|o| *o == "PutItem")
+            .count();
+        let event = notification(suffix);
+        let message_id = format!("d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b{suffix}");
+        let stored = |scenario: &Scenario| -> Vec<Value> {
+            scenario
+                .table_items(NOTIFICATIONS_TABLE)
+                .into_iter()
+                .filter(|n| n["message_id"] == json!(message_id))
+                .collect()
+        };
+        let started = now_ms();
+        let answer = std::thread::scope(|scope| {
+            let call = scope.spawn(|| function.invoke(&event));
+            wait_for_requests(&proxy, "PutItem", puts_before + 2);
+            if case == "killed" {
+                kill(function.runtime_pid().expect("the runtime is running"));
+            }
+            call.join().unwrap()
+        });
+        if case == "killed" {
+            assert_eq!(answer.status, 502, "{}", answer.body);
+            assert_eq!(answer.error_type().as_deref(), Some("Runtime.ExitError"));
+            assert!(
+                answer
+                    .error_message()
+                    .unwrap()
+                    .ends_with("Error: Runtime exited with error: signal: killed"),
+                "{}",
+                answer.body
+            );
+        } else {
+            assert_eq!(
+                (answer.status, answer.body.as_str()),
+                (200, "Task timed out after 3.00 seconds")
+            );
+        }
+        let records = scenario.table_items(IDEMPOTENCY_TABLE);
+        let record = records
+            .iter()
+            .find(|r| r["status"] == "INPROGRESS")
+            .unwrap_or_else(|| panic!("{case}: no lock left: {records:?}"));
+        let lock_ms = record["in_progress_expiration"].as_u64().unwrap();
+        assert!(
+            (started + 2_900..=started + 3_500).contains(&lock_ms),
+            "{case}: the lock lasts until the invocation's deadline: {lock_ms} vs start {started}"
+        );
+        assert_eq!(
+            stored(&scenario),
+            Vec::<Value>::new(),
+            "{case}: the held write never reached the table"
+        );
+
+        proxy.clear();
+        if case == "killed" {
+            // Redelivered while the lock is live (a crash ends an invocation before its
+            // deadline): refused, retryably, by a fresh runtime.
+            let refused = function.invoke(&event);
+            assert_eq!(
+                refused.error_type().as_deref(),
+                Some("Idempotency.AlreadyInProgress"),
+                "{}",
+                refused.body
+            );
+        }
+        // After the deadline of the dead invocation (a timed-out one has reached it already):
+        // the handler runs and completes.
+        std::thread::sleep(Duration::from_millis(
+            (lock_ms + 50).saturating_sub(now_ms()),
+        ));
+        let done = function.invoke(&event);
+        assert_eq!(done.status, 200, "{case}: {}", done.body);
+        assert_eq!(
+            done.json()["processed"][0]["message_id"],
+            json!(message_id),
+            "{case}: {}",
+            done.body
+        );
+        let written = stored(&scenario);
+        assert_eq!(
+            written.len(),
+            1,
+            "{case}: written exactly once: {written:?}"
+        );
+        let completed = scenario
+            .table_items(IDEMPOTENCY_TABLE)
+            .into_iter()
+            .filter(|r| r["status"] == "COMPLETED" && r["data"] == json!(done.body))
+            .count();
+        assert_eq!(completed, 1, "{case}");
+    }
+}
+
+#[test]
+fn a_batch_whose_runtime_dies_half_way_is_redelivered_without_double_writes() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_sqs();
+    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let function = function(&scenario, &proxy, "sqs", env, 10);
+    let batch = tern_testkit::tools::event("sqs", "1-orders.json");
+
+    // The first order is written, the second write hangs, and the process is killed.
+    proxy.push(Rule::after(Some("PutItem"), 1, Fault::Hang));
+    let crashed = std::thread::scope(|scope| {
+        let call = scope.spawn(|| function.invoke(&batch));
+        wait_for_requests(&proxy, "PutItem", 2);
+        kill(function.runtime_pid().expect("the runtime is running"));
+        call.join().unwrap()
+    });
+    assert_eq!(
+        (crashed.status, crashed.error_type().as_deref()),
+        (502, Some("Runtime.ExitError")),
+        "{}",
+        crashed.body
+    );
+    let ids = |scenario: &Scenario| -> Vec<Value> {
+        scenario
+            .table_items(ORDERS_TABLE)
+            .iter()
+            .map(|i| i["order_id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&scenario), [json!("o-1001")]);
+
+    // SQS redelivers the whole batch (no response was given): a fresh runtime stores the
+    // rest, skips what is stored, and reports only the invalid messages.
+    proxy.clear();
+    let answer = function.invoke(&batch);
+    assert_eq!(
+        answer.json(),
+        json!({"batchItemFailures": [
+            {"itemIdentifier": "4f9e2a1c-0003-4c1e-9a51-1d2f3a4b5c03"},
+            {"itemIdentifier": "4f9e2a1c-0004-4c1e-9a51-1d2f3a4b5c04"},
+        ]})
+    );
+    assert_eq!(
+        ids(&scenario),
+        [json!("o-1001"), json!("o-1002"), json!("o-1005")]
+    );
+}

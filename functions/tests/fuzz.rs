@@ -1,0 +1,622 @@
+//! Fuzzing: mutated events from the corpus in `fuzz/corpus/` (the project's sample events,
+//! the `aws_lambda_events` fixtures and hand-written hostile events), for a bounded time.
+//!
+//! - `batch_and_idempotency_paths`: in process, as fast as the machine goes. Each input is
+//!   decoded as every event type the functions take; SQS, Kinesis and DynamoDB-stream batches
+//!   that decode run through the batch layer with a per-record idempotency engine (keyed on
+//!   the message id or sequence number) around the functions' own record validation. Checked
+//!   on every input: nothing panics; every record either succeeded or is reported (as a
+//!   multiset of ids: missing and duplicate ids included); no record's effect ran twice for
+//!   one id; an all-failed batch is an error only when no record succeeded.
+//! - `runtime_answers_every_mutated_event`: the same kind of inputs through the Lambda
+//!   emulator to the real `bootstrap` for every handler (against moto): each gets a response
+//!   or an error whose `errorType` is one the handler documents, never a panic, a timeout or
+//!   a restarted process.
+//!
+//! Each runs `TERN_FUZZ_SECONDS` (default 20; `make fuzz FUZZ_SECONDS=600` for longer), from
+//! the seed `TERN_FUZZ_SEED` (default: the clock, printed so a failure can be replayed). An
+//! input that breaks an invariant is saved under `target/fuzz-artifacts/` first.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    panic::AssertUnwindSafe,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use aws_lambda_events::event::{
+    dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kinesis::{KinesisEvent, KinesisEventRecord},
+    s3::S3Event,
+    sns::SnsEvent,
+    sqs::{SqsEvent, SqsMessage},
+};
+use serde_json::Value;
+use tern_functions::{echo::EchoRequest, kinesis::Reading, sqs::Order};
+use tern_middleware::{
+    batch::{BatchConfig, BatchError, BatchLayer, BatchSource, DynamoDb, Kinesis, Sqs},
+    idempotency::{Idempotency, IdempotencyConfig, MemoryStore},
+};
+use tern_runtime::{Context, LambdaEvent};
+use tern_testkit::{Emulator, Scenario, tools};
+use tower::{Layer, Service};
+
+// ---------------------------------------------------------------------------------------------
+// Inputs: corpus, mutations, budget
+
+/// A small deterministic generator (xorshift64*), so a run is replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("TERN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        })
+}
+
+fn budget() -> Duration {
+    let secs = std::env::var("TERN_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+const TARGETS: [&str; 6] = ["sqs", "kinesis", "dynamodb", "sns", "s3", "echo"];
+
+/// The seeds of one corpus folder, sorted by name.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = tools::workspace_root().join("fuzz/corpus").join(target);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let seeds: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(!seeds.is_empty(), "{} is empty", dir.display());
+    seeds
+}
+
+/// Tokens that tend to break decoders: JSON structure, wrong types, numbers out of range,
+/// lone surrogates, bytes that are not UTF-8, base64 that is not.
+const TOKENS: &[&[u8]] = &[
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"null",
+    b"true",
+    b"-1",
+    b"0",
+    b"1e999",
+    b"18446744073709551616",
+    b"-0.0",
+    b"\"\"",
+    b"\"\\ud800\"",
+    b"\\u0000",
+    b"\xff",
+    b"\xc3\x28",
+    b"\xed\xa0\x80",
+    b"%%%",
+    b"====",
+    b"\"messageId\"",
+    b"\"sequenceNumber\"",
+    b"\"Records\"",
+    b"\"body\"",
+    b"\"data\"",
+    b"\"MessageGroupId\"",
+    b"\"NewImage\"",
+    b"{\"S\":1}",
+];
+
+/// One to four mutations of `input`, sometimes spliced with `other`.
+fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(out.len() + 1);
+        match rng.below(9) {
+            0 if !out.is_empty() => {
+                let i = rng.below(out.len());
+                out[i] ^= 1 << rng.below(8);
+            }
+            1 => out.insert(at, rng.next() as u8),
+            2 if !out.is_empty() => {
+                let len = rng.below(16.min(out.len() - at.min(out.len())) + 1);
+                out.drain(at.min(out.len())..(at + len).min(out.len()));
+            }
+            3 => {
+                let token = TOKENS[rng.below(TOKENS.len())];
+                out.splice(at..at, token.iter().copied());
+            }
+            4 if !other.is_empty() => {
+                // Splice: our head, the other input's tail.
+                let from = rng.below(other.len());
+                out.truncate(at);
+                out.extend_from_slice(&other[from..]);
+            }
+            5 => {
+                // Deep nesting inside a string or a value.
+                let depth = 64 + rng.below(4096);
+                let nested = [vec![b'['; depth], vec![b']'; depth]].concat();
+                out.splice(at..at, nested);
+            }
+            6 if rng.chance(8) => {
+                // A huge string value (the largest payload Lambda accepts is 6 MB).
+                let huge = format!("\"{}\"", "x".repeat(256 * 1024 + rng.below(512 * 1024)));
+                out.splice(at..at, huge.into_bytes());
+            }
+            7 => {
+                // Duplicate a slice (duplicate records, duplicate keys).
+                let len = rng.below(256.min(out.len().saturating_sub(at)) + 1);
+                let slice = out[at.min(out.len())..(at + len).min(out.len())].to_vec();
+                out.splice(at..at, slice);
+            }
+            _ => {
+                // Replace a quoted string with another seed-derived or hostile value.
+                if let Some(start) = out[at.min(out.len())..].iter().position(|&b| b == b'"') {
+                    let start = at + start;
+                    if let Some(len) = out[start + 1..].iter().position(|&b| b == b'"') {
+                        let value: &[u8] = TOKENS[rng.below(TOKENS.len())];
+                        out.splice(start..start + len + 2, value.iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Saves an input that broke an invariant; returns where.
+fn save_artifact(target: &str, input: &[u8]) -> PathBuf {
+    let dir = tools::workspace_root().join("target/fuzz-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in input {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let path = dir.join(format!("{target}-{hash:016x}.json"));
+    std::fs::write(&path, input).unwrap();
+    path
+}
+
+/// Runs `check(input)`; on a panic, saves the input and fails naming it and the seed.
+fn guarded(target: &str, seed: u64, input: &[u8], check: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(check)) {
+        let path = save_artifact(target, input);
+        eprintln!(
+            "fuzz {target}: invariant broken (TERN_FUZZ_SEED={seed}); input saved to {}",
+            path.display()
+        );
+        std::panic::resume_unwind(panic);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In process: decoding, batch and idempotency
+
+fn context() -> Context {
+    let mut context = Context::default();
+    context.request_id = "fuzz".into();
+    let deadline = SystemTime::now() + Duration::from_secs(60);
+    context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    context
+}
+
+/// What the record services observed: ids whose record succeeded, and per id how many times
+/// its effect ran.
+#[derive(Default)]
+struct Observed {
+    succeeded: Vec<String>,
+    effects: HashMap<String, usize>,
+}
+
+type Shared = Arc<Mutex<Observed>>;
+
+/// A record service: the idempotency engine keyed on `id(record)`, around `effect`, which
+/// validates the record (the functions' own code) and counts the side effect.
+fn record_service<R, F>(
+    engine: Idempotency,
+    observed: Shared,
+    id: fn(&R) -> Option<String>,
+    effect: F,
+) -> impl Service<LambdaEvent<R>, Response = (), Error = String, Future: Send> + Clone + Send
+where
+    R: Send + Sync + 'static,
+    F: Fn(&R) -> Result<(), String> + Clone + Send + Sync + 'static,
+{
+    tower::service_fn(move |event: LambdaEvent<R>| {
+        let (engine, observed, effect) = (engine.clone(), observed.clone(), effect.clone());
+        async move {
+            let record = event.payload;
+            let key = id(&record);
+            let outcome = engine
+                .run(key.as_ref(), Duration::from_secs(30), || async {
+                    effect(&record)?;
+                    let mut seen = observed.lock().unwrap();
+                    *seen
+                        .effects
+                        .entry(key.clone().unwrap_or_default())
+                        .or_default() += 1;
+                    Ok::<_, String>(())
+                })
+                .await;
+            match outcome {
+                Ok(()) => {
+                    let mut seen = observed.lock().unwrap();
+                    seen.succeeded.push(key.unwrap_or_default());
+                    Ok(())
+                }
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    })
+}
+
+/// Runs one batch and checks the invariants against what the record services observed.
+fn check_batch<Src, S>(
+    runtime: &tokio::runtime::Runtime,
+    mut service: S,
+    event: Src::Event,
+    ids: Vec<String>,
+    observed: &Shared,
+) where
+    Src: BatchSource,
+    S: Service<LambdaEvent<Src::Event>, Error = BatchError>,
+    S::Response: serde::Serialize,
+{
+    let result = runtime.block_on(async {
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .unwrap();
+        service.call(LambdaEvent::new(event, context())).await
+    });
+    let observed = observed.lock().unwrap();
+    for (id, runs) in &observed.effects {
+        assert_eq!(*runs, 1, "the effect for id {id:?} ran {runs} times");
+    }
+    let mut expected: Vec<String> = ids.clone();
+    for ok in &observed.succeeded {
+        let at = expected
+            .iter()
+            .position(|id| id == ok)
+            .unwrap_or_else(|| panic!("succeeded id {ok:?} is not in the batch {ids:?}"));
+        expected.remove(at);
+    }
+    match result {
+        Ok(response) => {
+            let response = serde_json::to_value(&response).unwrap();
+            let mut reported: Vec<String> = response["batchItemFailures"]
+                .as_array()
+                .expect("batchItemFailures")
+                .iter()
+                .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            reported.sort();
+            expected.sort();
+            assert_eq!(reported, expected, "reported ids vs records not processed");
+        }
+        Err(BatchError::AllRecordsFailed { .. }) => {
+            assert!(!ids.is_empty(), "an empty batch is not a failure");
+            assert!(
+                observed.succeeded.is_empty(),
+                "all-failed although {:?} succeeded",
+                observed.succeeded
+            );
+        }
+        Err(other) => panic!("unexpected batch error: {other}"),
+    }
+}
+
+fn batch_config(rng: &mut Rng) -> BatchConfig {
+    BatchConfig::new()
+        .with_concurrency(1 + rng.below(4))
+        .with_metrics(false)
+}
+
+fn engine() -> Idempotency {
+    Idempotency::new(
+        Arc::new(MemoryStore::new()),
+        IdempotencyConfig::new().with_prefix("fuzz"),
+    )
+}
+
+/// Decodes `input` as every event type and runs the batches that decode; returns which
+/// types decoded.
+fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> Vec<&'static str> {
+    let mut decoded = Vec::new();
+    if let Ok(event) = serde_json::from_slice::<SqsEvent>(input) {
+        decoded.push("sqs");
+        let ids = event
+            .records
+            .iter()
+            .map(|m| Sqs::identifier(m).to_owned())
+            .collect();
+        let observed = Shared::default();
+        let service = BatchLayer::sqs_raw(batch_config(rng)).layer(record_service(
+            engine(),
+            observed.clone(),
+            |m: &SqsMessage| m.message_id.clone().filter(|id| !id.is_empty()),
+            |m: &SqsMessage| {
+                let order: Order = serde_json::from_str(m.body.as_deref().unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+                order.validate().map(drop).map_err(|e| e.to_string())
+            },
+        ));
+        check_batch::<Sqs, _>(runtime, service, event, ids, &observed);
+    }
+    if let Ok(event) = serde_json::from_slice::<KinesisEvent>(input) {
+        decoded.push("kinesis");
+        let ids = event
+            .records
+            .iter()
+            .map(|r| Kinesis::identifier(r).to_owned())
+            .collect();
+        let observed = Shared::default();
+        let service = BatchLayer::kinesis_raw(batch_config(rng)).layer(record_service(
+            engine(),
+            observed.clone(),
+            |r: &KinesisEventRecord| {
+                Some(r.kinesis.sequence_number.clone()).filter(|s| !s.is_empty())
+            },
+            |r: &KinesisEventRecord| Reading::from_record(r).map(drop).map_err(|e| e.to_string()),
+        ));
+        check_batch::<Kinesis, _>(runtime, service, event, ids, &observed);
+    }
+    if let Ok(event) = serde_json::from_slice::<DynamoDbEvent>(input) {
+        decoded.push("dynamodb");
+        let ids = event
+            .records
+            .iter()
+            .map(|r| DynamoDb::identifier(r).to_owned())
+            .collect();
+        let observed = Shared::default();
+        let service = BatchLayer::dynamodb_raw(batch_config(rng)).layer(record_service(
+            engine(),
+            observed.clone(),
+            |r: &EventRecord| r.change.sequence_number.clone().filter(|s| !s.is_empty()),
+            |r: &EventRecord| match serde_json::to_value(&r.change.new_image) {
+                Ok(Value::Object(image)) if !image.is_empty() => Ok(()),
+                Ok(_) => Err("no new image".to_owned()),
+                Err(e) => Err(e.to_string()),
+            },
+        ));
+        check_batch::<DynamoDb, _>(runtime, service, event, ids, &observed);
+    }
+    if serde_json::from_slice::<SnsEvent>(input).is_ok() {
+        decoded.push("sns");
+    }
+    if serde_json::from_slice::<S3Event>(input).is_ok() {
+        decoded.push("s3");
+    }
+    if serde_json::from_slice::<EchoRequest>(input).is_ok() {
+        decoded.push("echo");
+    }
+    decoded
+}
+
+#[test]
+fn batch_and_idempotency_paths() {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let corpora: Vec<(&str, Vec<Vec<u8>>)> = TARGETS.iter().map(|t| (*t, corpus(t))).collect();
+
+    // Every seed as it is first: each must decode as its own type (the corpus is valid input).
+    for (target, seeds) in &corpora {
+        for input in seeds {
+            let mut decoded = Vec::new();
+            guarded(target, seed, input, || {
+                decoded = exercise(&runtime, &mut rng, input)
+            });
+            if !decoded.contains(target) && !is_meant_invalid(input) {
+                panic!(
+                    "a {target} seed does not decode as {target}: {}",
+                    String::from_utf8_lossy(&input[..input.len().min(200)])
+                );
+            }
+        }
+    }
+
+    let deadline = Instant::now() + budget();
+    let mut runs = 0usize;
+    let mut decoded_counts = BTreeMap::<&str, usize>::new();
+    while Instant::now() < deadline {
+        let (target, seeds) = &corpora[rng.below(corpora.len())];
+        let (_, others) = &corpora[rng.below(corpora.len())];
+        let (pick, other) = (rng.below(seeds.len()), rng.below(others.len()));
+        let input = mutate(&mut rng, &seeds[pick], &others[other]);
+        guarded(target, seed, &input, || {
+            for kind in exercise(&runtime, &mut rng, &input) {
+                *decoded_counts.entry(kind).or_default() += 1;
+            }
+        });
+        runs += 1;
+    }
+    eprintln!(
+        "fuzz in process: {runs} inputs (TERN_FUZZ_SEED={seed}); decoded as: {decoded_counts:?}"
+    );
+    // The mutations keep many inputs decodable, so the batch paths were really exercised.
+    for kind in ["sqs", "kinesis", "dynamodb"] {
+        assert!(
+            decoded_counts.get(kind).copied().unwrap_or(0) >= 10,
+            "too few {kind} batches decoded: {decoded_counts:?}"
+        );
+    }
+}
+
+/// Seeds that are meant not to decode as their type (they exercise the error paths).
+fn is_meant_invalid(input: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(input);
+    text.contains("not base64 %%%")
+        || text.contains("\"message\": 42")
+        || text.contains("\"delay_ms\":-1")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the emulator
+
+/// The error types a handler may answer a hostile event with (anything else — a panic, a
+/// timeout, an unknown type — breaks the invariant).
+fn allowed_errors(handler: &str) -> &'static [&'static str] {
+    match handler {
+        "echo" => &[
+            "Runtime.UnmarshalError",
+            "Echo.RequestedFailure",
+            "Runtime.HandlerPanic",
+        ],
+        "sqs" | "kinesis" => &["Runtime.UnmarshalError", "Batch.AllRecordsFailed"],
+        "sns" => &[
+            "Runtime.UnmarshalError",
+            "Sns.InvalidMessage",
+            // DynamoDB refuses the write (e.g. a message id past its 2 KiB key limit).
+            "Sns.StoreFailed",
+            "Idempotency.AlreadyInProgress",
+            "Idempotency.PayloadMismatch",
+        ],
+        "s3" => &[
+            "Runtime.UnmarshalError",
+            "S3.InvalidRecord",
+            "S3.RequestFailed",
+            "S3.RoutingLoop",
+            "S3.ObjectTooLarge",
+        ],
+        _ => &[],
+    }
+}
+
+fn check_answer(handler: &str, input: &[u8], status: u16, body: &str) {
+    assert_eq!(status, 200, "{handler}: status {status}: {body}");
+    let answer: Value = serde_json::from_str(body)
+        .unwrap_or_else(|err| panic!("{handler}: the answer is not JSON ({err}): {body}"));
+    if let Some(error_type) = answer.get("errorType").and_then(Value::as_str) {
+        assert!(
+            allowed_errors(handler).contains(&error_type),
+            "{handler}: unexpected {error_type}: {body}"
+        );
+        if error_type == "Runtime.HandlerPanic" {
+            // Only echo panics, and only when asked to.
+            assert!(
+                String::from_utf8_lossy(input).contains("\"panic\""),
+                "{handler}: a panic nobody asked for: {body}"
+            );
+        }
+        let message = answer["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty(),
+            "{handler}: an error without a message: {body}"
+        );
+    } else if handler == "sqs" || handler == "kinesis" {
+        assert!(answer["batchItemFailures"].is_array(), "{handler}: {body}");
+    }
+}
+
+#[test]
+fn runtime_answers_every_mutated_event() {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let scenario = Scenario::start();
+    let mut s3_env = scenario.seed_s3();
+    s3_env.extend(scenario.seed_idempotency());
+    let mut sns_env = scenario.seed_sns_without_idempotency();
+    sns_env.push((
+        "TERN_IDEMPOTENCY_TABLE".into(),
+        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
+    ));
+    let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
+    let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = [
+        ("echo", Vec::new()),
+        ("sqs", scenario.seed_sqs()),
+        ("kinesis", scenario.seed_kinesis()),
+        ("sns", sns_env),
+        ("s3", s3_env),
+    ]
+    .into_iter()
+    .map(|(handler, env)| {
+        let emulator = Emulator::builder(&bootstrap)
+            .handler(handler)
+            .envs(scenario.function_env())
+            .envs(env)
+            .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+            .timeout_secs(10)
+            .start();
+        (handler, emulator, corpus(handler))
+    })
+    .collect();
+
+    let mut pids: HashMap<&str, u32> = HashMap::new();
+    let mut counts = BTreeMap::<String, usize>::new();
+    let deadline = Instant::now() + budget();
+    let mut runs = 0usize;
+    while Instant::now() < deadline || runs < functions.len() {
+        let (handler, emulator, seeds) = &functions[runs % functions.len()];
+        let seed_input = &seeds[rng.below(seeds.len())];
+        // The first round sends the seeds as they are.
+        let input = if runs < functions.len() {
+            seed_input.clone()
+        } else {
+            let other = rng.below(seeds.len());
+            mutate(&mut rng, seed_input, &seeds[other])
+        };
+        // echo waits `delay_ms`: a mutation may ask for hours, which is not a hostile input.
+        if serde_json::from_slice::<EchoRequest>(&input).is_ok_and(|r| r.delay_ms > 1_000) {
+            continue;
+        }
+        guarded(handler, seed, &input, || {
+            let answer = emulator.invoke(&input);
+            check_answer(handler, &input, answer.status, &answer.body);
+            let kind = answer.error_type().unwrap_or_else(|| "ok".into());
+            *counts.entry(format!("{handler}:{kind}")).or_default() += 1;
+        });
+        runs += 1;
+        if runs.is_multiple_of(100) || Instant::now() >= deadline {
+            // One process per handler throughout: a crash would restart it with a new pid.
+            for (handler, emulator, _) in &functions {
+                let pid = emulator.runtime_pid().expect("the runtime is running");
+                assert_eq!(
+                    *pids.entry(handler).or_insert(pid),
+                    pid,
+                    "{handler} restarted"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "fuzz through the emulator: {runs} invocations (TERN_FUZZ_SEED={seed}); answers: {counts:?}"
+    );
+    for handler in ["echo", "sqs", "kinesis", "sns", "s3"] {
+        assert!(
+            counts.keys().any(|k| k.starts_with(&format!("{handler}:"))),
+            "{handler} was never invoked"
+        );
+    }
+}
