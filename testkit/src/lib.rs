@@ -5,11 +5,11 @@
 //!   shipped in the `aws-sam-cli` wheel) in front of a `bootstrap`, on free loopback ports.
 //! - [`FaultProxy`] sits in front of moto and injects throttling, 5xx, dropped connections
 //!   and black holes per AWS operation.
-//!
 //! - [`container`] runs the bootstrap's container image with the emulator mounted in, and a
 //!   TLS front with a test CA for proving the image's CA bundle.
+//! - [`OperationLog`] records the AWS operations an SDK client sends, for exact call counts.
 //!
-//! Both wait until they answer before returning and kill their whole process tree when
+//! The servers wait until they answer before returning and kill their whole process tree when
 //! dropped, so a failing or panicking test leaves nothing running. The tools come from the
 //! project's virtualenv (`.venv`, created by `make venv`); see [`tools`].
 #![warn(missing_docs)]
