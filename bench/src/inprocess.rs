@@ -10,9 +10,11 @@ use std::{hint::black_box, time::Instant};
 use aws_lambda_events::event::{kinesis::KinesisEvent, sqs::SqsEvent};
 use lambda_runtime::{Context, LambdaInvocation};
 use tern_middleware::{batch::BatchConfig, secrets::SecretsLayer};
-use tern_runtime::{InvocationLayer, LambdaEvent, logging::LambdaJsonFormat};
+use tern_runtime::{
+    InvocationLayer, LambdaEvent,
+    logging::{LambdaJsonFields, LambdaJsonFormat},
+};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tracing_subscriber::fmt::format::JsonFields;
 
 use crate::{stack, stats::Samples, workload};
 
@@ -20,7 +22,7 @@ use crate::{stack, stats::Samples, workload};
 pub fn install_logging() {
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(LambdaJsonFields)
         .event_format(LambdaJsonFormat::new())
         .with_writer(std::io::sink)
         .try_init();

@@ -2,9 +2,16 @@
 //!
 //! The SDK crates are built without their default HTTPS client (which links aws-lc, about
 //! 1.3 MB of C). This module supplies the replacement: hyper with rustls on the `ring` crypto
-//! provider, trusting the platform's CA bundle (`SSL_CERT_FILE`, else the usual paths such as
-//! `/etc/ssl/certs/ca-certificates.crt` or `/etc/pki/tls/certs/ca-bundle.crt`). It is built
-//! once per process; its connection pool is shared by every SDK client.
+//! provider. It is built once per process; its connection pool is shared by every SDK client.
+//!
+//! **Trusted CAs.** With `SSL_CERT_FILE` or `SSL_CERT_DIR` set, exactly what they name (the
+//! platform loader's rules). Otherwise the system's CA bundle file, the first of
+//! [`CA_BUNDLES`] that exists: `/etc/ssl/certs/ca-certificates.crt` in the container image,
+//! `/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem` on Amazon Linux 2023. Reading that one
+//! file is the cold-start cost; the platform loader would also read every file of the
+//! certificate directories (on Debian, about 150 of them), which costs several milliseconds
+//! of init for certificates the bundle already holds. A bundle that does not parse cleanly is
+//! not used: then the platform loader decides, as without a bundle.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -19,8 +26,9 @@ use std::sync::OnceLock;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_smithy_http_client::{
     Builder,
-    tls::{self, rustls_provider::CryptoMode},
+    tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode},
 };
+use rustls_pki_types::{CertificateDer, pem::PemObject};
 
 pub use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
@@ -29,8 +37,13 @@ pub fn http_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
+            let tls = TlsContext::builder()
+                .with_trust_store(trust_store())
+                .build()
+                .expect("a TLS context with only a trust store set is always valid");
             Builder::new()
                 .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(tls)
                 .build_https()
         })
         .clone()
@@ -40,4 +53,87 @@ pub fn http_client() -> SharedHttpClient {
 /// and endpoints resolve as usual; callers may override anything before `load()`.
 pub fn config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
+/// The system CA bundle files looked for, in order, when neither `SSL_CERT_FILE` nor
+/// `SSL_CERT_DIR` is set.
+pub const CA_BUNDLES: &[&str] = &[
+    // Debian, Ubuntu, Alpine's ca-certificates, and tern's container image.
+    "/etc/ssl/certs/ca-certificates.crt",
+    // Amazon Linux 2023 (Lambda's provided.al2023), Fedora, RHEL.
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    // Amazon Linux 2, older RHEL.
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+fn trust_store() -> TrustStore {
+    let explicit = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if explicit {
+        return TrustStore::default();
+    }
+    let bundle = CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok());
+    match bundle {
+        Some(pem) => match vet_bundle(&pem) {
+            Ok(_) => TrustStore::empty().with_pem_certificate(pem),
+            Err(problem) => {
+                tracing::warn!(
+                    problem,
+                    "the system CA bundle is not usable as is; loading the platform's CA \
+                     certificates instead"
+                );
+                TrustStore::default()
+            }
+        },
+        None => TrustStore::default(),
+    }
+}
+
+/// Checks what the TLS stack would otherwise find out on the first connection: every PEM
+/// certificate decodes and is a usable trust anchor, and there is at least one. Returns the
+/// number of certificates.
+fn vet_bundle(pem: &[u8]) -> Result<usize, &'static str> {
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|_| "a certificate's PEM does not decode")?;
+        webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|_| "a certificate does not parse as a trust anchor")?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err("it holds no certificate");
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_are_vetted_before_they_are_trusted() {
+        // A real bundle, when this machine has one.
+        if let Some(pem) = CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok()) {
+            assert!(vet_bundle(&pem).unwrap() > 10);
+        }
+        let cases: [(&[u8], Result<usize, &str>); 4] = [
+            (b"", Err("it holds no certificate")),
+            (b"not a certificate\n", Err("it holds no certificate")),
+            (
+                b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                Err("a certificate's PEM does not decode"),
+            ),
+            (
+                // Valid base64, but three bytes are not a certificate.
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                Err("a certificate does not parse as a trust anchor"),
+            ),
+        ];
+        for (pem, want) in cases {
+            assert_eq!(vet_bundle(pem), want, "{}", String::from_utf8_lossy(pem));
+        }
+    }
 }

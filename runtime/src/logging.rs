@@ -15,12 +15,12 @@
 
 use std::fmt::{self, Write as _};
 
-use tracing::{Event, Subscriber, field::Field};
+use tracing::{Event, Subscriber, field::Field, span};
 use tracing_subscriber::{
     EnvFilter,
     fmt::{
         FmtContext, FormatEvent, FormatFields, FormattedFields,
-        format::{JsonFields, Writer},
+        format::Writer,
         time::{FormatTime, SystemTime},
     },
     registry::LookupSpan,
@@ -148,7 +148,7 @@ pub fn init() {
     let installed = match settings.format {
         LogFormat::Json => tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(LambdaJsonFields)
             .event_format(LambdaJsonFormat::new())
             .with_writer(std::io::stdout)
             .try_init(),
@@ -167,8 +167,9 @@ pub fn init() {
 
 /// Formats events as one flat JSON object per line, with the fields of enclosing spans.
 ///
-/// Span fields must be formatted with [`JsonFields`] (as [`init`] does); the formatter splices
-/// each span's pre-rendered JSON object into the line instead of re-serialising it per event.
+/// It works with span fields rendered by [`LambdaJsonFields`] (the subscriber's `fmt_fields`,
+/// as [`init`] sets it up): each span's fields are rendered once, when the span is created, and
+/// copied into every line logged inside it.
 #[derive(Debug, Clone, Default)]
 pub struct LambdaJsonFormat<T = SystemTime> {
     timer: T,
@@ -188,15 +189,14 @@ impl<T> LambdaJsonFormat<T> {
     }
 }
 
-impl<S, N, T> FormatEvent<S, N> for LambdaJsonFormat<T>
+impl<S, T> FormatEvent<S, LambdaJsonFields> for LambdaJsonFormat<T>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
     T: FormatTime,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, LambdaJsonFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -216,22 +216,45 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
-                let Some(fields) = extensions.get::<FormattedFields<N>>() else {
-                    continue;
-                };
-                // JsonFields renders `{"a":1,"b":"x"}`; splice its members into this object.
-                let members = fields.fields.trim();
-                let members = members
-                    .strip_prefix('{')
-                    .and_then(|m| m.strip_suffix('}'))
-                    .unwrap_or("");
-                if !members.is_empty() {
-                    writer.write_char(',')?;
-                    writer.write_str(members)?;
+                if let Some(fields) = extensions.get::<FormattedFields<LambdaJsonFields>>() {
+                    // Already `,"key":value` members of this object.
+                    writer.write_str(&fields.fields)?;
                 }
             }
         }
         writer.write_str("}\n")
+    }
+}
+
+/// Renders span fields for [`LambdaJsonFormat`]: `,"key":value` per field, in the order the
+/// fields were recorded, written straight into the span's buffer (no intermediate map).
+///
+/// A field recorded again later (`Span::record`) is appended; a key recorded twice therefore
+/// appears twice in the line, and JSON readers keep the last value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LambdaJsonFields;
+
+impl<'writer> FormatFields<'writer> for LambdaJsonFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visitor = JsonVisitor {
+            writer: &mut writer,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &span::Record<'_>,
+    ) -> fmt::Result {
+        // Every member carries its own leading comma: appending needs no separator.
+        self.format_fields(current.as_writer(), fields)
     }
 }
 
@@ -366,7 +389,7 @@ mod tests {
         let out = Capture::default();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(EnvFilter::new("trace"))
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(LambdaJsonFields)
             .event_format(LambdaJsonFormat::new().with_timer(FixedTime))
             .with_writer(out.clone())
             .finish();
@@ -391,11 +414,38 @@ mod tests {
             out,
             "{\"timestamp\":\"2026-11-22T12:00:00.000000Z\",\"level\":\"INFO\",\"target\":\"tern_runtime::logging::tests\",\
              \"message\":\"processed \\\"batch\\\"\\n\",\"count\":3,\"ok\":false,\"ratio\":0.5,\
-             \"cold_start\":true,\"function_name\":\"orders\",\"requestId\":\"req-1\",\"xray_trace_id\":\"Root=1-abc\"}\n"
+             \"requestId\":\"req-1\",\"function_name\":\"orders\",\"cold_start\":true,\"xray_trace_id\":\"Root=1-abc\"}\n"
         );
-        // (JsonFields renders a span's fields with sorted keys.)
         let parsed: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
         assert_eq!(parsed["requestId"], "req-1");
+    }
+
+    #[test]
+    fn nested_spans_and_fields_recorded_later() {
+        let out = capture(|| {
+            let invocation = tracing::info_span!(
+                "invocation",
+                requestId = "req-2",
+                status = tracing::field::Empty
+            );
+            let _outer = invocation.enter();
+            let record = tracing::info_span!("batch_record", record_id = "a\"b\\c");
+            let _inner = record.enter();
+            tracing::info!("before");
+            invocation.record("status", 200);
+            tracing::info!("after");
+        });
+        let prefix = "{\"timestamp\":\"2026-11-22T12:00:00.000000Z\",\"level\":\"INFO\",\"target\":\"tern_runtime::logging::tests\",";
+        assert_eq!(
+            out,
+            format!(
+                "{prefix}\"message\":\"before\",\"requestId\":\"req-2\",\"record_id\":\"a\\\"b\\\\c\"}}\n\
+                 {prefix}\"message\":\"after\",\"requestId\":\"req-2\",\"status\":200,\"record_id\":\"a\\\"b\\\\c\"}}\n"
+            )
+        );
+        for line in out.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
     }
 
     #[test]

@@ -199,7 +199,7 @@ where
     /// Decodes the record and calls the record handler; the outcome if it ended right there.
     fn start(&mut self, position: usize) -> Option<RecordOutcome> {
         let record = &mut self.records[position];
-        let span = tracing::info_span!("batch_record", record_id = %Src::identifier(record));
+        let span = tracing::info_span!("batch_record", record_id = Src::identifier(record));
         let entered = span.enter();
         let service = &mut self.service;
         let context = &self.context;
