@@ -20,11 +20,14 @@ COPY bootstrap /var/runtime/bootstrap
 CMD ["sqs"]
 
 # Default target (last stage): nothing but the static binary and the CA bundle. The bundle
-# sits where rustls-native-certs looks first on Linux, so SDK calls over TLS verify without
-# any environment variable. The bootstrap keeps its 0755 mode from the staging directory
-# (Lambda runs the image as a non-root user).
+# sits at the first path tern_runtime::aws looks for (Debian's), so SDK calls over TLS verify
+# without any environment variable; SSL_CERT_FILE names it anyway, which makes the one parse
+# of it at init the platform loader's (tern vets a bundle it finds itself, which costs a second
+# parse). The bootstrap keeps its 0755 mode from the staging directory (Lambda runs the image
+# as a non-root user).
 FROM scratch AS minimal
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 COPY bootstrap /bootstrap
 ENTRYPOINT ["/bootstrap"]
 CMD ["sqs"]

@@ -56,6 +56,20 @@ fn the_minimal_image_is_small_and_holds_only_the_bootstrap_and_the_ca_bundle() {
         &image,
     ]);
     assert_eq!(config.trim(), r#"["/bootstrap"] ["sqs"]"#);
+    // The bundle is named, so the runtime parses it once at init (see the Dockerfile).
+    let env = container::run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        &image,
+    ]);
+    let env: Vec<String> = serde_json::from_str(env.trim()).unwrap();
+    assert!(
+        env.iter()
+            .any(|var| var == "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+        "{env:?}"
+    );
 
     // The image's files, listed from an exported (never started) container.
     let holder = container::Container::named("files");
