@@ -21,9 +21,11 @@
 //! # }
 //! ```
 
-use std::sync::OnceLock;
+use std::{ffi::OsString, sync::OnceLock};
 
-use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_config::{
+    BehaviorVersion, ConfigLoader, environment::EnvironmentVariableCredentialsProvider,
+};
 use aws_smithy_http_client::{
     Builder,
     tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode},
@@ -51,8 +53,26 @@ pub fn http_client() -> SharedHttpClient {
 
 /// `aws_config::defaults` (latest behaviour version) with [`http_client`]: region, credentials
 /// and endpoints resolve as usual; callers may override anything before `load()`.
+///
+/// When the environment holds credentials (`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`,
+/// as Lambda sets them for the execution role), they are used directly. The default chain
+/// would pick them first anyway; building the chain (profile files, web identity with its STS
+/// client, container and instance metadata providers) costs about a millisecond of init.
 pub fn config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+    if credentials_in(|name| std::env::var_os(name)) {
+        loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    }
+}
+
+/// Whether `env` holds a complete set of static credentials (the environment provider would
+/// otherwise fail, and the chain move on).
+fn credentials_in(env: impl Fn(&str) -> Option<OsString>) -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| env(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// The system CA bundle files looked for, in order, when neither `SSL_CERT_FILE` nor
@@ -112,6 +132,41 @@ fn vet_bundle(pem: &[u8]) -> Result<usize, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_credentials_need_both_halves() {
+        let cases: [(&[(&str, &str)], bool); 5] = [
+            (
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKID"),
+                    ("AWS_SECRET_ACCESS_KEY", "s"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKID"),
+                    ("AWS_SECRET_ACCESS_KEY", "s"),
+                    ("AWS_SESSION_TOKEN", "t"),
+                ],
+                true,
+            ),
+            (&[("AWS_ACCESS_KEY_ID", "AKID")], false),
+            (
+                &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "s")],
+                false,
+            ),
+            (&[], false),
+        ];
+        for (vars, expected) in cases {
+            let env = |name: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| OsString::from(value))
+            };
+            assert_eq!(credentials_in(env), expected, "{vars:?}");
+        }
+    }
 
     #[test]
     fn bundles_are_vetted_before_they_are_trusted() {

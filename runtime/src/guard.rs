@@ -8,16 +8,17 @@
 //! default multi-line stderr dump with one JSON log line inside the invocation's span.
 
 use std::{
+    fmt,
     panic::{AssertUnwindSafe, PanicHookInfo},
     pin::Pin,
     task::{self, Poll},
 };
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use tower::Service;
 
-use crate::shutdown::panic_message;
+use crate::{invocation, shutdown::panic_message};
 
 /// The `errorType` of an invocation whose handler panicked.
 pub const HANDLER_PANIC: &str = "Runtime.HandlerPanic";
@@ -31,27 +32,45 @@ pub const UNMARSHAL_ERROR: &str = "Runtime.UnmarshalError";
 /// Decoding never fails at lambda_runtime's level, so the error reaches [`HandlerGuard`] and is
 /// reported with our `errorType`. (lambda_runtime reads nothing after the payload, so
 /// stopping at the first error is safe.)
+///
+/// lambda_runtime already decodes through `serde_path_to_error`, whose path it keeps to itself;
+/// tracking the path a second time here would make every decode about a third slower. So `E`
+/// is decoded as given, and only when that fails is the body (which [`InvocationLayer`]
+/// makes visible during the decode) decoded again with path tracking, to name the field.
+/// Without that layer the reason comes without the path.
+///
+/// [`InvocationLayer`]: crate::InvocationLayer
 pub(crate) struct Decoded<E>(Result<E, String>);
 
-impl<'de, E: Deserialize<'de>> Deserialize<'de> for Decoded<E> {
+impl<'de, E: DeserializeOwned> Deserialize<'de> for Decoded<E> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(Self(
-            match serde_path_to_error::deserialize::<_, E>(deserializer) {
-                Ok(event) => Ok(event),
-                Err(error) => {
-                    // The message may quote the event (it travels into the error response and
-                    // to failure destinations): keep the path and what the type expects.
-                    let path = error.path().to_string();
-                    let reason =
-                        crate::redact::redact_json_error_message(&error.into_inner().to_string());
-                    Err(if path == "." {
-                        reason
-                    } else {
-                        format!("[{path}] {reason}")
-                    })
-                }
-            },
+            E::deserialize(deserializer).map_err(|error| failure_reason::<E>(&error)),
         ))
+    }
+}
+
+/// Why the body does not decode into `E`: the path of the offending field, when the body is at
+/// hand, and the error without what it may quote of the event (the reason travels into the
+/// error response and to failure destinations).
+#[cold]
+fn failure_reason<E: DeserializeOwned>(first: &dyn fmt::Display) -> String {
+    // The same decode lambda_runtime runs (path tracking, no end-of-input check), so it fails
+    // at the same place.
+    let tracked = invocation::decoding_body(|body| {
+        let jd = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize::<_, E>(jd).err()
+    })
+    .flatten();
+    let Some(error) = tracked else {
+        return crate::redact::redact_json_error_message(&first.to_string());
+    };
+    let path = error.path().to_string();
+    let reason = crate::redact::redact_json_error_message(&error.into_inner().to_string());
+    if path == "." {
+        reason
+    } else {
+        format!("[{path}] {reason}")
     }
 }
 
@@ -181,11 +200,16 @@ mod tests {
     fn decode(json: &str) -> LambdaEvent<Decoded<u8>> {
         let mut context = Context::default();
         context.env_config = Arc::new(Config::default());
-        // The same call shape lambda_runtime uses: path tracking, no end-of-input check.
-        let jd = &mut serde_json::Deserializer::from_str(json);
-        let decoded: Decoded<u8> =
-            serde_path_to_error::deserialize(jd).expect("Decoded never fails");
-        LambdaEvent::new(decoded, context)
+        LambdaEvent::new(lambda_decode(json), context)
+    }
+
+    /// What lambda_runtime does under [`InvocationLayer`](crate::InvocationLayer): path
+    /// tracking, no end-of-input check, the body visible to the guard's decode.
+    fn lambda_decode<E: DeserializeOwned>(json: &str) -> Decoded<E> {
+        invocation::with_decoding_body(json.as_bytes(), || {
+            let jd = &mut serde_json::Deserializer::from_slice(json.as_bytes());
+            serde_path_to_error::deserialize(jd).expect("Decoded never fails")
+        })
     }
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
@@ -218,14 +242,24 @@ mod tests {
             ("", Err("EOF while parsing a value at line 1 column 0")),
         ];
         for (json, expected) in cases {
-            let jd = &mut serde_json::Deserializer::from_str(json);
-            let Decoded(got) = serde_path_to_error::deserialize::<_, Decoded<Order>>(jd).unwrap();
+            let Decoded(got) = lambda_decode::<Order>(json);
             match (got, expected) {
                 (Ok(order), Ok(())) => assert_eq!(order.lines, vec![Line { qty: 1 }]),
                 (Err(reason), Err(want)) => assert_eq!(reason, want, "{json}"),
                 (got, want) => panic!("{json}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn without_the_body_at_hand_the_reason_has_no_path() {
+        let json = r#"{"id":"a","lines":[{"qty":1},{"qty":-2}]}"#;
+        let jd = &mut serde_json::Deserializer::from_str(json);
+        let Decoded(got) = serde_path_to_error::deserialize::<_, Decoded<Order>>(jd).unwrap();
+        assert_eq!(
+            got.unwrap_err(),
+            "invalid value: integer, expected u32 at line 1 column 38"
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::{
     task,
 };
 
+use bytes::Bytes;
 use lambda_runtime::LambdaInvocation;
 use tower::{Layer, Service};
 use tracing::{Instrument, instrument::Instrumented};
@@ -19,6 +20,26 @@ pub(crate) fn mark_warm() {
 
 tokio::task_local! {
     static CURRENT_COLD_START: bool;
+    /// The body of the invocation lambda_runtime is decoding, only for the (synchronous)
+    /// inner `call` in which it decodes: see [`decoding_body`].
+    static DECODING_BODY: Bytes;
+}
+
+/// The raw body of the invocation being decoded, when called from inside lambda_runtime's
+/// decode of it (under [`InvocationLayer`]); `None` anywhere else.
+///
+/// lambda_runtime decodes the event inside the `call` this layer wraps, through
+/// `serde_path_to_error`, and keeps the body to itself; the handler guard uses this to find
+/// the path of a field that failed without tracking paths a second time on every event.
+pub(crate) fn decoding_body<R>(f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    DECODING_BODY.try_with(|body| f(body)).ok()
+}
+
+/// Runs `f` as [`InvocationLayer`] runs lambda_runtime's decode: with `body` visible to
+/// [`decoding_body`].
+#[cfg(test)]
+pub(crate) fn with_decoding_body<R>(body: &[u8], f: impl FnOnce() -> R) -> R {
+    DECODING_BODY.sync_scope(Bytes::copy_from_slice(body), f)
 }
 
 /// Whether the invocation being handled on this task is the process's first one.
@@ -85,9 +106,13 @@ where
         };
         let future = {
             let _entered = span.enter();
-            // lambda_runtime calls the handler's `call` from inside this `call`, so the flag
-            // must be visible here too, not only while the future is polled.
-            CURRENT_COLD_START.sync_scope(cold_start, || self.inner.call(invocation))
+            // lambda_runtime decodes the event and calls the handler's `call` from inside this
+            // `call`, so the flag must be visible here too, not only while the future is
+            // polled. The body is shared (a reference count), not copied.
+            let body = invocation.body.clone();
+            CURRENT_COLD_START.sync_scope(cold_start, || {
+                DECODING_BODY.sync_scope(body, || self.inner.call(invocation))
+            })
         };
         CURRENT_COLD_START
             .scope(cold_start, future)

@@ -240,12 +240,21 @@ impl<'writer> FormatFields<'writer> for LambdaJsonFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut visitor = JsonVisitor {
-            writer: &mut writer,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        // The span's buffer starts empty and would grow (allocate again) several times while
+        // the fields are written piece by piece; rendered here first, it is written once.
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.clear();
+                let result = render_fields(&mut Writer::new(&mut *scratch), fields)
+                    .and_then(|()| writer.write_str(&scratch));
+                if scratch.capacity() > SCRATCH_KEPT {
+                    *scratch = String::new();
+                }
+                result
+            }
+            // A field's `Debug` that opens a span of its own: write straight through.
+            Err(_) => render_fields(&mut writer, fields),
+        })
     }
 
     fn add_fields(
@@ -256,6 +265,26 @@ impl<'writer> FormatFields<'writer> for LambdaJsonFields {
         // Every member carries its own leading comma: appending needs no separator.
         self.format_fields(current.as_writer(), fields)
     }
+}
+
+thread_local! {
+    /// Where [`LambdaJsonFields`] renders a span's fields before they go into its buffer.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The most scratch space kept between spans; a larger rendering's buffer is let go.
+const SCRATCH_KEPT: usize = 4096;
+
+fn render_fields<R: tracing_subscriber::field::RecordFields>(
+    writer: &mut Writer<'_>,
+    fields: R,
+) -> fmt::Result {
+    let mut visitor = JsonVisitor {
+        writer,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 struct JsonVisitor<'a, 'w> {
@@ -325,31 +354,63 @@ fn write_json_display(writer: &mut impl fmt::Write, value: fmt::Arguments<'_>) -
 }
 
 /// Escapes what it is given as the inside of a JSON string, streaming, without allocating.
+///
+/// Clean runs are handed to the inner writer whole; finding where a run ends looks at eight
+/// bytes at a time, since most of what a log line carries (ids, ARNs, messages) has nothing to
+/// escape.
 struct JsonEscape<W>(W);
 
 impl<W: fmt::Write> fmt::Write for JsonEscape<W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        let bytes = s.as_bytes();
         let mut start = 0;
-        for (i, byte) in s.bytes().enumerate() {
-            let escaped = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x00..=0x1f => "",
-                _ => continue,
-            };
+        while let Some(i) = next_to_escape(bytes, start) {
+            // `i` is an ASCII byte, so both slices end on character boundaries.
             self.0.write_str(&s[start..i])?;
-            if escaped.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escaped)?;
-            }
+            match bytes[i] {
+                b'"' => self.0.write_str("\\\""),
+                b'\\' => self.0.write_str("\\\\"),
+                b'\n' => self.0.write_str("\\n"),
+                b'\r' => self.0.write_str("\\r"),
+                b'\t' => self.0.write_str("\\t"),
+                byte => write!(self.0, "\\u{byte:04x}"),
+            }?;
             start = i + 1;
         }
         self.0.write_str(&s[start..])
     }
+}
+
+/// Whether JSON needs `byte` escaped inside a string: a quote, a backslash, a control character.
+const fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// The position of the first byte at or after `from` that [`needs_escape`].
+fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let rest = bytes.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    let mut offset = from;
+    for word in words.by_ref() {
+        let word = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
+        // Per byte, the high bit of `(x - 0x01) & !x` is set for a zero byte and for none when
+        // the word has no zero byte, so each test below is exact for the word as a whole
+        // (control characters: `x - 0x20` borrows exactly for bytes below 0x20).
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let zero_in = |x: u64| x.wrapping_sub(ONES) & !x;
+        if (control | zero_in(quote) | zero_in(backslash)) & HIGH != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    bytes[offset..]
+        .iter()
+        .position(|&byte| needs_escape(byte))
+        .map(|position| offset + position)
 }
 
 #[cfg(test)]
@@ -460,6 +521,90 @@ mod tests {
              \"message\":\"no span\",\"error\":\"disk \\u0001 full\",\"nan\":\"NaN\",\"debug\":\"[1, 2]\"}\n"
         );
         serde_json::from_str::<serde_json::Value>(out.trim_end()).unwrap();
+    }
+
+    /// A field whose `Debug` opens a span and logs while the outer span's fields are being
+    /// rendered: tracing does not dispatch from inside the subscriber (that span and line are
+    /// dropped), and the outer span keeps exactly its own fields.
+    #[test]
+    fn span_fields_rendered_while_another_span_renders_its_own() {
+        struct OpensSpan;
+        impl fmt::Debug for OpensSpan {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let nested = tracing::info_span!("nested", depth = 2, tag = "in");
+                let _entered = nested.enter();
+                tracing::info!("inside debug");
+                f.write_str("outer-value")
+            }
+        }
+        let out = capture(|| {
+            let outer = tracing::info_span!("outer", first = 1, odd = ?OpensSpan, last = "z");
+            let _entered = outer.enter();
+            tracing::info!("after");
+        });
+        let prefix = "{\"timestamp\":\"2026-11-22T12:00:00.000000Z\",\"level\":\"INFO\",\"target\":\"tern_runtime::logging::tests\",";
+        assert_eq!(
+            out,
+            format!(
+                "{prefix}\"message\":\"after\",\"first\":1,\"odd\":\"outer-value\",\"last\":\"z\"}}\n"
+            )
+        );
+    }
+
+    /// The escape every test above relies on, checked byte by byte: every ASCII byte at every
+    /// position of strings that straddle the eight-byte words the scan reads, next to
+    /// multi-byte characters, against the escape JSON defines.
+    #[test]
+    fn json_escape_every_ascii_byte_at_every_position() {
+        fn expected(s: &str) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        let fillers = ["abcdefghijklmnopqrstuvwxy", "é€😀ß", "\u{7f}\u{80}~ "];
+        let mut checked = 0;
+        for filler in fillers {
+            let filler: Vec<char> = filler.chars().cycle().take(25).collect();
+            for len in 0..=filler.len() {
+                for position in 0..=len {
+                    for byte in 0u8..0x80 {
+                        let mut s: String = filler[..len].iter().collect();
+                        let at = s.char_indices().nth(position).map_or(s.len(), |(i, _)| i);
+                        s.insert(at, char::from(byte));
+                        let mut out = String::new();
+                        write_json_str(&mut out, &s).unwrap();
+                        assert_eq!(out, format!("\"{}\"", expected(&s)), "{s:?}");
+                        assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 128 * (1..=26).sum::<usize>());
+        // Several escapes in one word, and nothing to escape at all.
+        let mut out = String::new();
+        write_json_str(&mut out, "a\"\\\n\r\t\u{0}b").unwrap();
+        assert_eq!(out, r#""a\"\\\n\r\t\u0000b""#);
+        out.clear();
+        write_json_str(
+            &mut out,
+            "shardId-000000000000:49590338271490256608559692538361571095921575989130000001",
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "\"shardId-000000000000:49590338271490256608559692538361571095921575989130000001\""
+        );
     }
 
     #[test]

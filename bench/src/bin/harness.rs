@@ -59,7 +59,7 @@ fn options() -> Options {
         bootstrap: path("bootstrap"),
         layer: path("layer"),
         image: args.get("image").cloned(),
-        rounds: number("rounds", 6),
+        rounds: number("rounds", 20),
         invokes: number("invokes", 150),
         out: path("out"),
     }

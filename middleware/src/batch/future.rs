@@ -1,7 +1,8 @@
 //! The response future of [`Batch`](crate::batch::Batch): drives the records of one
 //! invocation inside that invocation's task.
 //!
-//! No record is spawned: the running records' futures sit in one `FuturesUnordered`, and each
+//! No record is spawned: the running records' futures sit in the batch's future (one reused
+//! slot when records run one at a time, a `FuturesUnordered` otherwise), and each
 //! poll of the batch first starts whatever may start (capacity left, lane idle, time left,
 //! record handler ready), then collects whatever finished. A record's outcome is final when it
 //! is set; the batch ends when every record has one, or when the abandon margin is reached.
@@ -14,7 +15,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use futures_util::{StreamExt, stream::FuturesUnordered};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use tokio::time::{Instant, Sleep};
 use tower::Service;
@@ -24,7 +24,7 @@ use crate::batch::{
     decode::RecordDecoder,
     error::BatchError,
     outcome::{BatchOutcome, RecordOutcome},
-    record::{RecordFuture, log_failure, panic_message},
+    record::{RecordFuture, Running, log_failure, panic_message},
     schedule::Schedule,
     sources::BatchSource,
 };
@@ -95,7 +95,7 @@ where
     records: Vec<Src::Record>,
     outcomes: Vec<Option<RecordOutcome>>,
     schedule: Schedule,
-    running: FuturesUnordered<RecordFuture<S::Future>>,
+    running: Running<S::Future>,
     concurrency: usize,
     scope: FailureScope,
     all_failed: AllFailedPolicy,
@@ -108,8 +108,8 @@ where
     _decoder: PhantomData<fn() -> D>,
 }
 
-// No field is structurally pinned: record futures are pinned inside `FuturesUnordered` and the
-// timer is boxed.
+// No field is structurally pinned: record futures are pinned inside `Running` (a box or a
+// `FuturesUnordered`) and the timer is boxed.
 impl<S, Src, D> Unpin for BatchFuture<S, Src, D>
 where
     Src: BatchSource,
@@ -141,7 +141,7 @@ where
             records,
             outcomes,
             schedule,
-            running: FuturesUnordered::new(),
+            running: Running::new(config.concurrency()),
             concurrency: config.concurrency(),
             scope: config.failure_scope().unwrap_or(Src::DEFAULT_FAILURE_SCOPE),
             all_failed: config.all_failed(),
@@ -248,8 +248,7 @@ where
 
     /// The abandon margin is reached: drop every running record, stop every other one.
     fn abandon(&mut self) {
-        for running in Pin::new(&self.running).iter_pin_ref() {
-            let position = running.get_ref().position;
+        for position in self.running.positions() {
             let record_id = Src::identifier(&self.records[position]);
             tracing::warn!(
                 record_id,
@@ -321,8 +320,7 @@ where
             if timer.as_mut().poll(cx).is_ready() {
                 // Records whose work already finished (woken, not yet polled) keep their
                 // outcome: reporting them as abandoned would process them twice.
-                while let Poll::Ready(Some((position, outcome))) = this.running.poll_next_unpin(cx)
-                {
+                while let Poll::Ready(Some((position, outcome))) = this.running.poll_next(cx) {
                     this.record_finished(position, outcome);
                 }
                 this.abandon();
@@ -331,7 +329,7 @@ where
         }
         loop {
             this.start_ready(cx);
-            match this.running.poll_next_unpin(cx) {
+            match this.running.poll_next(cx) {
                 Poll::Ready(Some((position, outcome))) => this.record_finished(position, outcome),
                 // Nothing running and nothing startable: every record has its outcome.
                 Poll::Ready(None) if this.schedule.is_idle() => return Poll::Ready(this.finish()),

@@ -1,5 +1,5 @@
 //! One running record: its handler's future inside the record's span, with panics caught;
-//! and the log line of a record that failed.
+//! the set of records running at once; and the log line of a record that failed.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -7,6 +7,7 @@ use std::{
     task::{Context as TaskContext, Poll},
 };
 
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use lambda_runtime::Diagnostic;
 use tracing::Span;
 
@@ -51,6 +52,118 @@ where
             Err(payload) => RecordOutcome::Panicked(panic_message(payload.as_ref())),
         };
         Poll::Ready((*this.position, outcome))
+    }
+}
+
+/// The records of one batch that are running now.
+///
+/// With room for one record at a time (the default, and what ordered sources need) the running
+/// record sits in one pinned slot that every record of the batch reuses: no allocation, task
+/// bookkeeping or wake-up queue per record. With more, the records run in a `FuturesUnordered`.
+pub(crate) enum Running<F> {
+    /// Capacity 1; the slot is allocated when the first record starts.
+    One(Option<Pin<Box<Slot<F>>>>),
+    /// Capacity above 1.
+    Many(FuturesUnordered<RecordFuture<F>>),
+}
+
+pin_project_lite::pin_project! {
+    /// The place of the one running record.
+    #[project = SlotProj]
+    pub(crate) enum Slot<F> {
+        Empty,
+        Busy { #[pin] record: RecordFuture<F> },
+    }
+}
+
+impl<F> Running<F> {
+    /// Room for `capacity` records at once (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        if capacity <= 1 {
+            Self::One(None)
+        } else {
+            Self::Many(FuturesUnordered::new())
+        }
+    }
+
+    /// How many records are running.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::One(slot) => usize::from(slot.as_deref().is_some_and(Slot::is_busy)),
+            Self::Many(records) => records.len(),
+        }
+    }
+
+    /// Starts polling `record`; the caller keeps within the capacity.
+    pub(crate) fn push(&mut self, record: RecordFuture<F>) {
+        match self {
+            Self::One(Some(slot)) => {
+                debug_assert!(!slot.is_busy(), "a second record in a slot for one");
+                slot.set(Slot::Busy { record });
+            }
+            Self::One(empty) => *empty = Some(Box::pin(Slot::Busy { record })),
+            Self::Many(records) => records.push(record),
+        }
+    }
+
+    /// The positions of the running records.
+    pub(crate) fn positions(&self) -> Vec<usize> {
+        match self {
+            Self::One(slot) => match slot.as_deref() {
+                Some(Slot::Busy { record }) => vec![record.position],
+                _ => Vec::new(),
+            },
+            Self::Many(records) => Pin::new(records)
+                .iter_pin_ref()
+                .map(|record| record.get_ref().position)
+                .collect(),
+        }
+    }
+
+    /// Drops every running record (cancelling its handler at its current await point).
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Self::One(slot) => {
+                if let Some(slot) = slot {
+                    slot.set(Slot::Empty);
+                }
+            }
+            Self::Many(records) => records.clear(),
+        }
+    }
+}
+
+impl<F, R, E> Running<F>
+where
+    F: Future<Output = Result<R, E>>,
+    E: Into<Diagnostic>,
+{
+    /// The next record to finish: its position and outcome; `Ready(None)` when none is running.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<(usize, RecordOutcome)>> {
+        match self {
+            Self::One(None) => Poll::Ready(None),
+            Self::One(Some(slot)) => match slot.as_mut().project() {
+                SlotProj::Empty => Poll::Ready(None),
+                SlotProj::Busy { record } => match record.poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(finished) => {
+                        // A finished record is dropped at once, never polled again.
+                        slot.set(Slot::Empty);
+                        Poll::Ready(Some(finished))
+                    }
+                },
+            },
+            Self::Many(records) => records.poll_next_unpin(cx),
+        }
+    }
+}
+
+impl<F> Slot<F> {
+    fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. })
     }
 }
 

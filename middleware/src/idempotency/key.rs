@@ -1,10 +1,14 @@
 //! Idempotency keys: which part of an event identifies it, and how that part is hashed.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    io::{self, Write},
+    sync::Arc,
+};
 
+use ring::digest;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::path::{JsonPath, PathError};
 
@@ -52,53 +56,73 @@ impl fmt::Display for IdempotencyKey {
 /// Written here rather than left to `serde_json`, whose map order depends on the
 /// `preserve_order` feature that any crate in a build can switch on.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    let mut out = Vec::new();
+    write_canonical(value, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Writes the canonical JSON of `value` to `out`, piece by piece.
+fn write_canonical(value: &Value, out: &mut impl Write) -> io::Result<()> {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.write_all(b"null"),
+        Value::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
         // `Number`'s Display is its JSON text.
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => write!(out, "{n}"),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
-            out.push('[');
+            out.write_all(b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                write_canonical(item, out);
+                write_canonical(item, out)?;
             }
-            out.push(']');
+            out.write_all(b"]")
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
+            out.write_all(b"{")?;
             for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                write_string(key, out);
-                out.push(':');
-                write_canonical(item, out);
+                write_string(key, out)?;
+                out.write_all(b":")?;
+                write_canonical(item, out)?;
             }
-            out.push('}');
+            out.write_all(b"}")
         }
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // Serializing a `str` cannot fail; serde_json's escaping is the JSON standard one.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+fn write_string(s: &str, out: &mut impl Write) -> io::Result<()> {
+    // serde_json's escaping is the JSON standard one; a `str` serializes without error.
+    serde_json::to_writer(out, s).map_err(io::Error::other)
 }
 
 /// Hex SHA-256 of the canonical JSON of `value`.
+///
+/// The canonical text goes straight into the hash as it is written (no intermediate
+/// string); ring's SHA-256 uses the CPU's SHA or vector instructions where it has them.
 pub fn hash_value(value: &Value) -> String {
-    hex(&Sha256::digest(canonical_json(value).as_bytes()))
+    let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
+    write_canonical(value, &mut hasher).expect("hashing does not fail");
+    hex(hasher.0.finish().as_ref())
+}
+
+/// Feeds what is written into a SHA-256.
+struct Sha256Writer(digest::Context);
+
+impl Write for Sha256Writer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -274,6 +298,29 @@ mod tests {
             canonical_json(&json!({"é": "\"q\"\n", "E": [1.5, -2, true]})),
             r#"{"E":[1.5,-2,true],"é":"\"q\"\n"}"#
         );
+    }
+
+    /// The hash is fed piece by piece as the canonical text is written: it must equal the
+    /// hash of the whole text, for every kind of value and escape.
+    #[test]
+    fn streamed_hash_is_the_hash_of_the_canonical_text() {
+        let values = [
+            json!(null),
+            json!(true),
+            json!(-0.5),
+            json!(18446744073709551615u64),
+            json!(""),
+            json!("o-1000"),
+            json!("tab\there \"quoted\" back\\slash \u{1} é 😀"),
+            json!([]),
+            json!({}),
+            json!([1, [2, [3, {"z": 1, "a": [null, "x"]}]]]),
+            json!({"b": {"d": 1, "c": 2}, "a": "x".repeat(200), "é": [1.25e-7, -3]}),
+        ];
+        for value in values {
+            let whole = digest::digest(&digest::SHA256, canonical_json(&value).as_bytes());
+            assert_eq!(hash_value(&value), hex(whole.as_ref()), "{value}");
+        }
     }
 
     #[test]
