@@ -68,11 +68,12 @@ pub fn config_loader() -> ConfigLoader {
 }
 
 /// Whether `env` holds a complete set of static credentials (the environment provider would
-/// otherwise fail, and the chain move on).
+/// otherwise fail, and the chain move on). Blank values count as unset, as they do for the
+/// provider.
 fn credentials_in(env: impl Fn(&str) -> Option<OsString>) -> bool {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()
-        .all(|name| env(name).is_some_and(|value| !value.is_empty()))
+        .all(|name| env(name).is_some_and(|value| !value.to_string_lossy().trim().is_empty()))
 }
 
 /// The system CA bundle files looked for, in order, when neither `SSL_CERT_FILE` nor
@@ -135,7 +136,14 @@ mod tests {
 
     #[test]
     fn environment_credentials_need_both_halves() {
-        let cases: [(&[(&str, &str)], bool); 5] = [
+        let cases: [(&[(&str, &str)], bool); 6] = [
+            (
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKID"),
+                    ("AWS_SECRET_ACCESS_KEY", " \t"),
+                ],
+                false,
+            ),
             (
                 &[
                     ("AWS_ACCESS_KEY_ID", "AKID"),

@@ -242,19 +242,25 @@ impl<'writer> FormatFields<'writer> for LambdaJsonFields {
     ) -> fmt::Result {
         // The span's buffer starts empty and would grow (allocate again) several times while
         // the fields are written piece by piece; rendered here first, it is written once.
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                scratch.clear();
-                let result = render_fields(&mut Writer::new(&mut *scratch), fields)
-                    .and_then(|()| writer.write_str(&scratch));
-                if scratch.capacity() > SCRATCH_KEPT {
-                    *scratch = String::new();
-                }
-                result
+        let mut fields = Some(fields);
+        let buffered = SCRATCH.try_with(|scratch| {
+            let mut scratch = scratch.try_borrow_mut().ok()?;
+            let fields = fields.take()?;
+            scratch.clear();
+            let result = render_fields(&mut Writer::new(&mut *scratch), fields)
+                .and_then(|()| writer.write_str(&scratch));
+            if scratch.capacity() > SCRATCH_KEPT {
+                *scratch = String::new();
             }
-            // A field's `Debug` that opens a span of its own: write straight through.
-            Err(_) => render_fields(&mut writer, fields),
-        })
+            Some(result)
+        });
+        match (buffered, fields) {
+            (Ok(Some(result)), _) => result,
+            // No scratch buffer at hand (the thread is exiting, or a field's `Debug` renders
+            // a span of its own): write straight through.
+            (_, Some(fields)) => render_fields(&mut writer, fields),
+            (_, None) => unreachable!("the fields are taken only when they are rendered"),
+        }
     }
 
     fn add_fields(

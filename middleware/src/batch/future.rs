@@ -318,8 +318,9 @@ where
                 .abandon_timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limits.abandon_at)));
             if timer.as_mut().poll(cx).is_ready() {
-                // Records whose work already finished (woken, not yet polled) keep their
-                // outcome: reporting them as abandoned would process them twice.
+                // Records whose work already finished (not yet collected) keep their outcome:
+                // reporting them as abandoned would process them twice. (A record running
+                // alone is polled here once more, woken or not; it stays pending if not done.)
                 while let Poll::Ready(Some((position, outcome))) = this.running.poll_next(cx) {
                     this.record_finished(position, outcome);
                 }

@@ -48,7 +48,7 @@ where
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(_))) => RecordOutcome::Succeeded,
             Ok(Poll::Ready(Err(error))) => RecordOutcome::Failed(error.into()),
-            // Ready now: `FuturesUnordered` drops the panicked future without polling it again.
+            // Ready now: `Running` drops the panicked future without polling it again.
             Err(payload) => RecordOutcome::Panicked(panic_message(payload.as_ref())),
         };
         Poll::Ready((*this.position, outcome))
