@@ -32,9 +32,23 @@ use aws_smithy_http_client::{
 };
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 
+use aws_smithy_runtime_api::{
+    box_error::BoxError,
+    client::{
+        connector_metadata::ConnectorMetadata,
+        http::{HttpClient, HttpConnectorSettings, SharedHttpConnector},
+        runtime_components::RuntimeComponents,
+    },
+};
+use aws_smithy_types::config_bag::ConfigBag;
+
 pub use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// The process's HTTPS client for the AWS SDK (rustls with ring), built on first use.
+///
+/// Its TLS connector (where the trusted certificates are parsed, ~0.8 ms for a system bundle)
+/// is built at the first request and then shared by every SDK client with the same
+/// connection settings; see [`ConnectorOnFirstRequest`].
 pub fn http_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT
@@ -43,12 +57,49 @@ pub fn http_client() -> SharedHttpClient {
                 .with_trust_store(trust_store())
                 .build()
                 .expect("a TLS context with only a trust store set is always valid");
-            Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .tls_context(tls)
-                .build_https()
+            SharedHttpClient::new(ConnectorOnFirstRequest(
+                Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(tls)
+                    .build_https(),
+            ))
         })
         .clone()
+}
+
+/// The SDK's hyper client without its client-construction hook.
+///
+/// aws-smithy-http-client builds a connector when each SDK client is constructed and throws
+/// it away (so that the platform's certificates are loaded early); with a trust store given as
+/// PEM, as here, that parses the whole bundle again for every `Client::new`, about 0.8 ms of
+/// cold start each. The connector the requests use is built at the first request and cached
+/// either way, so skipping the hook changes only when the bundle is parsed, and how often.
+/// (The bundle was already vetted: see [`CA_BUNDLES`].)
+#[derive(Debug)]
+struct ConnectorOnFirstRequest<C>(C);
+
+impl<C: HttpClient> HttpClient for ConnectorOnFirstRequest<C> {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    // `validate_base_client_config` keeps the trait's default, which does nothing.
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// `aws_config::defaults` (latest behaviour version) with [`http_client`]: region, credentials
@@ -133,6 +184,46 @@ fn vet_bundle(pem: &[u8]) -> Result<usize, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the client-construction hook; any request would be a test failure.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("no request is made in this test")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err("the wrapped hook ran".into())
+        }
+
+        fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+            Some(ConnectorMetadata::new("counting", None))
+        }
+    }
+
+    #[test]
+    fn client_construction_builds_no_connector() {
+        let client = ConnectorOnFirstRequest(Counting::default());
+        let components = RuntimeComponentsBuilder::new("test");
+        client
+            .validate_base_client_config(&components, &ConfigBag::base())
+            .unwrap();
+        assert_eq!(client.0.0.load(Ordering::SeqCst), 0);
+        assert_eq!(client.connector_metadata().unwrap().name(), "counting");
+    }
 
     #[test]
     fn environment_credentials_need_both_halves() {
