@@ -269,6 +269,28 @@ where
         }
     }
 
+    /// Whether the abandon margin has been reached: the timer fired, or (before one is armed)
+    /// the clock says so.
+    fn past_abandon_margin(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        match (self.limits, self.abandon_timer.as_mut()) {
+            (None, _) => false,
+            (Some(_), Some(timer)) => timer.as_mut().poll(cx).is_ready(),
+            (Some(limits), None) => Instant::now() >= limits.abandon_at,
+        }
+    }
+
+    /// Ends the batch at the abandon margin.
+    fn abandon_running(&mut self, cx: &mut TaskContext<'_>) -> Result<Src::Response, BatchError> {
+        // Records whose work already finished (not yet collected) keep their outcome:
+        // reporting them as abandoned would process them twice. (A record running alone is
+        // polled here once more, woken or not; it stays pending if not done.)
+        while let Poll::Ready(Some((position, outcome))) = self.running.poll_next(cx) {
+            self.record_finished(position, outcome);
+        }
+        self.abandon();
+        self.finish()
+    }
+
     fn finish(&mut self) -> Result<Src::Response, BatchError> {
         self.done = true;
         let outcomes = std::mem::take(&mut self.outcomes)
@@ -313,20 +335,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "BatchFuture polled after completion");
-        if let Some(limits) = this.limits {
-            let timer = this
-                .abandon_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limits.abandon_at)));
-            if timer.as_mut().poll(cx).is_ready() {
-                // Records whose work already finished (not yet collected) keep their outcome:
-                // reporting them as abandoned would process them twice. (A record running
-                // alone is polled here once more, woken or not; it stays pending if not done.)
-                while let Poll::Ready(Some((position, outcome))) = this.running.poll_next(cx) {
-                    this.record_finished(position, outcome);
-                }
-                this.abandon();
-                return Poll::Ready(this.finish());
-            }
+        if this.past_abandon_margin(cx) {
+            return Poll::Ready(this.abandon_running(cx));
         }
         loop {
             this.start_ready(cx);
@@ -335,9 +345,22 @@ where
                 // Nothing running and nothing startable: every record has its outcome.
                 Poll::Ready(None) if this.schedule.is_idle() => return Poll::Ready(this.finish()),
                 // Nothing running, but the record handler is not ready: it wakes us.
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => break,
             }
         }
+        // About to wait for a record or for the handler's readiness: from here on only a timer
+        // can notice the abandon margin. A batch whose records all finish within the poll (the
+        // usual case) never arms one: no timer-wheel entry, and no wake-up of the I/O driver
+        // that registering an earlier deadline causes.
+        if let Some(limits) = this.limits {
+            let timer = this
+                .abandon_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(limits.abandon_at)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(this.abandon_running(cx));
+            }
+        }
+        Poll::Pending
     }
 }
 

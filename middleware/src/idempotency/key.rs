@@ -26,11 +26,11 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// The key for `data` under `prefix`.
     pub fn from_value(prefix: &str, data: &Value) -> Self {
-        let hash = hash_value(data);
-        let mut key = String::with_capacity(prefix.len() + 1 + hash.len());
+        let digest = digest_value(data);
+        let mut key = String::with_capacity(prefix.len() + 1 + 2 * digest.as_ref().len());
         key.push_str(prefix);
         key.push('#');
-        key.push_str(&hash);
+        push_hex(&mut key, digest.as_ref());
         Self(key)
     }
 
@@ -106,9 +106,16 @@ fn write_string(s: &str, out: &mut impl Write) -> io::Result<()> {
 /// The canonical text goes straight into the hash as it is written (no intermediate
 /// string); ring's SHA-256 uses the CPU's SHA or vector instructions where it has them.
 pub fn hash_value(value: &Value) -> String {
+    let digest = digest_value(value);
+    let mut hex = String::with_capacity(2 * digest.as_ref().len());
+    push_hex(&mut hex, digest.as_ref());
+    hex
+}
+
+fn digest_value(value: &Value) -> digest::Digest {
     let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
     write_canonical(value, &mut hasher).expect("hashing does not fail");
-    hex(hasher.0.finish().as_ref())
+    hasher.0.finish()
 }
 
 /// Feeds what is written into a SHA-256.
@@ -125,14 +132,16 @@ impl Write for Sha256Writer {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Appends `bytes` in lowercase hex (a SHA-256 digest: 64 characters, one copy).
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    let mut text = [0u8; 2 * digest::MAX_OUTPUT_LEN];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
-    out
+    let text = &text[..2 * bytes.len()];
+    out.push_str(std::str::from_utf8(text).expect("hex digits are ASCII"));
 }
 
 /// Whether selected data counts as "no key": JSON `null`, or an array whose items are all
@@ -319,7 +328,13 @@ mod tests {
         ];
         for value in values {
             let whole = digest::digest(&digest::SHA256, canonical_json(&value).as_bytes());
-            assert_eq!(hash_value(&value), hex(whole.as_ref()), "{value}");
+            let hex: String = whole.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hash_value(&value), hex, "{value}");
+            assert_eq!(
+                IdempotencyKey::from_value("orders", &value).as_str(),
+                format!("orders#{hex}"),
+                "{value}"
+            );
         }
     }
 
