@@ -269,14 +269,13 @@ where
         }
     }
 
-    /// Whether the abandon margin has been reached: the timer fired, or (before one is armed)
-    /// the clock says so.
+    /// Whether the abandon margin has been reached. Until the batch first waits there is no
+    /// timer, and nothing running to abandon: on that first poll, `start_ready` stops every
+    /// record if less than the safety margin (never below the abandon margin) is left.
     fn past_abandon_margin(&mut self, cx: &mut TaskContext<'_>) -> bool {
-        match (self.limits, self.abandon_timer.as_mut()) {
-            (None, _) => false,
-            (Some(_), Some(timer)) => timer.as_mut().poll(cx).is_ready(),
-            (Some(limits), None) => Instant::now() >= limits.abandon_at,
-        }
+        self.abandon_timer
+            .as_mut()
+            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
     }
 
     /// Ends the batch at the abandon margin.
@@ -348,8 +347,8 @@ where
                 Poll::Ready(None) | Poll::Pending => break,
             }
         }
-        // About to wait for a record or for the handler's readiness: from here on only a timer
-        // can notice the abandon margin. A batch whose records all finish within the poll (the
+        // About to wait for a record or for the handler's readiness: from here on a timer
+        // watches the abandon margin. A batch whose records all finish within the poll (the
         // usual case) never arms one: no timer-wheel entry, and no wake-up of the I/O driver
         // that registering an earlier deadline causes.
         if let Some(limits) = this.limits {
