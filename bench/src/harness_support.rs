@@ -9,6 +9,7 @@ use std::{
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use aws_smithy_http_client::tls;
 use tern_middleware::{
     idempotency::{DynamoDbStore, Idempotency, IdempotencyConfig},
     secrets::{SecretsConfig, SecretsLayer},
@@ -60,22 +61,54 @@ pub fn fetch_secret(moto: &Moto) -> SecretsLayer {
     })
 }
 
-/// Milliseconds of one `GetSecretValue` through a new client (new connection), as at init.
-pub fn secret_round_trips(moto: &Moto, samples: usize) -> Samples {
+/// Milliseconds per `GetSecretValue` to moto, two ways.
+#[derive(Debug, Default)]
+pub struct SecretRoundTrips {
+    /// Each request on a new TCP connection, as a function's first request at init is (the
+    /// HTTP client is built and warmed first: connector set-up is not a round trip).
+    pub new_connection: Samples,
+    /// Each request on the pooled connection the previous one left open.
+    pub pooled: Samples,
+}
+
+/// Times `samples` `GetSecretValue` calls each way, alternating, every one through a new SDK
+/// client on an already loaded configuration.
+pub fn secret_round_trips(moto: &Moto, samples: usize) -> SecretRoundTrips {
     create_secret(moto);
     block_on(async {
-        let config = moto.sdk_config().await;
-        let mut out = Samples::new();
+        let pooled = moto.sdk_config().await;
+        // No idle connection is kept, so every request connects anew.
+        let unpooled = pooled
+            .to_builder()
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .pool_max_idle_per_host(0)
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        let time = |config: &aws_config::SdkConfig| {
+            let client = aws_sdk_secretsmanager::Client::new(config);
+            async move {
+                let start = Instant::now();
+                client
+                    .get_secret_value()
+                    .secret_id(SECRET_ID)
+                    .send()
+                    .await
+                    .expect("GetSecretValue");
+                start.elapsed().as_secs_f64() * 1e3
+            }
+        };
+        // Warm-up: each HTTP client builds its connector at its first request.
+        time(&unpooled).await;
+        time(&pooled).await;
+        let mut out = SecretRoundTrips::default();
         for _ in 0..samples {
-            let client = aws_sdk_secretsmanager::Client::new(&config);
-            let start = Instant::now();
-            client
-                .get_secret_value()
-                .secret_id(SECRET_ID)
-                .send()
-                .await
-                .expect("GetSecretValue");
-            out.push(start.elapsed().as_secs_f64() * 1e3);
+            out.new_connection.push(time(&unpooled).await);
+            out.pooled.push(time(&pooled).await);
         }
         out
     })

@@ -406,9 +406,10 @@ struct JsonVisitor<'a, 'w> {
 
 impl JsonVisitor<'_, '_> {
     fn key(&mut self, field: &Field) -> fmt::Result {
-        self.writer.write_char(',')?;
-        write_json_str(self.writer, field.name())?;
-        self.writer.write_char(':')
+        // Punctuation as `&str`: `write_char` on the `dyn Write` encodes UTF-8 every time.
+        self.writer.write_str(",\"")?;
+        JsonEscape(&mut *self.writer).write_str(field.name())?;
+        self.writer.write_str("\":")
     }
 
     fn emit(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
@@ -454,15 +455,15 @@ impl tracing::field::Visit for JsonVisitor<'_, '_> {
 }
 
 fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
-    writer.write_char('"')?;
+    writer.write_str("\"")?;
     JsonEscape(&mut *writer).write_str(value)?;
-    writer.write_char('"')
+    writer.write_str("\"")
 }
 
 fn write_json_display(writer: &mut impl fmt::Write, value: fmt::Arguments<'_>) -> fmt::Result {
-    writer.write_char('"')?;
+    writer.write_str("\"")?;
     JsonEscape(&mut *writer).write_fmt(value)?;
-    writer.write_char('"')
+    writer.write_str("\"")
 }
 
 /// Escapes what it is given as the inside of a JSON string, streaming, without allocating.

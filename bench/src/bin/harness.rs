@@ -4,8 +4,9 @@
 //! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
 //!            [--rounds N] [--invokes N] [--out FILE]
 //! ```
-//! `--bin-dir` holds the release `tern-bench-full` and `tern-bench-bare`; `--python` is the
-//! interpreter of the venv with the pinned Powertools and awslambdaric.
+//! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare` and
+//! `tern-bench-bare-fetch`; `--python` is the interpreter of the venv with the pinned
+//! Powertools and awslambdaric.
 
 use std::{
     collections::BTreeMap,
@@ -95,6 +96,12 @@ fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> 
             "tern-bench-bare",
             &[],
             &[("BENCH_TOKIO", "current_thread")],
+        ),
+        rust(
+            "bare lambda_runtime, current_thread + GetSecretValue at init",
+            "tern-bench-bare-fetch",
+            &[],
+            &[("BENCH_SECRET_ARN", secret_arn)],
         ),
         rust(
             "bare lambda_runtime, multi_thread",
@@ -261,8 +268,10 @@ fn main() {
     }
     let _ = writeln!(
         report,
-        "\nOne `GetSecretValue` to moto through a new client: {} ms.\n",
-        round_trips.summary(2)
+        "\nOne `GetSecretValue` to moto through a new client: {} ms on a new connection (as \
+         at init), {} ms on a pooled one.\n",
+        round_trips.new_connection.summary(2),
+        round_trips.pooled.summary(2)
     );
 
     let per_record_ns =
@@ -318,8 +327,8 @@ fn main() {
     );
 
     // ---- targets ----
-    let [full, full_secrets, bare, bare_mt, powertools] = &measured[..] else {
-        unreachable!("five implementations")
+    let [full, full_secrets, bare, bare_secrets, bare_mt, powertools] = &measured[..] else {
+        unreachable!("six implementations")
     };
     let _ = bare_mt;
     let mut targets = String::from("| target | measured | verdict |\n|---|---|---|\n");
@@ -367,14 +376,17 @@ fn main() {
         format!("{cold_py:.0}× faster"),
         cold_py >= 20.0,
     );
-    let budget = bare.init.median() + round_trips.median();
+    // A function's first request at init opens its connection: the round trip it adds is
+    // the new-connection one. The pooled one is shown too, the stricter reading.
+    let round_trip = round_trips.new_connection.median();
+    let budget = bare.init.median() + round_trip;
     row(
         "cold init with prefetch ≤ bare + one Secrets Manager round trip",
         format!(
-            "{:.1} ms vs {:.1} + {:.1} = {budget:.1} ms",
+            "{:.1} ms vs {:.1} + {round_trip:.1} = {budget:.1} ms (pooled round trip: {:.1} ms)",
             full_secrets.init.median(),
             bare.init.median(),
-            round_trips.median()
+            round_trips.pooled.median()
         ),
         full_secrets.init.median() <= budget,
     );
@@ -408,7 +420,16 @@ fn main() {
             size <= 10_000_000,
         );
     }
-    let report = format!("### Targets\n\n{targets}\n{report}");
+    // Not a target: what prefetching through the secrets layer costs over fetching the same
+    // secret by hand at init (same SDK, same HTTP client, same moto).
+    let by_hand = format!(
+        "Cold init with prefetch against a bare function that fetches the same secret at init \
+         by hand: {:.1} vs {:.1} ms ({:.2}×).\n",
+        full_secrets.init.median(),
+        bare_secrets.init.median(),
+        full_secrets.init.median() / bare_secrets.init.median()
+    );
+    let report = format!("### Targets\n\n{targets}\n{by_hand}\n{report}");
 
     print!("{report}");
     if let Some(out) = &options.out {

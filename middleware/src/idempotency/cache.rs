@@ -2,9 +2,11 @@
 //! environment.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    num::NonZeroUsize,
     sync::{Arc, Mutex, MutexGuard},
 };
+
+use lru::LruCache;
 
 /// What a completed record needs to answer a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,35 +19,25 @@ pub(crate) struct CachedResponse {
     pub validation: Option<Arc<str>>,
 }
 
-/// Entries ordered by last use: `order` maps a use tick to a key, so the oldest is first.
-#[derive(Debug)]
-struct Lru {
-    entries: HashMap<Arc<str>, (CachedResponse, u64)>,
-    order: BTreeMap<u64, Arc<str>>,
-    tick: u64,
-}
-
+/// The records by key, most recently used first. `lru` hashes with foldhash (keys end in a
+/// SHA-256 digest, and the map is bounded), not SipHash: a lookup is on every record's path.
 #[derive(Debug)]
 pub(crate) struct CompletedCache {
-    capacity: usize,
-    lru: Mutex<Lru>,
+    lru: Mutex<LruCache<Box<str>, CachedResponse>>,
 }
 
 impl CompletedCache {
     /// A cache of at most `capacity` (> 0) records.
     pub fn new(capacity: usize) -> Self {
+        let capacity =
+            NonZeroUsize::new(capacity).expect("a local cache holds at least one record");
         Self {
-            capacity,
-            lru: Mutex::new(Lru {
-                entries: HashMap::with_capacity(capacity),
-                order: BTreeMap::new(),
-                tick: 0,
-            }),
+            lru: Mutex::new(LruCache::new(capacity)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Lru> {
-        // Each critical section keeps `entries` and `order` in step before it can panic.
+    fn lock(&self) -> MutexGuard<'_, LruCache<Box<str>, CachedResponse>> {
+        // No critical section below can panic half-way through an update.
         self.lru
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -55,18 +47,11 @@ impl CompletedCache {
     /// record is dropped and reported as a miss.
     pub fn get(&self, key: &str, now_s: u64) -> Option<CachedResponse> {
         let mut lru = self.lock();
-        let lru = &mut *lru;
-        let (record, used) = lru.entries.get_mut(key)?;
+        let record = lru.get(key)?;
         if record.expiration < now_s {
-            let used = *used;
-            lru.order.remove(&used);
-            lru.entries.remove(key);
+            lru.pop(key);
             return None;
         }
-        lru.tick += 1;
-        let owner = lru.order.remove(used).unwrap_or_else(|| Arc::from(key));
-        *used = lru.tick;
-        lru.order.insert(lru.tick, owner);
         Some(record.clone())
     }
 
@@ -74,37 +59,26 @@ impl CompletedCache {
     /// full.
     pub fn insert(&self, key: &str, record: CachedResponse) {
         let mut lru = self.lock();
-        let lru = &mut *lru;
-        lru.tick += 1;
-        let tick = lru.tick;
-        if let Some((old, used)) = lru.entries.get_mut(key) {
+        if let Some(old) = lru.get_mut(key) {
+            // Replacing refreshes the entry without a new key allocation.
             *old = record;
-            let owner = lru.order.remove(used).unwrap_or_else(|| Arc::from(key));
-            *used = tick;
-            lru.order.insert(tick, owner);
             return;
         }
-        if lru.entries.len() >= self.capacity
-            && let Some((_, oldest)) = lru.order.pop_first()
-        {
-            lru.entries.remove(&oldest);
-        }
-        let key: Arc<str> = Arc::from(key);
-        lru.order.insert(tick, key.clone());
-        lru.entries.insert(key, (record, tick));
+        lru.put(Box::from(key), record);
     }
 
     /// Forgets `key` (its record was found invalid).
     pub fn remove(&self, key: &str) {
-        let mut lru = self.lock();
-        if let Some((_, used)) = lru.entries.remove(key) {
-            lru.order.remove(&used);
-        }
+        self.lock().pop(key);
     }
 
     #[cfg(test)]
     fn keys_oldest_first(&self) -> Vec<String> {
-        self.lock().order.values().map(|k| k.to_string()).collect()
+        self.lock()
+            .iter()
+            .rev()
+            .map(|(k, _)| k.to_string())
+            .collect()
     }
 }
 

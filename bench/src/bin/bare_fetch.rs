@@ -1,0 +1,40 @@
+//! The bare `lambda_runtime` function (current-thread runtime) that also fetches a secret
+//! before serving, the hand-written way: load the SDK configuration, build a Secrets Manager
+//! client, `GetSecretValue` the ARN in `BENCH_SECRET_ARN`. The reference for what prefetching
+//! through tern's secrets layer costs at init. A binary of its own, so that the bare function
+//! itself carries no SDK code. (The SDK's HTTP client is `tern_runtime::aws`'s, as in every
+//! tern build: the SDK crates here have no default HTTPS client.)
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+async fn handler(event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    Ok(tern_bench::stack::bare_sqs(&event.payload))
+}
+
+async fn serve() -> Result<(), Error> {
+    let secret_id = std::env::var(tern_bench::stack::SECRET_ENV).map_err(|_| {
+        format!(
+            "{} names the secret to fetch",
+            tern_bench::stack::SECRET_ENV
+        )
+    })?;
+    let config = tern_runtime::aws::config_loader().load().await;
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await?
+        .secret_string
+        .ok_or("the secret has no string value")?;
+    std::hint::black_box(secret);
+    lambda_runtime::run(service_fn(handler)).await
+}
+
+fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
