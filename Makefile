@@ -37,8 +37,9 @@ $(STAMP): $(REQS)
 # relocation-model=static, a non-PIE executable ~0.6 MB smaller (no dynamic relocations), which
 # keeps the image under 10 MB; its own code then loads at a fixed address (stack, heap and
 # mappings stay randomised), a trade memory-safe Rust makes acceptable. cargo lambda uses plain
-# cargo for it (zig cannot link glibc statically), and rustc links with its own lld, so
-# --icf=safe folds identical functions whose address nothing takes (~90 KB). ARCH=arm64 builds
+# cargo for it (zig cannot link glibc statically), and rustc (1.90+) links with its own lld by
+# default, so --icf=safe folds identical functions whose address nothing takes (~90 KB; a
+# linker override to GNU ld would reject the flag). ARCH=arm64 builds
 # the usual zig-linked Graviton binary (`--arm64`) into target/lambda-arm64.
 ARCH      ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)

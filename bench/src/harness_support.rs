@@ -77,7 +77,9 @@ pub fn secret_round_trips(moto: &Moto, samples: usize) -> SecretRoundTrips {
     create_secret(moto);
     block_on(async {
         let pooled = moto.sdk_config().await;
-        // No idle connection is kept, so every request connects anew.
+        // No idle connection is kept, so every request connects anew. (The SDK's own builder,
+        // not `tern_runtime::aws`'s wrapper: each `Client::new` below also builds and drops a
+        // connector, outside the timed part.)
         let unpooled = pooled
             .to_builder()
             .http_client(

@@ -406,7 +406,7 @@ struct JsonVisitor<'a, 'w> {
 
 impl JsonVisitor<'_, '_> {
     fn key(&mut self, field: &Field) -> fmt::Result {
-        // Punctuation as `&str`: `write_char` on the `dyn Write` encodes UTF-8 every time.
+        // `,"` and `":` in one call each: two dynamic `Write` calls per key instead of four.
         self.writer.write_str(",\"")?;
         JsonEscape(&mut *self.writer).write_str(field.name())?;
         self.writer.write_str("\":")

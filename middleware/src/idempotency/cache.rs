@@ -27,7 +27,11 @@ pub(crate) struct CompletedCache {
 }
 
 impl CompletedCache {
-    /// A cache of at most `capacity` (> 0) records.
+    /// A cache of at most `capacity` records.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0 (the engine builds no cache then).
     pub fn new(capacity: usize) -> Self {
         let capacity =
             NonZeroUsize::new(capacity).expect("a local cache holds at least one record");
