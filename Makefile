@@ -38,9 +38,9 @@ $(STAMP): $(REQS)
 # keeps the image under 10 MB; its own code then loads at a fixed address (stack, heap and
 # mappings stay randomised), a trade memory-safe Rust makes acceptable. cargo lambda uses plain
 # cargo for it (zig cannot link glibc statically), and rustc (1.90+) links with its own lld by
-# default, so --icf=safe folds identical functions whose address nothing takes (~90 KB; a
-# linker override to GNU ld would reject the flag). ARCH=arm64 builds
-# the usual zig-linked Graviton binary (`--arm64`) into target/lambda-arm64.
+# default, so --icf=safe folds identical functions whose address nothing takes (a linker
+# override to GNU ld would reject the flag). ARCH=arm64 builds the usual zig-linked Graviton
+# binary (`--arm64`) into target/lambda-arm64.
 ARCH      ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 LAMBDA_DIR := target/$(if $(filter arm64,$(ARCH)),lambda-arm64,lambda)
