@@ -146,6 +146,9 @@ fuzz: venv
 	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --package tern-functions --test fuzz -- --nocapture
 
 # Emulator tests run against the release artifact, so panic handling is proven on what ships.
+# No incremental state (over a GB): a fresh clone in CI would only write it, never read it.
+# `CARGO_INCREMENTAL=1 make test` keeps it.
+test: export CARGO_INCREMENTAL ?= 0
 test: venv lint deny template build layer sam-build image
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
 
