@@ -283,8 +283,8 @@ fn parse_payment(message: &SnsMessage, event_type: &str) -> Result<PaymentEvent,
         message_id: message.message_id.clone(),
         reason,
     };
-    let payment: PaymentEvent = serde_json::from_str(&message.message)
-        .map_err(|err| invalid(format!("not a payment event: {err}")))?;
+    let payment: PaymentEvent = tern_runtime::decode_json(message.message.as_bytes())
+        .map_err(|reason| invalid(format!("not a payment event: {reason}")))?;
     if payment.payment_id.trim().is_empty() || payment.order_id.trim().is_empty() {
         return Err(invalid(
             "payment_id and order_id must not be empty".to_owned(),
@@ -372,6 +372,21 @@ mod tests {
                 r#"{"payment_id":"p-1","amount_cents":5}"#,
                 "payment.captured",
                 "not a payment event: missing field `order_id` at line 1 column 37",
+            ),
+            (
+                r#"{"payment_id":"p-1","order_id":"o-1","amount_cents":"12","currency":"EUR","status":"captured"}"#,
+                "payment.captured",
+                "not a payment event: [amount_cents] invalid type: string, expected u64 at line 1 column 56",
+            ),
+            (
+                r#"{"payment_id":"p-1","order_id":"o-1","amount_cents":-5,"currency":"EUR","status":"captured"}"#,
+                "payment.captured",
+                "not a payment event: [amount_cents] invalid value: integer, expected u64 at line 1 column 54",
+            ),
+            (
+                r#"{"payment_id":"p-1","order_id":"o-1","amount_cents":1e400,"currency":"EUR","status":"captured"}"#,
+                "payment.captured",
+                "not a payment event: [amount_cents] number out of range at line 1 column 57",
             ),
         ];
         for (body, event_type, reason) in cases {

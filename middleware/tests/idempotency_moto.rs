@@ -90,6 +90,8 @@ struct Charge {
     runs: Arc<AtomicUsize>,
     fail_first: bool,
     hang_first: bool,
+    /// A note of this many bytes in every receipt.
+    note_bytes: Option<usize>,
 }
 
 impl Charge {
@@ -126,7 +128,7 @@ impl Charge {
                     charged_cents: event.payload.amount_cents,
                     attempt,
                     rate: 0.1 + 0.2,
-                    note: None,
+                    note: this.note_bytes.map(|bytes| "n".repeat(bytes)),
                     lines: vec![Line {
                         sku: "é-1".into(),
                         quantity: 2,
@@ -247,6 +249,86 @@ async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_n
         0,
         "moto returned the old item with the failure"
     );
+}
+
+#[tokio::test]
+async fn a_response_too_large_to_store_completes_its_record_without_it_and_never_runs_twice() {
+    let (_moto, admin, sdk) = moto_with_table().await;
+    let (store, calls) = recorded_store(&sdk, TABLE);
+    // Over DynamoDB's 400 KB item size, which moto enforces like DynamoDB: with the whole
+    // response in it, the completing UpdateItem would fail and every retry would run again.
+    let charge = Charge {
+        note_bytes: Some(450_000),
+        ..Charge::default()
+    };
+    let mut service = layer(store.clone(), IdempotencyConfig::new()).layer(charge.service());
+    let first = invoke(&mut service, event("o-1", now_ms() + 3_000))
+        .await
+        .unwrap();
+    assert!(first.len() > 450_000);
+    assert_eq!(calls.take(), ["PutItem", "UpdateItem"]);
+    let item = raw_item(&admin, TABLE, KEY_O1).await.unwrap();
+    assert_eq!(text(&item, "status"), "COMPLETED");
+    assert!(!item.contains_key("data"), "{:?}", item.keys());
+    let omitted = item["omitted_data"].as_m().unwrap();
+    assert_eq!(text(omitted, "bytes"), first.len().to_string());
+    let sha256 = text(omitted, "sha256");
+    assert_eq!(sha256.len(), 64);
+
+    // Three more deliveries: recognised, answered with the documented error, never run again.
+    for _ in 0..3 {
+        let duplicate = invoke(&mut service, event("o-1", now_ms() + 3_000))
+            .await
+            .unwrap_err();
+        assert_eq!(duplicate.error_type, "Idempotency.ResponseNotStored");
+        assert_eq!(
+            duplicate.error_message,
+            format!(
+                "idempotency key `{KEY_O1}` was already processed, but its response ({} bytes, \
+                 SHA-256 {sha256}) was larger than the limit for stored responses \
+                 (TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES) and cannot be replayed; the handler did \
+                 not run again",
+                first.len()
+            )
+        );
+    }
+    assert_eq!(calls.take(), ["PutItem", "PutItem", "PutItem"]);
+    assert_eq!(charge.runs(), 1, "the handler ran once for four deliveries");
+
+    // The limit is configurable: a small response under a lower limit is withheld the same
+    // way, and a local cache answers its duplicates without a call.
+    let small = Charge::default();
+    let engine = Idempotency::new(
+        store,
+        IdempotencyConfig::new()
+            .with_prefix("payments.charge")
+            .with_max_response_bytes(100)
+            .with_local_cache(4),
+    );
+    let mut limited = IdempotencyLayer::new(
+        engine,
+        KeySelector::from_fn(|p: &Payment| Some(p.order_id.clone())),
+    )
+    .layer(small.service());
+    let receipt = invoke(&mut limited, event("o-2", now_ms() + 3_000))
+        .await
+        .unwrap();
+    assert!(receipt.len() > 100, "{receipt}");
+    let item = raw_item(&admin, TABLE, KEY_O2).await.unwrap();
+    assert!(!item.contains_key("data"));
+    calls.take();
+    for _ in 0..2 {
+        let duplicate = invoke(&mut limited, event("o-2", now_ms() + 3_000))
+            .await
+            .unwrap_err();
+        assert_eq!(duplicate.error_type, "Idempotency.ResponseNotStored");
+    }
+    assert_eq!(
+        calls.take(),
+        Vec::<String>::new(),
+        "answered from the local cache"
+    );
+    assert_eq!(small.runs(), 1);
 }
 
 #[tokio::test]

@@ -336,6 +336,7 @@ fn record(key: &str, item: Item) -> IdempotencyRecord {
         in_progress_expiration: item.lock,
         data: item.data.map(str::to_owned),
         validation: item.validation.map(|amount| hash_value(&json!(amount))),
+        omitted: None,
     }
 }
 

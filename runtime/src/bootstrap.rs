@@ -12,6 +12,7 @@ use crate::{
     init::{InitContext, InitError},
     invocation::InvocationLayer,
     logging, report,
+    rescue::{self, Rescued},
     select::select_handler,
     shutdown::{self, ShutdownHooks, catch_unwind},
 };
@@ -160,12 +161,31 @@ impl Bootstrap {
             Box::pin(async move {
                 let service = HandlerGuard::new(constructor(init).await?);
                 let serve: Serve = Box::pin(async move {
-                    // The guard takes `Decoded<E>`, so decode errors reach it instead of failing
-                    // inside lambda_runtime with a type name as errorType.
-                    lambda_runtime::Runtime::new(service)
-                        .layer(InvocationLayer)
-                        .run_concurrent()
-                        .await
+                    let mut left_pending_at = None;
+                    loop {
+                        // The guard takes `Decoded<E>`, so decode errors reach it instead of
+                        // failing inside lambda_runtime with a type name as errorType.
+                        let ended = lambda_runtime::Runtime::new(service.clone())
+                            .layer(InvocationLayer)
+                            .run_concurrent()
+                            .await;
+                        let Err(error) = ended else { return Ok(()) };
+                        // With several workers (Managed Instances) the others keep serving; the
+                        // loop only ends once all have, and there is no one invocation to find.
+                        if max_concurrency() > 1 {
+                            return Err(error);
+                        }
+                        let started = rescue::STARTED.load(std::sync::atomic::Ordering::Relaxed);
+                        match rescue::rescue().await {
+                            Ok(Rescued::Answered) => {}
+                            // Readable: the loop gets it again, unless it already failed on it.
+                            Ok(Rescued::LeftPending) if left_pending_at != Some(started) => {
+                                left_pending_at = Some(started);
+                            }
+                            Ok(Rescued::LeftPending) | Err(_) => return Err(error),
+                        }
+                        tracing::warn!(error = %error, "lambda_runtime's loop ended on an invocation; serving on");
+                    }
                 });
                 Ok(serve)
             })
@@ -276,6 +296,14 @@ impl Bootstrap {
             }
         }
     }
+}
+
+/// `AWS_LAMBDA_MAX_CONCURRENCY` as lambda_runtime reads it (unset or unusable: 1).
+fn max_concurrency() -> u32 {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1)
 }
 
 async fn fail(error: InitError) -> ExitCode {

@@ -59,19 +59,26 @@ fn failure_reason<E: DeserializeOwned>(first: &dyn fmt::Display) -> String {
     // at the same place.
     let tracked = invocation::decoding_body(|body| {
         let jd = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize::<_, E>(jd).err()
-    })
-    .flatten();
-    let Some(error) = tracked else {
-        return crate::redact::redact_json_error_message(&first.to_string());
+        match serde_path_to_error::deserialize::<_, E>(jd) {
+            Err(error) => Err(error),
+            // The original decodes, so `E` was handed an emptied body because this one is not
+            // UTF-8 (see `InvocationService`).
+            Ok(_) => Ok(std::str::from_utf8(body).err()),
+        }
+    });
+    let error = match tracked {
+        Some(Err(error)) => error,
+        Some(Ok(Some(not_utf8))) => {
+            return format!(
+                "the event is not valid UTF-8 (at byte {})",
+                not_utf8.valid_up_to()
+            );
+        }
+        Some(Ok(None)) | None => {
+            return crate::redact::redact_json_error_message(&first.to_string());
+        }
     };
-    let path = error.path().to_string();
-    let reason = crate::redact::redact_json_error_message(&error.into_inner().to_string());
-    if path == "." {
-        reason
-    } else {
-        format!("[{path}] {reason}")
-    }
+    crate::redact::with_path(error)
 }
 
 /// Wraps a handler: an undecodable event never reaches it, and a panic in `call` or in its
@@ -249,6 +256,29 @@ mod tests {
                 (got, want) => panic!("{json}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_emptied_body_is_reported_by_what_is_wrong_with_the_original() {
+        // What `InvocationLayer` hands lambda_runtime for a body that is not UTF-8.
+        let emptied = |original: &[u8]| {
+            invocation::with_decoding_body(original, || {
+                let jd = &mut serde_json::Deserializer::from_slice(b"");
+                let Decoded(got) = serde_path_to_error::deserialize::<_, Decoded<Order>>(jd)
+                    .expect("Decoded never fails");
+                got.unwrap_err()
+            })
+        };
+        // Where the type reads the bytes, serde_json names the place.
+        assert_eq!(
+            emptied(b"{\"id\":\"\xff\",\"lines\":[]}"),
+            "[id] invalid unicode code point at line 1 column 8"
+        );
+        // Where it skips them (a field it does not know), only the UTF-8 check finds them.
+        assert_eq!(
+            emptied(b"{\"id\":\"a\",\"lines\":[],\"note\":\"\xff\"}"),
+            "the event is not valid UTF-8 (at byte 29)"
+        );
     }
 
     #[test]

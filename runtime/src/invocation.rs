@@ -83,9 +83,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
         // Only the first invocation to get here is cold, also when several start concurrently.
         let cold_start = COLD.swap(false, Ordering::Relaxed);
+        crate::rescue::count_started();
         let ctx = &invocation.context;
         // All fields are given at creation: recording one later would make the JSON field
         // formatter re-parse the span's fields on every invocation.
@@ -110,6 +111,15 @@ where
             // `call`, so the flag must be visible here too, not only while the future is
             // polled. The body is shared (a reference count), not copied.
             let body = invocation.body.clone();
+            if std::str::from_utf8(&body).is_err() {
+                // JSON is UTF-8, and serde_json does not check what it skips (an unknown
+                // field's string): without this such an event would reach the handler.
+                // lambda_runtime 1.5 would also end its run loop on it when its TRACE line of
+                // the raw body is on (it converts the body with `?`). An empty body never
+                // decodes, so the guard answers `Runtime.UnmarshalError`, naming the problem
+                // from the original body (visible through `decoding_body`).
+                invocation.body = Bytes::new();
+            }
             CURRENT_COLD_START.sync_scope(cold_start, || {
                 DECODING_BODY.sync_scope(body, || self.inner.call(invocation))
             })
@@ -117,5 +127,73 @@ where
         CURRENT_COLD_START
             .scope(cold_start, future)
             .instrument(span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use lambda_runtime::{Config, Context};
+
+    use super::*;
+
+    /// The body lambda_runtime would decode, and the one the guard would see.
+    type Seen = (Vec<u8>, Option<Vec<u8>>);
+
+    /// Records what each invocation hands on.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+    impl Service<LambdaInvocation> for Recorder {
+        type Response = ();
+        type Error = lambda_runtime::Error;
+        type Future = std::future::Ready<Result<(), lambda_runtime::Error>>;
+
+        fn poll_ready(&mut self, _: &mut task::Context<'_>) -> task::Poll<Result<(), Self::Error>> {
+            task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+            let original = decoding_body(<[u8]>::to_vec);
+            self.0
+                .lock()
+                .unwrap()
+                .push((invocation.body.to_vec(), original));
+            std::future::ready(Ok(()))
+        }
+    }
+
+    fn invocation(body: &'static [u8]) -> LambdaInvocation {
+        let mut context = Context::default();
+        context.env_config = Arc::new(Config::default());
+        LambdaInvocation {
+            parts: http::Response::new(()).into_parts().0,
+            body: Bytes::from_static(body),
+            context,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_never_reaches_lambda_runtime_and_stays_visible_to_the_guard() {
+        let recorder = Recorder::default();
+        let mut service = InvocationLayer.layer(recorder.clone());
+        for body in [
+            &b"{\"m\":\"\xc3\xa9\"}"[..],
+            b"{\"m\":\"\xff\"}",
+            b"\xed\xa0\x80",
+        ] {
+            service.call(invocation(body)).await.unwrap();
+        }
+        let seen = recorder.0.lock().unwrap().clone();
+        let expected: Vec<Seen> = vec![
+            (
+                b"{\"m\":\"\xc3\xa9\"}".to_vec(),
+                Some(b"{\"m\":\"\xc3\xa9\"}".to_vec()),
+            ),
+            (Vec::new(), Some(b"{\"m\":\"\xff\"}".to_vec())),
+            (Vec::new(), Some(b"\xed\xa0\x80".to_vec())),
+        ];
+        assert_eq!(seen, expected);
     }
 }

@@ -59,6 +59,7 @@ mod invocation;
 pub mod logging;
 pub mod redact;
 mod report;
+mod rescue;
 mod select;
 mod shutdown;
 
@@ -67,5 +68,6 @@ pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR};
 pub use init::{InitContext, InitError};
 pub use invocation::{InvocationLayer, InvocationService, is_cold_start};
 pub use lambda_runtime::{Context, Diagnostic, Error, LambdaEvent, service_fn};
-pub use redact::{redact_json_error_message, redact_serde_message};
+pub use redact::{decode_json, redact_json_error_message, redact_serde_message};
+pub use rescue::INVALID_INVOCATION_CONTEXT;
 pub use select::{HandlerSource, SelectedHandler};

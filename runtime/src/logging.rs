@@ -21,6 +21,7 @@ use std::{
 use tracing::{Event, Subscriber, field::Field, level_filters::LevelFilter, span};
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
+    filter::FilterFn,
     fmt::{
         FmtContext, FormatEvent, FormatFields, FormattedFields,
         format::Writer,
@@ -168,7 +169,9 @@ fn install<F>(filter: F, format: LogFormat) -> Result<(), TryInitError>
 where
     F: Layer<Registry> + Send + Sync + 'static,
 {
-    let subscriber = tracing_subscriber::registry().with(filter);
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(raw_event_filter());
     match format {
         LogFormat::Json => subscriber
             .with(
@@ -186,6 +189,23 @@ where
             )
             .try_init(),
     }
+}
+
+/// The target of lambda_runtime's TRACE line with the raw invocation body.
+pub(crate) const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+
+/// Whether `meta` is lambda_runtime's TRACE line with the raw invocation body, which is never
+/// written: it would put the event's content in the logs, and lambda_runtime 1.5 converts the
+/// body to UTF-8 with `?` for it, so a body that is not UTF-8 would end the run loop (and the
+/// process) at TRACE while it is answered with `Runtime.UnmarshalError` at any other level.
+/// Disabled here, the callsite is off for good: its arguments are never evaluated.
+fn is_raw_event_line(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::TRACE && meta.target() == RAW_EVENT_TARGET && !meta.is_span()
+}
+
+/// A global filter that turns off [`is_raw_event_line`] and nothing else.
+pub(crate) fn raw_event_filter() -> FilterFn<fn(&tracing::Metadata<'_>) -> bool> {
+    FilterFn::new(|meta| !is_raw_event_line(meta))
 }
 
 /// The level `directives` name when they are one bare level name (`info`, `WARN`, …): no
@@ -718,6 +738,25 @@ mod tests {
             out,
             "\"shardId-000000000000:49590338271490256608559692538361571095921575989130000001\""
         );
+    }
+
+    #[test]
+    fn lambda_runtime_raw_event_line_is_never_enabled() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry()
+            .with(LevelFilter::TRACE)
+            .with(raw_event_filter());
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(!tracing::enabled!(
+                target: "lambda_runtime::layers::api_response",
+                tracing::Level::TRACE
+            ));
+            assert!(tracing::enabled!(
+                target: "lambda_runtime::layers::api_response",
+                tracing::Level::DEBUG
+            ));
+            assert!(tracing::enabled!(target: "lambda_runtime::runtime", tracing::Level::TRACE));
+        });
     }
 
     #[test]

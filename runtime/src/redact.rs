@@ -4,6 +4,8 @@
 //! error responses travel on: to the caller, to an async invocation's failure destination, to
 //! logs. These helpers keep the part that comes from the handler's type and drop the input.
 
+use serde::de::DeserializeOwned;
+
 /// Kinds serde names in `invalid type` / `invalid value` messages, without the value.
 const UNEXPECTED_KINDS: [&str; 16] = [
     "boolean",
@@ -101,9 +103,80 @@ pub fn redact_json_error_message(message: &str) -> String {
     format!("{}{position}", redact_serde_message(text))
 }
 
+/// Decodes `input` as JSON into `T`, like `serde_json::from_slice`; when it does not decode,
+/// the reason names the path of the offending field and withholds the input's content:
+/// `[lines[1].qty] invalid value: integer, expected u32 at line 1 column 38`.
+///
+/// The path is only tracked, in a second decode, once the first has failed: a valid input
+/// costs what `serde_json::from_slice` costs.
+pub fn decode_json<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(input).map_err(|first| {
+        let jd = &mut serde_json::Deserializer::from_slice(input);
+        match serde_path_to_error::deserialize::<_, T>(jd) {
+            Err(tracked) => with_path(tracked),
+            // Only the end-of-input check (trailing characters) can fail the first decode alone.
+            Ok(_) => redact_json_error_message(&first.to_string()),
+        }
+    })
+}
+
+/// `[path] reason` of a path-tracked JSON error (no prefix at the top level), content withheld.
+pub(crate) fn with_path(error: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let reason = redact_json_error_message(&error.into_inner().to_string());
+    if path == "." {
+        reason
+    } else {
+        format!("[{path}] {reason}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Payment {
+        id: String,
+        amount_cents: u64,
+    }
+
+    #[test]
+    fn decode_json_names_the_field_and_withholds_the_value() {
+        let cases = [
+            (
+                r#"{"id":"p","amount_cents":"4111"}"#,
+                "[amount_cents] invalid type: string, expected u64 at line 1 column 31",
+            ),
+            (
+                r#"{"id":"p","amount_cents":-5}"#,
+                "[amount_cents] invalid value: integer, expected u64 at line 1 column 27",
+            ),
+            (
+                r#"{"id":"p","amount_cents":1e400}"#,
+                "[amount_cents] number out of range at line 1 column 30",
+            ),
+            (
+                r#"{"id":"p"}"#,
+                "missing field `amount_cents` at line 1 column 10",
+            ),
+            (
+                r#"{"id":"p","amount_cents":1} 4111"#,
+                "trailing characters at line 1 column 29",
+            ),
+        ];
+        for (json, expected) in cases {
+            let got = decode_json::<Payment>(json.as_bytes()).unwrap_err();
+            assert_eq!(got, expected, "{json}");
+        }
+        assert_eq!(
+            decode_json::<Payment>(br#"{"id":"p","amount_cents":7}"#)
+                .unwrap()
+                .amount_cents,
+            7
+        );
+    }
 
     #[test]
     fn data_messages_lose_the_input_and_keep_the_type() {

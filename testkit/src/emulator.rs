@@ -357,10 +357,34 @@ impl Emulator {
     /// # Panics
     /// If the emulator cannot be reached (not on a function error: that is an answer).
     pub fn invoke(&self, payload: impl AsRef<[u8]>) -> Invocation {
+        self.invoke_with_headers(payload, &[])
+    }
+
+    /// Invokes with a client context, as the Invoke API's `ClientContext` (base64 of JSON)
+    /// passes it.
+    pub fn invoke_with_client_context(
+        &self,
+        payload: impl AsRef<[u8]>,
+        client_context: &serde_json::Value,
+    ) -> Invocation {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(client_context.to_string());
+        self.invoke_with_headers(payload, &[("X-Amz-Client-Context", &encoded)])
+    }
+
+    fn invoke_with_headers(
+        &self,
+        payload: impl AsRef<[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Invocation {
         let url = format!("http://127.0.0.1:{}{INVOKE_PATH}", self.api_port);
-        let mut response = agent(self.timeout)
+        let mut request = agent(self.timeout)
             .post(&url)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request
             .send(payload.as_ref())
             .unwrap_or_else(|err| panic!("invoking {url} failed: {err}\n{}", self.logs()));
         let status = response.status().as_u16();

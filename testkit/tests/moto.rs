@@ -28,10 +28,15 @@ fn moto_answers_aws_calls_and_stops() {
     assert_eq!(response.status().as_u16(), 200);
     let body = response.body_mut().read_to_string().unwrap();
     assert!(body.contains("/harness-check</QueueUrl>"), "{body}");
-    assert!(
-        moto.logs().contains("POST / HTTP/1.1"),
-        "moto's request log records calls"
-    );
+    // moto writes its request log line after the response: give it a moment.
+    let logged = (0..100).any(|_| {
+        let seen = moto.logs().contains("POST / HTTP/1.1");
+        if !seen {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    });
+    assert!(logged, "moto's request log records calls");
 
     let env = moto.sdk_env();
     let get = |k: &str| {

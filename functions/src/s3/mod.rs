@@ -71,13 +71,17 @@ pub enum S3RouteError {
         /// The missing field.
         field: &'static str,
     },
-    /// The key is not valid URL encoding of UTF-8.
-    #[error("record {index}: key {key:?} is not URL-encoded UTF-8")]
-    UndecodableKey {
+    /// A field of the record is not what S3 sends (the key is not URL-encoded UTF-8 or is
+    /// longer than S3 allows, the bucket name breaks S3's naming rules, …). The message names
+    /// the field and the rule, never the field's content.
+    #[error("record {index}: {field} {problem}")]
+    InvalidField {
         /// Record position.
         index: usize,
-        /// The key as received.
-        key: String,
+        /// The field, e.g. `s3.object.key`.
+        field: &'static str,
+        /// Which rule it breaks.
+        problem: String,
     },
     /// Routing would write into the bucket that triggered the function.
     #[error(
@@ -123,7 +127,7 @@ pub enum S3RouteError {
 impl From<S3RouteError> for Diagnostic {
     fn from(error: S3RouteError) -> Self {
         let error_type = match &error {
-            S3RouteError::MissingField { .. } | S3RouteError::UndecodableKey { .. } => {
+            S3RouteError::MissingField { .. } | S3RouteError::InvalidField { .. } => {
                 "S3.InvalidRecord"
             }
             S3RouteError::SameBucket { .. } => "S3.RoutingLoop",
@@ -327,21 +331,45 @@ impl ObjectRef {
             .key
             .as_deref()
             .ok_or(missing("s3.object.key"))?;
-        let key = decode_key(raw_key).ok_or_else(|| S3RouteError::UndecodableKey {
+        let invalid = |field, problem: &str| S3RouteError::InvalidField {
             index,
-            key: raw_key.to_owned(),
-        })?;
+            field,
+            problem: problem.to_owned(),
+        };
+        // Everything below reaches the SDK's request builders, which panic on some inputs (a
+        // URI over 64 KiB): check what S3 itself guarantees before any of it is used.
+        check_bucket_name(&bucket).map_err(|problem| invalid("s3.bucket.name", problem))?;
+        let key = decode_key(raw_key)
+            .ok_or_else(|| invalid("s3.object.key", "is not URL-encoded UTF-8"))?;
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(invalid(
+                "s3.object.key",
+                &format!(
+                    "is {} bytes long once decoded; S3 keys are 1 to {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
+            ));
+        }
+        let object = &record.s3.object;
+        let version_id = object.version_id.clone().filter(|v| !v.is_empty());
+        if let Some(version) = &version_id {
+            check_token(version, MAX_KEY_BYTES)
+                .map_err(|problem| invalid("s3.object.versionId", problem))?;
+        }
+        if let Some(sequencer) = &object.sequencer {
+            check_token(sequencer, MAX_SEQUENCER_BYTES)
+                .map_err(|problem| invalid("s3.object.sequencer", problem))?;
+        }
+        let size = object.size.unwrap_or_default();
+        if size < 0 {
+            return Err(invalid("s3.object.size", "is negative"));
+        }
         Ok(Self {
             bucket,
             key,
-            size: record.s3.object.size.unwrap_or_default(),
-            version_id: record
-                .s3
-                .object
-                .version_id
-                .clone()
-                .filter(|v| !v.is_empty()),
-            sequencer: record.s3.object.sequencer.clone(),
+            size,
+            version_id,
+            sequencer: object.sequencer.clone(),
         })
     }
 
@@ -358,6 +386,40 @@ impl ObjectRef {
             message: err.message().map_or_else(|| err.to_string(), str::to_owned),
         }
     }
+}
+
+/// The longest object key S3 accepts, in bytes of UTF-8 (version ids are no longer either).
+const MAX_KEY_BYTES: usize = 1024;
+/// Sequencers are short hexadecimal strings; anything much longer is not from S3.
+const MAX_SEQUENCER_BYTES: usize = 64;
+
+/// S3's rules for bucket names: 3 to 63 characters; lowercase letters, digits, dots and
+/// hyphens; a letter or digit first and last.
+fn check_bucket_name(name: &str) -> Result<(), &'static str> {
+    let bytes = name.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Err("is not 3 to 63 characters long, as S3 bucket names are");
+    }
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !bytes.iter().all(allowed) || !edge(&bytes[0]) || !edge(&bytes[bytes.len() - 1]) {
+        return Err(
+            "is not a valid S3 bucket name (lowercase letters, digits, dots and hyphens, \
+             starting and ending with a letter or digit)",
+        );
+    }
+    Ok(())
+}
+
+/// Version ids and sequencers are opaque, printable ASCII and bounded in length.
+fn check_token(token: &str, max_bytes: usize) -> Result<(), &'static str> {
+    if token.len() > max_bytes {
+        return Err("is longer than S3 makes it");
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("holds characters S3 never uses in it (only printable ASCII)");
+    }
+    Ok(())
 }
 
 /// S3 event keys are URL-encoded with `+` for spaces (a literal `+` arrives as `%2B`).
@@ -413,6 +475,90 @@ mod tests {
         ];
         for (raw, expected) in cases {
             assert_eq!(decode_key(raw).as_deref(), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn records_that_s3_cannot_have_sent_are_invalid_naming_the_field_not_its_content() {
+        let base: S3Event =
+            serde_json::from_str(include_str!("../../../events/s3/1-orders-json.json")).unwrap();
+        let key_of = |bytes: usize| "k".repeat(bytes);
+        type Edit = fn(&mut S3EventRecord, &str);
+        let set_key: Edit = |r, v| r.s3.object.key = Some(v.to_owned());
+        let set_bucket: Edit = |r, v| r.s3.bucket.name = Some(v.to_owned());
+        let set_version: Edit = |r, v| r.s3.object.version_id = Some(v.to_owned());
+        let set_sequencer: Edit = |r, v| r.s3.object.sequencer = Some(v.to_owned());
+        let cases: Vec<(Edit, String, Option<&str>)> = vec![
+            (set_key, key_of(1024), None),
+            (
+                set_key,
+                key_of(1025),
+                Some(
+                    "record 0: s3.object.key is 1025 bytes long once decoded; S3 keys are 1 to 1024 bytes",
+                ),
+            ),
+            (
+                set_key,
+                key_of(100_000),
+                Some(
+                    "record 0: s3.object.key is 100000 bytes long once decoded; S3 keys are 1 to 1024 bytes",
+                ),
+            ),
+            // 1024 bytes once decoded, 3072 as sent.
+            (set_key, "%C3%A9".repeat(512), None),
+            (
+                set_key,
+                "secret%FF".to_owned(),
+                Some("record 0: s3.object.key is not URL-encoded UTF-8"),
+            ),
+            (
+                set_key,
+                String::new(),
+                Some(
+                    "record 0: s3.object.key is 0 bytes long once decoded; S3 keys are 1 to 1024 bytes",
+                ),
+            ),
+            (
+                set_bucket,
+                "Secret_Bucket".to_owned(),
+                Some(
+                    "record 0: s3.bucket.name is not a valid S3 bucket name (lowercase letters, \
+                     digits, dots and hyphens, starting and ending with a letter or digit)",
+                ),
+            ),
+            (
+                set_bucket,
+                "b".repeat(64),
+                Some(
+                    "record 0: s3.bucket.name is not 3 to 63 characters long, as S3 bucket names are",
+                ),
+            ),
+            (
+                set_version,
+                "v\nsecret".to_owned(),
+                Some(
+                    "record 0: s3.object.versionId holds characters S3 never uses in it (only printable ASCII)",
+                ),
+            ),
+            (
+                set_sequencer,
+                "0".repeat(65),
+                Some("record 0: s3.object.sequencer is longer than S3 makes it"),
+            ),
+        ];
+        for (edit, value, expected) in cases {
+            let mut record = base.records[0].clone();
+            edit(&mut record, &value);
+            let got = ObjectRef::from_record(0, &record).map(|_| ()).map_err(|e| {
+                let message = e.to_string();
+                assert!(!message.contains("secret"), "{message}");
+                assert_eq!(Diagnostic::from(e).error_type, "S3.InvalidRecord");
+                message
+            });
+            match expected {
+                None => assert_eq!(got, Ok(()), "{}", &value[..value.len().min(40)]),
+                Some(message) => assert_eq!(got, Err(message.to_owned())),
+            }
         }
     }
 

@@ -8,11 +8,13 @@ use std::{
 
 use lru::LruCache;
 
+use super::record::OmittedResponse;
+
 /// What a completed record needs to answer a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CachedResponse {
-    /// The serialized response.
-    pub data: Arc<str>,
+    /// The serialized response, or what is known of one too large to store.
+    pub data: Result<Arc<str>, OmittedResponse>,
     /// Epoch seconds after which the record no longer counts.
     pub expiration: u64,
     /// The stored payload validation hash.
@@ -92,7 +94,7 @@ mod tests {
 
     fn response(data: &str, expiration: u64) -> CachedResponse {
         CachedResponse {
-            data: Arc::from(data),
+            data: Ok(Arc::from(data)),
             expiration,
             validation: None,
         }

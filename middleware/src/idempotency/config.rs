@@ -15,11 +15,17 @@ pub const TABLE_ENV: &str = "TERN_IDEMPOTENCY_TABLE";
 pub const EXPIRES_ENV: &str = "TERN_IDEMPOTENCY_EXPIRES_SECONDS";
 /// Capacity of the local cache of completed records (default 0: no cache).
 pub const LOCAL_CACHE_ENV: &str = "TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE";
+/// The largest serialized response stored with its record, in bytes (default
+/// [`DEFAULT_MAX_RESPONSE_BYTES`]).
+pub const MAX_RESPONSE_ENV: &str = "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES";
 /// Set by Lambda; the first half of the default key prefix.
 const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
 /// The default record lifetime: one hour.
 pub const DEFAULT_EXPIRES_AFTER: Duration = Duration::from_secs(3600);
+/// The default limit on a stored response: DynamoDB items hold at most 400 KB (409,600 bytes,
+/// attribute names included); this leaves 9,600 bytes for the key and the other attributes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 400_000;
 /// The prefix when neither a prefix, a function name nor a handler name is known.
 const FALLBACK_PREFIX: &str = "idempotency";
 
@@ -62,6 +68,7 @@ impl Clock for SystemClock {
 /// | [`with_prefix`](Self::with_prefix) | `<function name>.<handler name>` | (`AWS_LAMBDA_FUNCTION_NAME` + handler) |
 /// | [`with_expires_after`](Self::with_expires_after) | 3600 s | `TERN_IDEMPOTENCY_EXPIRES_SECONDS` |
 /// | [`with_local_cache`](Self::with_local_cache) | 0 (off) | `TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE` |
+/// | [`with_max_response_bytes`](Self::with_max_response_bytes) | 400,000 | `TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES` |
 /// | [`with_missing_key`](Self::with_missing_key) | [`MissingKey::Error`] | — |
 /// | [`with_clock`](Self::with_clock) | [`SystemClock`] | — |
 ///
@@ -76,6 +83,7 @@ pub struct IdempotencyConfig {
     expires_after: Duration,
     missing_key: MissingKey,
     local_cache: usize,
+    max_response_bytes: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -89,6 +97,7 @@ impl Default for IdempotencyConfig {
             expires_after: DEFAULT_EXPIRES_AFTER,
             missing_key: MissingKey::Error,
             local_cache: 0,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             clock: Arc::new(SystemClock),
         }
     }
@@ -136,6 +145,14 @@ impl IdempotencyConfig {
                         invalid(
                             LOCAL_CACHE_ENV,
                             "use the number of records to cache (0 turns the cache off)",
+                        )
+                    })?;
+                }
+                MAX_RESPONSE_ENV => {
+                    config.max_response_bytes = value.parse::<usize>().map_err(|_| {
+                        invalid(
+                            MAX_RESPONSE_ENV,
+                            "use a number of bytes (0 stores no response at all)",
                         )
                     })?;
                 }
@@ -190,6 +207,17 @@ impl IdempotencyConfig {
         self
     }
 
+    /// The largest response, serialized, that is stored with its record (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], what fits in a DynamoDB item). A larger one completes
+    /// its record without it, keeping its size and SHA-256: a duplicate is still recognised and
+    /// the handler does not run again, but the duplicate fails with
+    /// [`ResponseNotStored`](super::IdempotencyError::ResponseNotStored) instead of getting the
+    /// response.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// The time source (default [`SystemClock`]).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -234,6 +262,11 @@ impl IdempotencyConfig {
         self.local_cache
     }
 
+    /// The largest stored response, in bytes.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// The time source.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -264,12 +297,15 @@ mod tests {
             (TABLE_ENV, "idem"),
             (EXPIRES_ENV, " 120 "),
             (LOCAL_CACHE_ENV, "64"),
+            (MAX_RESPONSE_ENV, "1024"),
             (FUNCTION_NAME_ENV, "orders"),
         ])
         .unwrap();
         assert_eq!(config.table(), Some("idem"));
         assert_eq!(config.expires_after(), Duration::from_secs(120));
         assert_eq!(config.local_cache(), 64);
+        assert_eq!(config.max_response_bytes(), 1024);
+        assert_eq!(defaults.max_response_bytes(), 400_000);
         assert_eq!(config.prefix(), "orders");
         assert_eq!(
             config.clone().with_handler_name("pay").prefix(),
@@ -297,6 +333,11 @@ mod tests {
                 LOCAL_CACHE_ENV,
                 "-1",
                 "use the number of records to cache (0 turns the cache off)",
+            ),
+            (
+                MAX_RESPONSE_ENV,
+                "400KB",
+                "use a number of bytes (0 stores no response at all)",
             ),
         ];
         for (name, value, reason) in cases {

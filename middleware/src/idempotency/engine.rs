@@ -13,6 +13,7 @@ use super::{
     config::{Clock, IdempotencyConfig, MissingKey, TABLE_ENV},
     key::{IdempotencyKey, KeySelector, hash_value, is_missing},
     store::{DynamoDbStore, IdempotencyStore},
+    transitions::TimeLeft,
 };
 
 /// The idempotency engine: a store, a key prefix, a record lifetime and an optional local
@@ -47,6 +48,7 @@ pub(super) struct Engine {
     pub(super) store: Arc<dyn IdempotencyStore>,
     pub(super) prefix: String,
     pub(super) expires_after_s: u64,
+    pub(super) max_response_bytes: usize,
     pub(super) missing_key: MissingKey,
     pub(super) cache: Option<CompletedCache>,
     pub(super) clock: Arc<dyn Clock>,
@@ -69,6 +71,7 @@ impl Idempotency {
                 store,
                 prefix: config.prefix(),
                 expires_after_s: config.expires_after().as_secs(),
+                max_response_bytes: config.max_response_bytes(),
                 missing_key: config.missing_key(),
                 cache: (config.local_cache() > 0)
                     .then(|| CompletedCache::new(config.local_cache())),
@@ -225,7 +228,10 @@ impl Idempotency {
         Fut: Future<Output = Result<R, E>>,
     {
         match prepared? {
-            Some((key, validation)) => self.execute(key, validation, remaining, handler).await,
+            Some((key, validation)) => {
+                self.execute(key, validation, TimeLeft::For(remaining), handler)
+                    .await
+            }
             None => handler().await.map_err(IdempotencyError::Handler),
         }
     }

@@ -159,6 +159,44 @@ fn unserializable_key_data_fails_before_the_store() {
 }
 
 #[test]
+fn a_response_over_the_limit_is_recorded_by_size_and_hash_and_duplicates_do_not_run() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    // `{"n":1}` is 7 bytes: at the limit, stored.
+    let (at_limit, _, _) = engine(IdempotencyConfig::new().with_max_response_bytes(7));
+    let first = block_on(at_limit.run(Some("small"), Duration::ZERO, counted(&runs))).unwrap();
+    let again = block_on(at_limit.run(Some("small"), Duration::ZERO, counted(&runs))).unwrap();
+    assert_eq!((first, again), (json!({"n": 1}), json!({"n": 1})));
+
+    // `{"n":2}` under a 6-byte limit: completed without it.
+    let (engine, store, _) = engine(IdempotencyConfig::new().with_max_response_bytes(6));
+    let big = block_on(engine.run(Some("big"), Duration::ZERO, counted(&runs))).unwrap();
+    assert_eq!(big, json!({"n": 2}));
+    assert_eq!(store.calls(), ["PutItem", "UpdateItem"]);
+    let key = engine.key_for("big").unwrap();
+    let record = block_on(store.records.get(key.as_str())).unwrap().unwrap();
+    assert_eq!(record.status, RecordStatus::Completed);
+    assert_eq!(record.data, None);
+    let omitted = record.omitted.unwrap();
+    // sha256(b'{"n":2}') (Python hashlib).
+    assert_eq!(
+        (omitted.bytes, omitted.sha256.as_str()),
+        (
+            7,
+            "363379742f80b51bdb9206579af7754911543079b9399cb3fc315fb199f476e8"
+        )
+    );
+    for _ in 0..2 {
+        let error = block_on(engine.run(Some("big"), Duration::ZERO, counted(&runs))).unwrap_err();
+        assert_eq!(error.error_type(), Some("Idempotency.ResponseNotStored"));
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "each key's handler ran once"
+    );
+}
+
+#[test]
 fn local_cache_answers_without_store_calls_until_expiry_and_never_holds_locks() {
     let (engine, store, clock) = engine(
         IdempotencyConfig::new()

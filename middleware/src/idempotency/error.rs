@@ -20,6 +20,8 @@ pub const PERSISTENCE_ERROR: &str = "Idempotency.PersistenceError";
 pub const RESPONSE_NOT_SERIALIZABLE: &str = "Idempotency.ResponseNotSerializable";
 /// `errorType` of [`IdempotencyError::StoredResponseInvalid`].
 pub const STORED_RESPONSE_INVALID: &str = "Idempotency.StoredResponseInvalid";
+/// `errorType` of [`IdempotencyError::ResponseNotStored`].
+pub const RESPONSE_NOT_STORED: &str = "Idempotency.ResponseNotStored";
 
 /// Why an idempotent invocation failed: the handler's own error `E`, passed through
 /// unchanged, or one of the idempotency failures, each with a stable
@@ -94,6 +96,18 @@ pub enum IdempotencyError<E> {
         /// The deserialization error.
         source: serde_json::Error,
     },
+    /// A duplicate of a completed call whose response was too large to store
+    /// (`Idempotency.ResponseNotStored`): the handler ran once and does not run again, but
+    /// there is no response to replay. Not transient: retrying gets the same answer until the
+    /// record expires.
+    ResponseNotStored {
+        /// The idempotency key.
+        key: String,
+        /// The length of the response that was not stored, serialized.
+        bytes: u64,
+        /// Its hex SHA-256.
+        sha256: String,
+    },
 }
 
 impl<E> IdempotencyError<E> {
@@ -109,6 +123,7 @@ impl<E> IdempotencyError<E> {
             Self::Persistence { .. } => PERSISTENCE_ERROR,
             Self::ResponseNotSerializable { .. } => RESPONSE_NOT_SERIALIZABLE,
             Self::StoredResponseInvalid { .. } => STORED_RESPONSE_INVALID,
+            Self::ResponseNotStored { .. } => RESPONSE_NOT_STORED,
         })
     }
 
@@ -195,6 +210,13 @@ impl<E> IdempotencyError<E> {
                  response type ({source}); the type changed or does not round-trip through \
                  JSON: change the key prefix or delete the record"
             ),
+            Self::ResponseNotStored { key, bytes, sha256 } => write!(
+                f,
+                "idempotency key `{key}` was already processed, but its response ({bytes} bytes, \
+                 SHA-256 {sha256}) was larger than the limit for stored responses \
+                 (TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES) and cannot be replayed; the handler did \
+                 not run again"
+            ),
         }
     }
 }
@@ -222,7 +244,8 @@ where
             Self::Persistence { source, .. } => Some(source),
             Self::AlreadyInProgress { .. }
             | Self::PayloadMismatch { .. }
-            | Self::MissingKey { .. } => None,
+            | Self::MissingKey { .. }
+            | Self::ResponseNotStored { .. } => None,
         }
     }
 }
@@ -326,6 +349,14 @@ mod tests {
                  type must serialize and deserialize back to the same JSON".into(),
             ),
             (
+                IdempotencyError::ResponseNotStored { key: key.clone(), bytes: 512_000, sha256: "5e1f".into() },
+                "Idempotency.ResponseNotStored",
+                "idempotency key `orders.pay#ab` was already processed, but its response (512000 \
+                 bytes, SHA-256 5e1f) was larger than the limit for stored responses \
+                 (TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES) and cannot be replayed; the handler did not \
+                 run again".into(),
+            ),
+            (
                 IdempotencyError::StoredResponseInvalid { key, source: json_error() },
                 "Idempotency.StoredResponseInvalid",
                 "the stored response of idempotency key `orders.pay#ab` does not deserialize into \
@@ -341,7 +372,7 @@ mod tests {
             assert_eq!(diagnostic.error_type, error_type);
             assert_eq!(diagnostic.error_message, message);
         }
-        assert_eq!(seen.len(), 7, "each failure has its own errorType");
+        assert_eq!(seen.len(), 8, "each failure has its own errorType");
     }
 
     #[test]

@@ -112,6 +112,14 @@ pub fn hash_value(value: &Value) -> String {
     hex
 }
 
+/// Hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = digest::digest(&digest::SHA256, bytes);
+    let mut hex = String::with_capacity(2 * digest.as_ref().len());
+    push_hex(&mut hex, digest.as_ref());
+    hex
+}
+
 fn digest_value(value: &Value) -> digest::Digest {
     let mut hasher = Sha256Writer(digest::Context::new(&digest::SHA256));
     write_canonical(value, &mut hasher).expect("hashing does not fail");

@@ -91,18 +91,18 @@ mod store;
 mod transitions;
 
 pub use config::{
-    Clock, DEFAULT_EXPIRES_AFTER, EXPIRES_ENV, IdempotencyConfig, LOCAL_CACHE_ENV, MissingKey,
-    SystemClock, TABLE_ENV,
+    Clock, DEFAULT_EXPIRES_AFTER, DEFAULT_MAX_RESPONSE_BYTES, EXPIRES_ENV, IdempotencyConfig,
+    LOCAL_CACHE_ENV, MAX_RESPONSE_ENV, MissingKey, SystemClock, TABLE_ENV,
 };
 pub use engine::Idempotency;
 pub use error::{
     ALREADY_IN_PROGRESS, INVALID_KEY_DATA, IdempotencyError, MISSING_KEY, PAYLOAD_MISMATCH,
-    PERSISTENCE_ERROR, RESPONSE_NOT_SERIALIZABLE, STORED_RESPONSE_INVALID,
+    PERSISTENCE_ERROR, RESPONSE_NOT_SERIALIZABLE, RESPONSE_NOT_STORED, STORED_RESPONSE_INVALID,
 };
 pub use key::{IdempotencyKey, KeySelector, canonical_json, hash_value};
 pub use layer::IdempotencyLayer;
 pub use path::{JsonPath, PathError};
-pub use record::{IdempotencyRecord, RecordState, RecordStatus};
+pub use record::{IdempotencyRecord, OmittedResponse, RecordState, RecordStatus};
 pub use service::{IdempotencyService, ResponseFuture};
 pub use store::{
     AttributeNames, DynamoDbStore, IdempotencyStore, MemoryStore, PutOutcome, StoreError,

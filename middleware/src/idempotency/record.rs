@@ -58,6 +58,7 @@ pub enum RecordState {
 /// | `status` | `status`: `INPROGRESS` or `COMPLETED` | S |
 /// | `data` | `data`: the response serialized as JSON | S |
 /// | `validation` | `validation`: hex SHA-256 of the payload's validated fields | S |
+/// | `omitted` | `omitted_data`: `{bytes: N, sha256: S}` of a response too large to store | M |
 ///
 /// A `COMPLETED` record keeps the `in_progress_expiration` of the lock it replaced, as
 /// Powertools' update does.
@@ -75,6 +76,19 @@ pub struct IdempotencyRecord {
     pub data: Option<String>,
     /// The payload validation hash, when validation is configured.
     pub validation: Option<String>,
+    /// A `COMPLETED` record whose response was too large to store has no `data`, and this
+    /// instead (a tern attribute; other readers see a record without `data`).
+    pub omitted: Option<OmittedResponse>,
+}
+
+/// What is kept of a response that was too large to store: enough to say which response a
+/// duplicate would have got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OmittedResponse {
+    /// Its length, serialized as JSON.
+    pub bytes: u64,
+    /// Hex SHA-256 of the serialized response.
+    pub sha256: String,
 }
 
 impl IdempotencyRecord {
@@ -92,6 +106,7 @@ impl IdempotencyRecord {
             in_progress_expiration: Some(in_progress_expiration),
             data: None,
             validation,
+            omitted: None,
         }
     }
 
@@ -101,6 +116,18 @@ impl IdempotencyRecord {
             status: RecordStatus::Completed,
             expiration,
             data: Some(data),
+            omitted: None,
+            ..self
+        }
+    }
+
+    /// This record turned `COMPLETED` without its response, which was too large to store.
+    pub fn completed_without_data(self, omitted: OmittedResponse, expiration: u64) -> Self {
+        Self {
+            status: RecordStatus::Completed,
+            expiration,
+            data: None,
+            omitted: Some(omitted),
             ..self
         }
     }
@@ -174,6 +201,7 @@ mod tests {
                 in_progress_expiration: Some(20),
                 data: Some(r#"{"ok":true}"#.into()),
                 validation: Some("v".into()),
+                omitted: None,
             }
         );
         assert_eq!(

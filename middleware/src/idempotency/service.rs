@@ -11,7 +11,7 @@ use lambda_runtime::LambdaEvent;
 use serde::{Serialize, de::DeserializeOwned};
 use tower::Service;
 
-use super::{IdempotencyError, engine::Idempotency, key::KeySelector};
+use super::{IdempotencyError, engine::Idempotency, key::KeySelector, transitions::TimeLeft};
 
 /// Wraps a handler service so each event runs it at most once per idempotency key; built by
 /// [`IdempotencyLayer`](super::IdempotencyLayer).
@@ -91,7 +91,7 @@ where
         let key = self.key.select(&event.payload);
         let validation = self.validation.as_ref().map(|v| v.select(&event.payload));
         let prepared = self.engine.prepare(key, validation, self.key.description());
-        let remaining = self.engine.remaining_until(event.context.deadline);
+        let deadline = TimeLeft::Until(event.context.deadline);
         // Call the instance that was polled ready; leave a fresh clone for the next call.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
@@ -101,7 +101,7 @@ where
                 match prepared? {
                     Some((key, validation)) => {
                         engine
-                            .execute(key, validation, remaining, move || inner.call(event))
+                            .execute(key, validation, deadline, move || inner.call(event))
                             .await
                     }
                     None => inner.call(event).await.map_err(IdempotencyError::Handler),

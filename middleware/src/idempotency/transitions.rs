@@ -12,7 +12,7 @@ use super::{
     cache::CachedResponse,
     engine::Idempotency,
     key::IdempotencyKey,
-    record::{IdempotencyRecord, RecordState},
+    record::{IdempotencyRecord, OmittedResponse, RecordState},
     store::{PutOutcome, StoreError},
 };
 
@@ -40,7 +40,7 @@ impl Idempotency {
         &self,
         key: IdempotencyKey,
         validation: Option<String>,
-        remaining: Duration,
+        time_left: TimeLeft,
         handler: F,
     ) -> Result<R, IdempotencyError<E>>
     where
@@ -50,18 +50,20 @@ impl Idempotency {
     {
         let engine = &*self.inner;
         let now_ms = engine.clock.now_ms();
+        let (remaining, lock_until_ms) = time_left.at(now_ms);
         if let Some(cache) = &engine.cache
             && let Some(hit) = cache.get(key.as_str(), now_ms / 1000)
         {
             check_validation(&key, hit.validation.as_deref(), validation.as_deref())?;
             tracing::debug!(key = %key, "idempotency: duplicate answered from the local cache");
             count(HIT);
-            return decode(&key, &hit.data).inspect_err(|_| cache.remove(key.as_str()));
+            return match &hit.data {
+                Ok(data) => decode(&key, data).inspect_err(|_| cache.remove(key.as_str())),
+                Err(omitted) => Err(not_stored(key, omitted)),
+            };
         }
 
         let calls_until = store_calls_until(remaining);
-        let remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
-        let lock_until_ms = now_ms.saturating_add(remaining_ms);
         // The record must not expire (and become takeable, or be removed by TTL) while its own
         // lock is live, even when the configured expiry is shorter than the invocation.
         let expiration = (now_ms / 1000 + engine.expires_after_s).max(lock_until_ms.div_ceil(1000));
@@ -85,11 +87,23 @@ impl Idempotency {
             match old.state(now_ms) {
                 RecordState::Completed => {
                     check_validation(&key, old.validation.as_deref(), lock.validation.as_deref())?;
-                    let data = old.data.unwrap_or_default();
+                    count(HIT);
+                    let data = match (old.data, old.omitted) {
+                        (None, Some(omitted)) => {
+                            let error = not_stored(key.clone(), &omitted);
+                            self.cache_completed(
+                                &key,
+                                Err(omitted),
+                                old.expiration,
+                                old.validation,
+                            );
+                            return Err(error);
+                        }
+                        (data, _) => data.unwrap_or_default(),
+                    };
                     let response = decode(&key, &data)?;
                     tracing::debug!(key = %key, "idempotency: duplicate answered from the store");
-                    count(HIT);
-                    self.cache_completed(&key, data, old.expiration, old.validation);
+                    self.cache_completed(&key, Ok(data), old.expiration, old.validation);
                     return Ok(response);
                 }
                 RecordState::InProgress => {
@@ -158,7 +172,23 @@ impl Idempotency {
             }
         };
         let expiration = engine.clock.now_ms() / 1000 + engine.expires_after_s;
-        let completed = lock.completed(data, expiration);
+        let completed = if data.len() > engine.max_response_bytes {
+            let omitted = OmittedResponse {
+                bytes: data.len() as u64,
+                sha256: super::key::sha256_hex(data.as_bytes()),
+            };
+            tracing::warn!(
+                key = %key,
+                bytes = omitted.bytes,
+                limit = engine.max_response_bytes,
+                "idempotency: the response is larger than the limit for stored responses; the \
+                 record is completed without it, and duplicates fail with \
+                 Idempotency.ResponseNotStored instead of running the handler again"
+            );
+            lock.completed_without_data(omitted, expiration)
+        } else {
+            lock.completed(data, expiration)
+        };
         bounded(
             calls_until,
             "UpdateItem",
@@ -166,12 +196,11 @@ impl Idempotency {
         )
         .await
         .map_err(|source| self.persistence(true, source))?;
-        self.cache_completed(
-            &key,
-            completed.data.unwrap_or_default(),
-            completed.expiration,
-            completed.validation,
-        );
+        let data = match (completed.data, completed.omitted) {
+            (None, Some(omitted)) => Err(omitted),
+            (data, _) => Ok(data.unwrap_or_default()),
+        };
+        self.cache_completed(&key, data, completed.expiration, completed.validation);
         Ok(response)
     }
 
@@ -198,7 +227,7 @@ impl Idempotency {
     fn cache_completed(
         &self,
         key: &IdempotencyKey,
-        data: String,
+        data: Result<String, OmittedResponse>,
         expiration: u64,
         validation: Option<String>,
     ) {
@@ -206,7 +235,7 @@ impl Idempotency {
             cache.insert(
                 key.as_str(),
                 CachedResponse {
-                    data: Arc::from(data),
+                    data: data.map(Arc::from),
                     expiration,
                     validation: validation.map(Arc::from),
                 },
@@ -219,6 +248,32 @@ impl Idempotency {
             table: self.inner.store.name().to_owned(),
             handler_ran,
             source,
+        }
+    }
+}
+
+/// How long the invocation has left, as the caller knows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimeLeft {
+    /// This long from now.
+    For(Duration),
+    /// Until this instant, in epoch milliseconds (the context's deadline).
+    Until(u64),
+}
+
+impl TimeLeft {
+    /// The time left at `now_ms`, and when the in-progress lock ends: exactly the deadline when
+    /// one is known (not `now` plus a remaining time read at another instant).
+    fn at(self, now_ms: u64) -> (Duration, u64) {
+        match self {
+            Self::For(remaining) => {
+                let ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+                (remaining, now_ms.saturating_add(ms))
+            }
+            Self::Until(deadline_ms) => (
+                Duration::from_millis(deadline_ms.saturating_sub(now_ms)),
+                deadline_ms.max(now_ms),
+            ),
         }
     }
 }
@@ -265,6 +320,14 @@ fn check_validation<E>(
             })
         }
         _ => Ok(()),
+    }
+}
+
+fn not_stored<E>(key: IdempotencyKey, omitted: &OmittedResponse) -> IdempotencyError<E> {
+    IdempotencyError::ResponseNotStored {
+        key: key.into_string(),
+        bytes: omitted.bytes,
+        sha256: omitted.sha256.clone(),
     }
 }
 

@@ -86,6 +86,8 @@ struct Cached {
 struct Failure {
     error: FetchError,
     at: Instant,
+    /// Its number in `Entry::failures`.
+    number: u64,
 }
 
 /// One declared secret and its cached state.
@@ -99,9 +101,14 @@ pub(crate) struct Entry {
     /// The last failed attempt since the last success.
     failure: ArcSwapOption<Failure>,
     refreshing: AtomicBool,
+    /// Held by the one fetch that recovers a stale value for waiting invocations (see
+    /// [`Cache::recover`]); the others wait for it and share its outcome.
+    recovery: tokio::sync::Mutex<()>,
     /// Numbers fetches in the order they start, so a slower, older fetch never overwrites the
     /// value of a newer one (clock readings can tie).
     tickets: std::sync::atomic::AtomicU64,
+    /// Counts failed fetches, so a waiting reader can tell one that ended while it waited.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl Entry {
@@ -114,7 +121,9 @@ impl Entry {
             current: ArcSwapOption::empty(),
             failure: ArcSwapOption::empty(),
             refreshing: AtomicBool::new(false),
+            recovery: tokio::sync::Mutex::new(()),
             tickets: std::sync::atomic::AtomicU64::new(0),
+            failures: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -192,12 +201,11 @@ impl Cache {
         for (entry, secret_id, outcome) in join_all(fetches).await {
             let Err(error) = outcome else { continue };
             if !entry.required {
-                tracing::warn!(
-                    secret = %entry.name,
+                warn_fetch_failed(
+                    entry,
                     secret_id,
-                    error_code = error.code(),
-                    error = error.detail(),
-                    "optional secret could not be fetched; reads report it unavailable until a retry succeeds"
+                    &error,
+                    "optional secret could not be fetched; reads report it unavailable until a retry succeeds",
                 );
             } else if first_failure.is_none() {
                 first_failure = Some(entry.fetch_error(secret_id, error));
@@ -298,6 +306,61 @@ impl Cache {
         }
     }
 
+    /// Makes one fetch for a value that is [`Stale`](Freshness::Stale), ending by `until`,
+    /// instead of failing while the background refresh waits out its retry interval: the first
+    /// read after the backend recovers gets the new value. Concurrent callers share the fetch:
+    /// one makes it, the others wait for it and take its outcome. Returns whether the entry is
+    /// usable (fresh, or no longer stale) afterwards.
+    pub(crate) async fn recover(&self, index: usize, until: Instant) -> bool {
+        let entry = &self.entries[index];
+        let Some(secret_id) = entry.secret_id.as_deref() else {
+            return false;
+        };
+        // Failures numbered above this one ended after this call asked.
+        let asked = entry.failures.load(Ordering::Relaxed);
+        let Ok(_gate) = tokio::time::timeout_at(until, entry.recovery.lock()).await else {
+            return false;
+        };
+        if !self.is_stale(entry, Instant::now()) {
+            return true; // recovered by the fetch this call waited for
+        }
+        if entry
+            .failure
+            .load()
+            .as_ref()
+            .is_some_and(|f| f.number > asked)
+        {
+            return false; // a fetch made while this call waited failed: its outcome is ours
+        }
+        let timeout = self
+            .policy
+            .fetch_timeout
+            .min(until.saturating_duration_since(Instant::now()));
+        match self.fetch_with_timeout(entry, secret_id, timeout).await {
+            Ok(_) => {
+                tracing::info!(secret = %entry.name, "recovered a stale secret");
+                true
+            }
+            Err(error) => {
+                warn_fetch_failed(
+                    entry,
+                    secret_id,
+                    &error,
+                    "could not recover the stale secret",
+                );
+                false
+            }
+        }
+    }
+
+    /// Whether reads of `entry` fail as [`Stale`](Freshness::Stale) at `now`.
+    pub(crate) fn is_stale(&self, entry: &Entry, now: Instant) -> bool {
+        entry.current.load().as_deref().is_some_and(|cached| {
+            let age = now.saturating_duration_since(cached.fetched_at);
+            self.policy.assess(age, entry.failure.load().is_some()) == Freshness::Stale
+        })
+    }
+
     /// Why an optional secret has no value.
     pub(crate) fn unavailable(&self, index: usize) -> SecretsError {
         let entry = &self.entries[index];
@@ -353,12 +416,11 @@ impl Cache {
             let Some(secret_id) = entry.secret_id.as_deref() else { return };
             match cache.fetch_and_store(entry, secret_id).await {
                 Ok(value) => tracing::debug!(secret = %entry.name, version_id = value.version_id(), "refreshed secret"),
-                Err(error) => tracing::warn!(
-                    secret = %entry.name,
+                Err(error) => warn_fetch_failed(
+                    entry,
                     secret_id,
-                    error_code = error.code(),
-                    error = error.detail(),
-                    "could not refresh the secret; the cached value, if any, is served until its grace period ends"
+                    &error,
+                    "could not refresh the secret; the cached value, if any, is served until its grace period ends",
                 ),
             }
         });
@@ -374,7 +436,16 @@ impl Cache {
         entry: &Entry,
         secret_id: &str,
     ) -> Result<SecretValue, FetchError> {
-        let timeout = self.policy.fetch_timeout;
+        self.fetch_with_timeout(entry, secret_id, self.policy.fetch_timeout)
+            .await
+    }
+
+    async fn fetch_with_timeout(
+        &self,
+        entry: &Entry,
+        secret_id: &str,
+        timeout: Duration,
+    ) -> Result<SecretValue, FetchError> {
         let started = Instant::now();
         let ticket = entry.tickets.fetch_add(1, Ordering::Relaxed);
         let outcome = tokio::time::timeout(timeout, self.provider.fetch(&entry.name, secret_id))
@@ -417,6 +488,7 @@ impl Cache {
                     entry.failure.store(Some(Arc::new(Failure {
                         error: error.clone(),
                         at: finished,
+                        number: entry.failures.fetch_add(1, Ordering::Relaxed) + 1,
                     })));
                 } else {
                     tracing::debug!(secret = %entry.name, "a fetch was frozen past its timeout; not counted as a failure");
@@ -425,6 +497,17 @@ impl Cache {
             }
         }
     }
+}
+
+/// One warning line for a failed fetch: the secret, its id, the AWS error code and detail.
+fn warn_fetch_failed(entry: &Entry, secret_id: &str, error: &FetchError, what: &str) {
+    tracing::warn!(
+        secret = %entry.name,
+        secret_id,
+        error_code = error.code(),
+        error = error.detail(),
+        "{what}"
+    );
 }
 
 fn humanize(duration: Duration) -> String {

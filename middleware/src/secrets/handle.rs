@@ -60,14 +60,36 @@ impl Secrets {
     /// does before each invocation: starts the refreshes that are due and fails with the first
     /// required secret that is [`Stale`](SecretsError::Stale). Allocation-free when all is well.
     pub fn check(&self) -> Result<(), SecretsError> {
+        self.check_for_stale().map(|_| ())
+    }
+
+    /// Like [`check`](Self::check), also saying whether an optional secret is stale.
+    pub(crate) fn check_for_stale(&self) -> Result<bool, SecretsError> {
         let now = Instant::now();
+        let mut optional_stale = false;
         for (index, entry) in self.cache.entries().iter().enumerate() {
             match self.cache.read(index, now) {
                 Err(error) if entry.required => return Err(error),
+                Err(SecretsError::Stale { .. }) => optional_stale = true,
                 _ => {}
             }
         }
-        Ok(())
+        Ok(optional_stale)
+    }
+
+    /// Recovers every stale value with one fetch each (shared with concurrent callers, see
+    /// `Cache::recover`), ending by `until`, then checks again as [`check`](Self::check) does.
+    pub(crate) async fn recover(&self, until: Instant) -> Result<(), SecretsError> {
+        let now = Instant::now();
+        let stale = self
+            .cache
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| self.cache.is_stale(entry, now))
+            .map(|(index, _)| self.cache.recover(index, until));
+        futures_util::future::join_all(stale).await;
+        self.check()
     }
 
     /// The declared names, in declaration order.

@@ -19,9 +19,12 @@
 //! lands. When refreshing fails, a warning is logged (secret name and error code) and the last
 //! value is served for a grace period (300 s past the TTL by default,
 //! `TERN_SECRETS_GRACE_SECONDS`), with a retry at most every 5 s; past it, reading the secret
-//! fails with `Secrets.Stale`, and the [`SecretsService`] fails the invocation before the handler
-//! runs if that secret is required. An environment that sat frozen past the grace period serves
-//! its last value once more while it refreshes: only a failed refresh makes a value stale.
+//! fails with `Secrets.Stale`. Before that happens to a handler, the [`SecretsService`] makes one
+//! fetch for the stale value (shared with concurrent invocations, ending 100 ms before the
+//! invocation's deadline), so the first invocation after the backend recovers runs with the new
+//! value; if the fetch fails and the secret is required, the invocation fails with
+//! `Secrets.Stale` before the handler runs. An environment that sat frozen past the grace period
+//! serves its last value once more while it refreshes: only a failed refresh makes a value stale.
 //!
 //! # Example
 //!

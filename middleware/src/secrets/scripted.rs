@@ -22,6 +22,8 @@ pub(crate) enum Step {
     Value(&'static str, Duration),
     /// Fail with this AWS error code.
     Fail(FetchErrorKind, &'static str),
+    /// Fail with this AWS error code after `delay`.
+    FailAfter(FetchErrorKind, &'static str, Duration),
 }
 
 /// Answers fetches in order; the last step repeats.
@@ -59,6 +61,10 @@ impl Script {
                 Ok(SecretValue::text(secret.clone(), text.to_owned(), None))
             }
             Step::Fail(kind, code) => Err(FetchError::new(kind, code, "scripted failure")),
+            Step::FailAfter(kind, code, delay) => {
+                tokio::time::sleep(delay).await;
+                Err(FetchError::new(kind, code, "scripted failure"))
+            }
         }
     }
 }

@@ -1,23 +1,34 @@
-//! [`SecretsService`]: keeps the cache warm and refuses invocations whose secrets went stale.
+//! [`SecretsService`]: keeps the cache warm and recovers or refuses invocations whose secrets
+//! went stale.
 
 use std::{
     pin::Pin,
     task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use futures_util::future::BoxFuture;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower::Service;
 
-use crate::secrets::handle::Secrets;
+use crate::secrets::{error::SecretsError, handle::Secrets};
+
+/// A stale secret's recovery fetch ends this long before the invocation's deadline, so the
+/// error response still leaves in time.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Runs [`Secrets::check`] before each invocation, then calls the inner service.
 ///
 /// The check starts any refresh that is due in the background — even for secrets this
-/// invocation does not read — and, if a required secret is
-/// [`Stale`](crate::secrets::SecretsError::Stale), fails the invocation with a
-/// [`Diagnostic`] of type `Secrets.Stale` without calling the inner service. Inner errors are
-/// converted into [`Diagnostic`] as the runtime would. Readiness is the inner service's.
+/// invocation does not read. A value past its TTL and grace period after failed refreshes
+/// ([`Stale`](crate::secrets::SecretsError::Stale)) gets one fetch before the handler runs,
+/// shared with concurrent invocations and ending 100 ms before this invocation's deadline: the
+/// first invocation after the backend recovers runs with the new value. If a required secret
+/// is still stale, the invocation fails with a [`Diagnostic`] of type `Secrets.Stale` without
+/// calling the inner service. Inner errors are converted into [`Diagnostic`] as the runtime
+/// would. Readiness is the inner service's.
 #[derive(Clone, Debug)]
 pub struct SecretsService<S> {
     inner: S,
@@ -43,12 +54,12 @@ impl<S> SecretsService<S> {
 
 impl<S, T> Service<LambdaEvent<T>> for SecretsService<S>
 where
-    S: Service<LambdaEvent<T>>,
+    S: Service<LambdaEvent<T>> + Clone,
     S::Error: Into<Diagnostic>,
 {
     type Response = S::Response;
     type Error = Diagnostic;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, T>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -64,10 +75,22 @@ where
                 failed_refreshes as f64,
             );
         }
-        let state = match self.secrets.check() {
-            Ok(()) => State::Called {
+        let state = match self.secrets.check_for_stale() {
+            Ok(false) => State::Called {
                 future: self.inner.call(event),
             },
+            Ok(true) | Err(SecretsError::Stale { .. }) => {
+                // The ready service is taken for the call after the recovery; a clone takes
+                // its place (tower's rule for services called later).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let secrets = self.secrets.clone();
+                let until = recovery_deadline(event.context.deadline);
+                State::Recovering {
+                    recovery: Box::pin(async move { secrets.recover(until).await }),
+                    inner: Some((inner, event)),
+                }
+            }
             Err(error) => State::Rejected {
                 error: Some(error.into()),
             },
@@ -76,35 +99,78 @@ where
     }
 }
 
+/// When a recovery fetch must end: [`DEADLINE_MARGIN`] before `deadline_ms` (epoch
+/// milliseconds), or with the fetch timeout alone for a context without a deadline.
+fn recovery_deadline(deadline_ms: u64) -> Instant {
+    let now = Instant::now();
+    if deadline_ms == 0 {
+        return now + Duration::from_secs(24 * 3600);
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now + Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN)
+}
+
 pin_project! {
-    /// The response future of [`SecretsService`]: the inner call, or the stale-secret error.
-    pub struct ResponseFuture<F> {
+    /// The response future of [`SecretsService`]: the inner call, possibly after recovering a
+    /// stale secret, or the stale-secret error.
+    pub struct ResponseFuture<S, T>
+    where
+        S: Service<LambdaEvent<T>>,
+    {
         #[pin]
-        state: State<F>,
+        state: State<S, T>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
-        Called { #[pin] future: F },
+    enum State<S, T>
+    where
+        S: Service<LambdaEvent<T>>,
+    {
+        Called { #[pin] future: S::Future },
+        Recovering {
+            recovery: BoxFuture<'static, Result<(), SecretsError>>,
+            inner: Option<(S, LambdaEvent<T>)>,
+        },
         Rejected { error: Option<Diagnostic> },
     }
 }
 
-impl<F, R, E> Future for ResponseFuture<F>
+impl<S, T> Future for ResponseFuture<S, T>
 where
-    F: Future<Output = Result<R, E>>,
-    E: Into<Diagnostic>,
+    S: Service<LambdaEvent<T>>,
+    S::Error: Into<Diagnostic>,
 {
-    type Output = Result<R, Diagnostic>;
+    type Output = Result<S::Response, Diagnostic>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Called { future } => future.poll(cx).map_err(Into::into),
-            StateProj::Rejected { error } => Poll::Ready(Err(error
-                .take()
-                .expect("ResponseFuture polled after completion"))),
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Recovering { recovery, inner } => {
+                    let recovered = std::task::ready!(recovery.as_mut().poll(cx));
+                    let (mut service, event) = inner
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    state.set(match recovered {
+                        Ok(()) => State::Called {
+                            future: service.call(event),
+                        },
+                        Err(error) => State::Rejected {
+                            error: Some(error.into()),
+                        },
+                    });
+                }
+                StateProj::Rejected { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+            }
         }
     }
 }
@@ -222,6 +288,112 @@ mod tests {
             inner.calls.load(Ordering::SeqCst),
             2,
             "the stale invocation must not reach the handler"
+        );
+    }
+
+    /// Secret `db` (TTL 2 s and grace 1 s, as in the report these tests reproduce) loaded with
+    /// the script's first step, and a service over a handler that reads it.
+    async fn loaded_with_ttl_2s_grace_1s(
+        steps: impl IntoIterator<Item = Step>,
+    ) -> (Arc<Script>, Secrets, Inner, SecretsService<Inner>) {
+        let config = SecretsConfig::new()
+            .with_secret("db", "DB")
+            .with_ttl(Duration::from_secs(2))
+            .with_grace_period(Duration::from_secs(1));
+        let script = Script::new(steps);
+        let cache = Cache::with_entries(
+            &config,
+            Provider::Scripted(script.clone()),
+            &[Some("prod/db")],
+        );
+        let secrets = Secrets::new(cache);
+        secrets.force_refresh("db").await.unwrap();
+        let inner = Inner {
+            pending: Arc::new(AtomicUsize::new(0)),
+            calls: Arc::new(AtomicUsize::new(0)),
+            secrets: secrets.clone(),
+        };
+        let service = SecretsService::new(inner.clone(), secrets.clone());
+        (script, secrets, inner, service)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_grace_period_one_shared_fetch_recovers_the_value_before_the_handler_runs() {
+        // The backend fails once, then answers again.
+        let (script, _, inner, service) = loaded_with_ttl_2s_grace_1s([
+            Step::Value("v1", Duration::ZERO),
+            Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
+            Step::Value("v2", Duration::from_millis(50)),
+        ])
+        .await;
+
+        // At the TTL the background refresh fails; its retry waits 5 s.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let mut first = service.clone();
+        assert_eq!(ready(&mut first).await.call(event()).await.unwrap(), "v1");
+        tokio::task::yield_now().await;
+        assert_eq!(script.calls(), 2);
+
+        // Past the grace period, the backend is back: two concurrent invocations share one
+        // fetch, and both run with the new value.
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        let (mut a, mut b) = (service.clone(), service.clone());
+        let (a, b) = tokio::join!(async { ready(&mut a).await.call(event()).await }, async {
+            ready(&mut b).await.call(event()).await
+        },);
+        assert_eq!((a.unwrap(), b.unwrap()), ("v2".to_owned(), "v2".to_owned()));
+        assert_eq!(script.calls(), 3, "one fetch for both");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recovery_that_fails_or_outlasts_the_deadline_refuses_the_invocation() {
+        let (script, secrets, inner, service) = loaded_with_ttl_2s_grace_1s([
+            Step::Value("v1", Duration::ZERO),
+            Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
+            Step::FailAfter(
+                FetchErrorKind::Unreachable,
+                "DispatchFailure",
+                Duration::from_millis(50),
+            ),
+            Step::Value("v2", Duration::from_secs(3)),
+        ])
+        .await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(secrets.get("db").unwrap().expose_str().unwrap(), "v1");
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+
+        // Still down: two concurrent invocations share the one failed fetch.
+        let (mut a, mut b) = (service.clone(), service.clone());
+        let (a, b) = tokio::join!(async { ready(&mut a).await.call(event()).await }, async {
+            ready(&mut b).await.call(event()).await
+        },);
+        assert_eq!(a.unwrap_err().error_type, "Secrets.Stale");
+        assert_eq!(b.unwrap_err().error_type, "Secrets.Stale");
+        assert_eq!(script.calls(), 3);
+
+        // The next answer takes 3 s, but this invocation has 1 s left: it gives up 100 ms
+        // before its deadline.
+        let mut with_deadline = event();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        with_deadline.context.deadline = now_ms + 1_000;
+        let mut c = service.clone();
+        let started = Instant::now();
+        let refused = ready(&mut c).await.call(with_deadline).await.unwrap_err();
+        assert_eq!(refused.error_type, "Secrets.Stale");
+        let waited = started.elapsed();
+        assert!(
+            waited <= Duration::from_millis(900) && waited >= Duration::from_millis(800),
+            "{waited:?}"
+        );
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            0,
+            "no stale invocation ran"
         );
     }
 

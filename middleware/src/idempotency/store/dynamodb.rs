@@ -200,12 +200,16 @@ impl IdempotencyStore for DynamoDbStore {
                     ":exp",
                     AttributeValue::N(record.expiration.to_string()),
                 );
-            update = match &record.data {
-                Some(data) => update
+            update = match (&record.data, &record.omitted) {
+                (Some(data), _) => update
                     .update_expression("SET #status = :status, #exp = :exp, #data = :data")
                     .expression_attribute_names("#data", &self.names.data)
                     .expression_attribute_values(":data", AttributeValue::S(data.clone())),
-                None => update.update_expression("SET #status = :status, #exp = :exp"),
+                (None, Some(omitted)) => update
+                    .update_expression("SET #status = :status, #exp = :exp, #omitted = :omitted")
+                    .expression_attribute_names("#omitted", &self.names.omitted)
+                    .expression_attribute_values(":omitted", super::item::omitted_value(omitted)),
+                (None, None) => update.update_expression("SET #status = :status, #exp = :exp"),
             };
             update
                 .send()

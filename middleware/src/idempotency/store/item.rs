@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::StoreError;
-use crate::idempotency::record::{IdempotencyRecord, RecordStatus};
+use crate::idempotency::record::{IdempotencyRecord, OmittedResponse, RecordStatus};
 
 /// The attribute names of the table. The defaults are Powertools' (`id`, `expiration`,
 /// `in_progress_expiration`, `status`, `data`, `validation`); change them to share a table
@@ -25,6 +25,9 @@ pub struct AttributeNames {
     pub data: String,
     /// The payload validation hash (type S). Default `validation`.
     pub validation: String,
+    /// Size and hash of a response too large to store (type M, `bytes` N and `sha256` S).
+    /// Default `omitted_data`; not part of Powertools' schema, which has no such records.
+    pub omitted: String,
 }
 
 impl Default for AttributeNames {
@@ -36,6 +39,7 @@ impl Default for AttributeNames {
             status: "status".into(),
             data: "data".into(),
             validation: "validation".into(),
+            omitted: "omitted_data".into(),
         }
     }
 }
@@ -65,6 +69,9 @@ impl AttributeNames {
         }
         if let Some(validation) = &record.validation {
             item.insert(n.validation.clone(), AttributeValue::S(validation.clone()));
+        }
+        if let Some(omitted) = &record.omitted {
+            item.insert(n.omitted.clone(), omitted_value(omitted));
         }
         item
     }
@@ -100,6 +107,15 @@ impl AttributeNames {
                 .ok_or_else(|| malformed(name, "is not a non-negative number")),
             Some(_) => Err(malformed(name, "is not a number (N)")),
         };
+        let omitted = match item.get(&n.omitted) {
+            None => None,
+            Some(value) => Some(parse_omitted(value).ok_or_else(|| {
+                malformed(
+                    &n.omitted,
+                    "is not a map (M) of `bytes` (N) and `sha256` (S)",
+                )
+            })?),
+        };
         let key = text(&n.key)?.ok_or_else(|| malformed(&n.key, "is missing"))?;
         let status = text(&n.status)?.ok_or_else(|| malformed(&n.status, "is missing"))?;
         let status = RecordStatus::parse(&status)
@@ -112,6 +128,7 @@ impl AttributeNames {
             in_progress_expiration: number(&n.in_progress_expiration)?,
             data: text(&n.data)?,
             validation: text(&n.validation)?,
+            omitted,
         })
     }
 
@@ -119,6 +136,28 @@ impl AttributeNames {
     pub(super) fn key(&self, key: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([(self.key.clone(), AttributeValue::S(key.to_owned()))])
     }
+}
+
+/// The stored form of an [`OmittedResponse`].
+pub(super) fn omitted_value(omitted: &OmittedResponse) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        (
+            "bytes".to_owned(),
+            AttributeValue::N(omitted.bytes.to_string()),
+        ),
+        (
+            "sha256".to_owned(),
+            AttributeValue::S(omitted.sha256.clone()),
+        ),
+    ]))
+}
+
+fn parse_omitted(value: &AttributeValue) -> Option<OmittedResponse> {
+    let map = value.as_m().ok()?;
+    Some(OmittedResponse {
+        bytes: map.get("bytes")?.as_n().ok()?.parse().ok()?,
+        sha256: map.get("sha256")?.as_s().ok()?.clone(),
+    })
 }
 
 /// An epoch number as DynamoDB returns it; other writers may have stored a decimal.
@@ -213,6 +252,16 @@ mod tests {
                 )
             );
         }
+        let mut omitted = base.clone();
+        omitted.insert("omitted_data".into(), AttributeValue::S("big".into()));
+        assert_eq!(
+            names
+                .parse_item(&omitted, "idem", "GetItem")
+                .unwrap_err()
+                .message(),
+            "the item's `omitted_data` attribute is not a map (M) of `bytes` (N) and `sha256` \
+             (S); delete the item or fix the attribute names configured for table `idem`"
+        );
         let mut decimal = base.clone();
         decimal.insert("expiration".into(), AttributeValue::N("7.9".into()));
         assert_eq!(

@@ -81,10 +81,12 @@ impl IdempotencyStore for MemoryStore {
                 .or_insert_with(|| IdempotencyRecord {
                     in_progress_expiration: None,
                     validation: None,
+                    omitted: None,
                     ..record.clone()
                 });
             stored.status = record.status;
             stored.data.clone_from(&record.data);
+            stored.omitted.clone_from(&record.omitted);
             stored.expiration = record.expiration;
             Ok(())
         })

@@ -46,8 +46,9 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
     /// The stored record for `key`, expired or not (a consistent read).
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<IdempotencyRecord>>;
 
-    /// Marks the record `COMPLETED`: sets `status`, `data` and `expiration` from `record`,
-    /// leaving its other attributes as stored.
+    /// Marks the record `COMPLETED`: sets `status`, `expiration` and `data` (or, for a
+    /// response too large to store, `omitted`) from `record`, leaving its other attributes as
+    /// stored.
     fn update_completed<'a>(&'a self, record: &'a IdempotencyRecord) -> StoreFuture<'a, ()>;
 
     /// Deletes the record for `key` (no error if there is none).

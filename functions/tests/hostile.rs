@@ -1,0 +1,237 @@
+//! Hostile events through the emulator: bytes that are not UTF-8 at every log level, record
+//! fields no AWS service sends, values that do not fit their field, and responses too large
+//! to store. Each one is answered with a clear error, and the process keeps serving.
+
+use serde_json::{Value, json};
+use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
+
+const HANDLERS: [&str; 5] = ["echo", "s3", "sns", "sqs", "kinesis"];
+
+fn bootstrap() -> std::path::PathBuf {
+    tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
+}
+
+/// Events that are not UTF-8: a stray byte at the top level, inside a field no handler knows,
+/// and a surrogate encoded as UTF-8 bytes (CESU-8, which UTF-8 forbids).
+fn not_utf8(handler: &str) -> [Vec<u8>; 3] {
+    let known = if handler == "echo" {
+        r#""message":"x""#
+    } else {
+        r#""Records":[]"#
+    };
+    [
+        b"\xff".to_vec(),
+        [b"{", known.as_bytes(), b",\"note\":\"\xff\"}"].concat(),
+        [b"{", known.as_bytes(), b",\"note\":\"\xed\xa0\x80\"}"].concat(),
+    ]
+}
+
+/// One valid event per handler, to prove the process still serves after the bad ones.
+fn valid(handler: &str) -> String {
+    tern_testkit::tools::first_event(handler)
+}
+
+#[test]
+fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_survives() {
+    let scenario = Scenario::start();
+    let env = scenario.seed_every_handler();
+    for level in ["TRACE", "DEBUG", "INFO"] {
+        for handler in HANDLERS {
+            let function = Emulator::builder(bootstrap())
+                .handler(handler)
+                .envs(scenario.function_env())
+                .envs(env.clone())
+                .env("AWS_LAMBDA_LOG_LEVEL", level)
+                .start();
+            let warm = function.invoke(valid(handler));
+            assert_eq!(warm.error_type(), None, "{level} {handler}: {}", warm.body);
+            let pid = function.runtime_pid().expect("runtime is running");
+            for (index, event) in not_utf8(handler).iter().enumerate() {
+                let got = function.invoke(event);
+                let label = format!("{level} {handler} event {index}");
+                assert_eq!(got.status, 200, "{label}: {}", got.body);
+                assert_eq!(
+                    got.error_type().as_deref(),
+                    Some("Runtime.UnmarshalError"),
+                    "{label}: {}",
+                    got.body
+                );
+                assert_eq!(function.runtime_pid(), Some(pid), "{label}: restarted");
+            }
+            // The unknown field holding the bad bytes: the handler's type either refuses the
+            // field by name (withheld) or skips it, and the bytes are found all the same.
+            let inside = function.invoke(&not_utf8(handler)[1]);
+            let message = inside.error_message().unwrap_or_default();
+            let expected = if handler == "echo" {
+                "unknown field (name withheld), expected one of `message`, `fail`, `delay_ms` at \
+                 line 1 column 21"
+            } else {
+                "the event does not match the handler's input type: the event is not valid \
+                 UTF-8 (at byte 22)"
+            };
+            // (The unknown field's path still names it: issue #22 withholds that too.)
+            assert!(message.ends_with(expected), "{level} {handler}: {message}");
+            let after = function.invoke(valid(handler));
+            assert_eq!(
+                after.error_type(),
+                None,
+                "{level} {handler}: {}",
+                after.body
+            );
+            assert_eq!(function.runtime_pid(), Some(pid), "{level} {handler}");
+        }
+    }
+}
+
+#[test]
+fn a_client_context_lambda_runtime_cannot_read_is_an_error_answer_and_the_process_survives() {
+    let function = Emulator::builder(bootstrap()).handler("echo").start();
+    let readable = function.invoke_with_client_context(
+        r#"{"message":"a"}"#,
+        &json!({"custom": {"tenant": "acme"}, "env": {"locale": "en"}}),
+    );
+    assert_eq!(readable.body, r#"{"message":"a","length":1}"#);
+    let pid = function.runtime_pid().expect("runtime is running");
+    // `custom` must map to strings: lambda_runtime's run loop ends on this one.
+    let unreadable = function
+        .invoke_with_client_context(r#"{"message":"b"}"#, &json!({"custom": {"tenant": 4111}}));
+    assert_eq!(
+        unreadable.json(),
+        json!({
+            "errorType": "Runtime.InvalidInvocationContext",
+            "errorMessage": "the invocation's context from Lambda cannot be read: invalid type: \
+                             integer, expected a string at line 1 column 24; the client context of \
+                             an Invoke call must be base64 JSON whose `custom` and `env` maps hold \
+                             strings"
+        })
+    );
+    for message in ["c", "d"] {
+        let after = function.invoke(format!(r#"{{"message":"{message}"}}"#));
+        assert_eq!(
+            after.body,
+            format!(r#"{{"message":"{message}","length":1}}"#)
+        );
+    }
+    assert_eq!(
+        function.runtime_pid(),
+        Some(pid),
+        "the runtime was restarted"
+    );
+}
+
+fn s3_event(key: &str) -> String {
+    let mut event: Value =
+        serde_json::from_str(&tern_testkit::tools::event("s3", "1-orders-json.json")).unwrap();
+    event["Records"][0]["s3"]["object"]["key"] = json!(key);
+    event.to_string()
+}
+
+#[test]
+fn object_keys_longer_than_s3_allows_are_invalid_records_before_any_aws_call() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
+    let function = scenario.function(&bootstrap(), "s3", env);
+    let pid = {
+        let first = function.invoke(s3_event("incoming/orders+2026-11-22.json"));
+        assert_eq!(first.error_type(), None, "{}", first.body);
+        function.runtime_pid().unwrap()
+    };
+    for bytes in [1_025, 100_000] {
+        let got = function.invoke(s3_event(&"k".repeat(bytes)));
+        assert_eq!(
+            got.json(),
+            json!({
+                "errorType": "S3.InvalidRecord",
+                "errorMessage": format!(
+                    "record 0: s3.object.key is {bytes} bytes long once decoded; S3 keys are 1 \
+                     to 1024 bytes"
+                ),
+            })
+        );
+        assert_eq!(function.runtime_pid(), Some(pid));
+    }
+}
+
+fn sns_event(message: &str) -> String {
+    let mut event: Value = serde_json::from_str(&tern_testkit::tools::first_event("sns")).unwrap();
+    event["Records"][0]["Sns"]["Message"] = json!(message);
+    event.to_string()
+}
+
+#[test]
+fn payment_fields_of_the_wrong_type_are_named_without_their_value() {
+    let scenario = Scenario::start();
+    let function = scenario.function(&bootstrap(), "sns", scenario.seed_sns());
+    let payment = |amount: &str| {
+        format!(
+            r#"{{"payment_id":"p-1","order_id":"o-1","amount_cents":{amount},"currency":"EUR","status":"captured"}}"#
+        )
+    };
+    let cases = [
+        (
+            r#""4111""#,
+            "[amount_cents] invalid type: string, expected u64 at line 1 column 58",
+        ),
+        (
+            "-4111",
+            "[amount_cents] invalid value: integer, expected u64 at line 1 column 57",
+        ),
+        (
+            "4111e400",
+            "[amount_cents] number out of range at line 1 column 60",
+        ),
+    ];
+    for (amount, reason) in cases {
+        let got = function.invoke(sns_event(&payment(amount)));
+        assert_eq!(
+            got.json(),
+            json!({
+                "errorType": "Sns.InvalidMessage",
+                "errorMessage": format!(
+                    "message d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b5a01: not a payment event: {reason}"
+                ),
+            }),
+            "{amount}"
+        );
+        assert!(!got.body.contains("4111"), "{amount}: {}", got.body);
+    }
+}
+
+#[test]
+fn a_response_over_the_configured_limit_runs_the_handler_once_for_three_deliveries() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_sns();
+    env.push((
+        "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES".to_owned(),
+        "100".to_owned(),
+    ));
+    let function = scenario.function(&bootstrap(), "sns", env);
+    let event = tern_testkit::tools::first_event("sns");
+    let first = function.invoke(&event);
+    assert_eq!(first.error_type(), None, "{}", first.body);
+    assert!(first.body.len() > 100, "{}", first.body);
+    for _ in 0..2 {
+        let duplicate = function.invoke(&event);
+        assert_eq!(
+            duplicate.error_type().as_deref(),
+            Some("Idempotency.ResponseNotStored"),
+            "{}",
+            duplicate.body
+        );
+    }
+    // The handler ran once: one stored notification, logged once.
+    assert_eq!(scenario.table_items(NOTIFICATIONS_TABLE).len(), 1);
+    let lines = function.wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+        lines
+            .iter()
+            .filter(|l| l.get("requestId").is_some())
+            .count()
+            >= 3
+    });
+    let stored = lines
+        .iter()
+        .filter(|l| l["message"] == "notification stored")
+        .count();
+    assert_eq!(stored, 1, "{}", function.logs());
+}
