@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_http_client::tls;
 use tern_middleware::{
-    idempotency::{DynamoDbStore, Idempotency, IdempotencyConfig},
+    idempotency::{Idempotency, IdempotencyConfig, store::DynamoDbStore},
     secrets::{SecretsConfig, SecretsLayer},
 };
 use tern_testkit::Moto;

@@ -8,7 +8,9 @@ use aws_lambda_events::event::{
 };
 use tern_middleware::{
     batch::{BatchConfig, BatchLayer},
-    idempotency::{Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, MemoryStore},
+    idempotency::{
+        Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, store::MemoryStore,
+    },
     secrets::{Secrets, SecretsLayer},
 };
 use tern_runtime::{Diagnostic, LambdaEvent, service_fn};

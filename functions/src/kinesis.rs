@@ -34,8 +34,8 @@ use aws_sdk_dynamodb::{
 };
 use serde::Deserialize;
 use tern_middleware::batch::{
-    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FAILURE_SCOPE_ENV, FailureScope,
-    OutcomeCounts, record_counts,
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, decode::Raw,
+    error::OutcomeCounts, outcome::record_counts, source::Kinesis,
 };
 use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent};
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -184,7 +184,7 @@ fn dew_point(temperature_c: f64, humidity_pct: f64) -> f64 {
 pub struct TelemetryService {
     dynamodb: aws_sdk_dynamodb::Client,
     table: Arc<str>,
-    batch: BatchLayer<tern_middleware::batch::Kinesis, tern_middleware::batch::Raw>,
+    batch: BatchLayer<Kinesis, Raw>,
     all_failed: AllFailedPolicy,
 }
 
@@ -204,7 +204,7 @@ pub async fn build(
         "the DynamoDB table telemetry readings are written to",
     )?;
     // The batch layer's own counts would be final before the writes: this service reports them.
-    let config = batch_config(&init)?.with_metrics(false);
+    let config = batch_config()?.with_metrics(false);
     let service = TelemetryService {
         dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
         table: table.into(),
@@ -218,9 +218,9 @@ pub async fn build(
 /// only its own device (partition key): writes are keyed by reading, so records of other
 /// devices that Lambda redelivers after the failed one are rewritten harmlessly, and progress
 /// is not held up by one broken sensor. `TERN_BATCH_FAILURE_SCOPE` still overrides it.
-fn batch_config(init: &InitContext) -> Result<BatchConfig, InitError> {
+fn batch_config() -> Result<BatchConfig, InitError> {
     let config = BatchConfig::from_env()?;
-    Ok(match init.optional_env(FAILURE_SCOPE_ENV) {
+    Ok(match config.failure_scope() {
         Some(_) => config,
         None => config.with_failure_scope(FailureScope::OrderingKey),
     })

@@ -35,8 +35,11 @@ use aws_lambda_events::event::{
 use serde_json::Value;
 use tern_functions::{echo::EchoRequest, kinesis::Reading, sqs::Order};
 use tern_middleware::{
-    batch::{BatchConfig, BatchError, BatchLayer, BatchSource, DynamoDb, Kinesis, Sqs},
-    idempotency::{Idempotency, IdempotencyConfig, MemoryStore},
+    batch::{
+        BatchConfig, BatchError, BatchLayer,
+        source::{BatchSource, DynamoDb, Kinesis, Sqs},
+    },
+    idempotency::{Idempotency, IdempotencyConfig, store::MemoryStore},
 };
 use tern_runtime::{Context, LambdaEvent};
 use tern_testkit::{Emulator, Scenario, tools};

@@ -139,7 +139,7 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
     assert_eq!(answer.status, 502);
     assert_eq!(
         answer.error_type().as_deref(),
-        Some("Secrets.MissingEnvironmentVariable"),
+        Some("Runtime.MissingEnvironmentVariable"),
         "{}",
         answer.body
     );

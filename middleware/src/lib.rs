@@ -8,7 +8,21 @@
 //! Modules: [`secrets`], [`idempotency`], [`batch`] and [`metrics`].
 #![warn(missing_docs)]
 
+#[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "idempotency")]
 pub mod idempotency;
+#[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "secrets")]
 pub mod secrets;
+
+/// Adds `value` to a built-in metric (`RecordsProcessed`, `IdempotencyHit`, …) of the current
+/// invocation: a no-op without a metrics layer, or without the `metrics` feature.
+#[allow(dead_code, reason = "used by whichever middleware the features enable")]
+pub(crate) fn builtin_metric(name: &str, value: f64) {
+    #[cfg(feature = "metrics")]
+    let _ = metrics::Metrics::current().add(name, metrics::Unit::Count, value);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (name, value);
+}

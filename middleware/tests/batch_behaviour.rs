@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
-    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, OutcomeCounts,
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, error::OutcomeCounts,
 };
 use tern_runtime::{Diagnostic, Error, LambdaEvent};
 use tower::{Layer, Service, ServiceExt};

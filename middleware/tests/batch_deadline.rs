@@ -15,7 +15,9 @@ use std::{
 
 use batch_support::*;
 use serde::Deserialize;
-use tern_middleware::batch::{AllFailedPolicy, BatchConfig, BatchError, BatchLayer, OutcomeCounts};
+use tern_middleware::batch::{
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, error::OutcomeCounts,
+};
 use tern_runtime::{Error, LambdaEvent};
 use tokio::time::Instant;
 use tower::ServiceExt;

@@ -13,7 +13,9 @@ use aws_lambda_events::event::{
 use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
-    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, BatchSource, OutcomeCounts, Sqs,
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer,
+    error::OutcomeCounts,
+    source::{BatchSource, Sqs},
 };
 use tern_runtime::{Error, LambdaEvent};
 use tower::ServiceExt;

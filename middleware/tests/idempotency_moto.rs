@@ -24,8 +24,8 @@ use idempotency_support::{
 };
 use serde::{Deserialize, Serialize};
 use tern_middleware::idempotency::{
-    DynamoDbStore, Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyLayer,
-    IdempotencyRecord, IdempotencyStore, KeySelector, PutOutcome,
+    Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyLayer, KeySelector,
+    store::{DynamoDbStore, IdempotencyRecord, IdempotencyStore, PutOutcome},
 };
 use tern_runtime::{Context, Diagnostic, LambdaEvent};
 use tern_testkit::Moto;

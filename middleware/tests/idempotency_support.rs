@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::{
         ScalarAttributeType,
     },
 };
-use tern_middleware::idempotency::{Clock, DynamoDbStore};
+use tern_middleware::idempotency::{config::Clock, store::DynamoDbStore};
 use tern_testkit::Moto;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

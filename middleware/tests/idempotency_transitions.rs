@@ -23,8 +23,10 @@ use idempotency_support::{
 };
 use serde_json::{Value, json};
 use tern_middleware::idempotency::{
-    Clock, DynamoDbStore, Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyRecord,
-    IdempotencyStore, MemoryStore, RecordStatus, hash_value,
+    Idempotency, IdempotencyConfig, IdempotencyError,
+    config::Clock,
+    key::hash_value,
+    store::{DynamoDbStore, IdempotencyRecord, IdempotencyStore, MemoryStore, RecordStatus},
 };
 use tern_testkit::Moto;
 

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tern_middleware::{
     batch::{BatchConfig, BatchLayer},
-    idempotency::{Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, MemoryStore},
-    metrics::{MetricsConfig, MetricsLayer, MetricsSink},
+    idempotency::{
+        Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, store::MemoryStore,
+    },
+    metrics::{MetricsConfig, MetricsLayer, config::MetricsSink},
 };
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 

@@ -184,7 +184,7 @@ async fn missing_secrets_at_init() {
 
     let unset = db_config(&[], Duration::from_secs(300));
     let init = InitError::from(SecretsLayer::fetch(unset, &sdk).await.unwrap_err());
-    assert_eq!(init.error_type(), "Secrets.MissingEnvironmentVariable");
+    assert_eq!(init.error_type(), "Runtime.MissingEnvironmentVariable");
     assert_eq!(
         init.to_string(),
         "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the \

@@ -48,7 +48,7 @@ pub use aws_smithy_runtime_api::client::http::SharedHttpClient;
 ///
 /// Its TLS connector (where the trusted certificates are parsed, ~0.8 ms for a system bundle)
 /// is built at the first request and then shared by every SDK client with the same
-/// connection settings; see [`ConnectorOnFirstRequest`].
+/// connection settings.
 pub fn http_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT

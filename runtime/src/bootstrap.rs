@@ -8,6 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tower::Service;
 
 use crate::{
+    env::{Env, names},
     guard::{self, HandlerGuard},
     init::{InitContext, InitError},
     invocation::InvocationLayer,
@@ -70,35 +71,22 @@ impl RuntimeFlavor {
     /// `TERN_TOKIO_RUNTIME` (`current_thread` | `multi_thread`) if set, else `MultiThread` when
     /// `AWS_LAMBDA_MAX_CONCURRENCY` > 1, else `CurrentThread`.
     pub fn from_env() -> Result<Self, InitError> {
-        let configured = std::env::var("TERN_TOKIO_RUNTIME").ok();
-        let concurrency = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok();
-        Self::from_vars(configured.as_deref(), concurrency.as_deref())
+        Self::from(&Env::process())
     }
 
-    fn from_vars(
-        configured: Option<&str>,
-        max_concurrency: Option<&str>,
-    ) -> Result<Self, InitError> {
-        match configured.map(str::trim).filter(|v| !v.is_empty()) {
-            Some("current_thread") => return Ok(Self::CurrentThread),
-            Some("multi_thread") => return Ok(Self::MultiThread),
-            Some(_) => {
-                return Err(InitError::InvalidEnv {
-                    name: "TERN_TOKIO_RUNTIME".into(),
-                    reason: "use `current_thread` or `multi_thread`".into(),
-                });
-            }
-            None => {}
-        }
-        // lambda_runtime treats unparsable values as 1; so do we.
-        let concurrent = max_concurrency
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .is_some_and(|n| n > 1);
-        Ok(if concurrent {
+    fn from(env: &Env) -> Result<Self, InitError> {
+        let configured = env.choice(
+            names::TOKIO_RUNTIME,
+            &[
+                ("current_thread", Self::CurrentThread),
+                ("multi_thread", Self::MultiThread),
+            ],
+        )?;
+        Ok(configured.unwrap_or(if max_concurrency(env) > 1 {
             Self::MultiThread
         } else {
             Self::CurrentThread
-        })
+        }))
     }
 }
 
@@ -172,7 +160,7 @@ impl Bootstrap {
                         let Err(error) = ended else { return Ok(()) };
                         // With several workers (Managed Instances) the others keep serving; the
                         // loop only ends once all have, and there is no one invocation to find.
-                        if max_concurrency() > 1 {
+                        if max_concurrency(&Env::process()) > 1 {
                             return Err(error);
                         }
                         let started = rescue::STARTED.load(std::sync::atomic::Ordering::Relaxed);
@@ -299,10 +287,9 @@ impl Bootstrap {
 }
 
 /// `AWS_LAMBDA_MAX_CONCURRENCY` as lambda_runtime reads it (unset or unusable: 1).
-fn max_concurrency() -> u32 {
-    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
+fn max_concurrency(env: &Env) -> u32 {
+    env.get("AWS_LAMBDA_MAX_CONCURRENCY")
+        .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1)
 }
 
@@ -342,7 +329,10 @@ mod tests {
             (Some("fast"), None, None),
         ];
         for (configured, concurrency, expected) in cases {
-            let got = RuntimeFlavor::from_vars(configured, concurrency).ok();
+            let mut vars = Vec::new();
+            vars.extend(configured.map(|v| ("TERN_TOKIO_RUNTIME", v)));
+            vars.extend(concurrency.map(|v| ("AWS_LAMBDA_MAX_CONCURRENCY", v)));
+            let got = RuntimeFlavor::from(&Env::from_vars(vars)).ok();
             assert_eq!(got, expected, "{configured:?} {concurrency:?}");
         }
     }

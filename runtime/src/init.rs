@@ -2,10 +2,12 @@
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
+#[cfg(feature = "aws")]
 use aws_config::SdkConfig;
+#[cfg(feature = "aws")]
 use tokio::sync::OnceCell;
 
-use crate::{select::HandlerSource, shutdown::ShutdownHooks};
+use crate::{env::Env, select::HandlerSource, shutdown::ShutdownHooks};
 
 /// What a handler constructor receives during Lambda's init phase.
 ///
@@ -19,6 +21,7 @@ pub struct InitContext {
 
 struct Inner {
     handler: String,
+    #[cfg(feature = "aws")]
     aws: OnceCell<SdkConfig>,
     shutdown: ShutdownHooks,
 }
@@ -28,6 +31,7 @@ impl InitContext {
         Self {
             inner: Arc::new(Inner {
                 handler,
+                #[cfg(feature = "aws")]
                 aws: OnceCell::new(),
                 shutdown,
             }),
@@ -43,6 +47,8 @@ impl InitContext {
     ///
     /// It follows the SDK's standard resolution: region and credentials from the Lambda
     /// environment, `AWS_ENDPOINT_URL` (and per-service `AWS_ENDPOINT_URL_<SERVICE>`) when set.
+    /// (The `aws` feature, on by default.)
+    #[cfg(feature = "aws")]
     pub async fn aws_config(&self) -> &SdkConfig {
         self.inner
             .aws
@@ -52,19 +58,16 @@ impl InitContext {
 
     /// Reads a required environment variable; `purpose` completes the sentence
     /// "it must hold …" in the init error when the variable is unset or empty.
+    ///
+    /// Like every configuration read of tern, through [`Env`]: surrounding whitespace is
+    /// dropped and blank means unset.
     pub fn required_env(&self, name: &str, purpose: &str) -> Result<String, InitError> {
-        match std::env::var(name) {
-            Ok(value) if !value.trim().is_empty() => Ok(value),
-            _ => Err(InitError::MissingEnv {
-                name: name.to_owned(),
-                purpose: purpose.to_owned(),
-            }),
-        }
+        Env::process().required(name, purpose)
     }
 
-    /// Reads an optional environment variable; unset and empty are both `None`.
+    /// Reads an optional environment variable; unset and blank are both `None`.
     pub fn optional_env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        Env::process().get(name)
     }
 
     /// Registers an async hook to run when Lambda shuts the execution environment down
@@ -81,10 +84,11 @@ impl InitContext {
 
 impl fmt::Debug for InitContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InitContext")
-            .field("handler", &self.inner.handler)
-            .field("aws_config_loaded", &self.inner.aws.initialized())
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("InitContext");
+        debug.field("handler", &self.inner.handler);
+        #[cfg(feature = "aws")]
+        debug.field("aws_config_loaded", &self.inner.aws.initialized());
+        debug.finish_non_exhaustive()
     }
 }
 

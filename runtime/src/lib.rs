@@ -21,7 +21,7 @@
 //!   invocations run concurrently on a multi-thread Tokio runtime; otherwise a
 //!   `current_thread` runtime serves one invocation at a time, which is faster on Lambda's
 //!   one-vCPU sizes.
-//! - **Shutdown** — hooks registered with [`Bootstrap::on_shutdown`] run on `SIGTERM`/`SIGINT`
+//! - **Shutdown** — hooks registered with [`InitContext::on_shutdown`] run on `SIGTERM`/`SIGINT`
 //!   before the process exits, and stdout is flushed.
 //!
 //! # Example
@@ -51,8 +51,10 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "aws")]
 pub mod aws;
 mod bootstrap;
+pub mod env;
 mod guard;
 mod init;
 mod invocation;

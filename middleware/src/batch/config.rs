@@ -2,19 +2,15 @@
 
 use std::{num::NonZeroUsize, time::Duration};
 
-use crate::batch::error::BatchError;
+use tern_runtime::{
+    InitError,
+    env::{Env, names},
+};
 
-/// `TERN_BATCH_CONCURRENCY`: how many records (of different groups / keys) run at once.
-pub const CONCURRENCY_ENV: &str = "TERN_BATCH_CONCURRENCY";
-/// `TERN_BATCH_SAFETY_MARGIN_MS`: no record starts with less remaining time than this.
-pub const SAFETY_MARGIN_ENV: &str = "TERN_BATCH_SAFETY_MARGIN_MS";
-/// `TERN_BATCH_ABANDON_MARGIN_MS`: records still running with less remaining time than this are
-/// abandoned.
-pub const ABANDON_MARGIN_ENV: &str = "TERN_BATCH_ABANDON_MARGIN_MS";
-/// `TERN_BATCH_FAILURE_SCOPE`: `key` or `batch`.
-pub const FAILURE_SCOPE_ENV: &str = "TERN_BATCH_FAILURE_SCOPE";
-/// `TERN_BATCH_ALL_FAILED`: `error` or `report`.
-pub const ALL_FAILED_ENV: &str = "TERN_BATCH_ALL_FAILED";
+/// The most records a batch runs at once (an SQS batch holds at most 10,000).
+const MAX_CONCURRENCY: usize = 10_000;
+/// The longest margin accepted: Lambda's longest timeout, 15 minutes.
+const MAX_MARGIN_MS: u64 = 900_000;
 
 const DEFAULT_SAFETY_MARGIN: Duration = Duration::from_secs(1);
 const DEFAULT_ABANDON_MARGIN: Duration = Duration::from_millis(100);
@@ -88,53 +84,48 @@ impl BatchConfig {
     }
 
     /// The defaults, overridden by the environment variables in the table above. A variable
-    /// that is set but unusable is a `Batch.InvalidEnvironmentVariable` error naming it.
-    pub fn from_env() -> Result<Self, BatchError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from(&Env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
-    pub fn from_vars<'a, I>(vars: I) -> Result<Self, BatchError>
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
     where
-        I: IntoIterator<Item = (&'a str, &'a str)>,
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
     {
-        let vars: Vec<(&str, &str)> = vars.into_iter().collect();
-        Self::from_lookup(|name| {
-            vars.iter()
-                .rev()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
+        Self::from(&Env::from_vars(vars))
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BatchError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    fn from(env: &Env) -> Result<Self, InitError> {
         let mut config = Self::new();
-        if let Some(value) = get(CONCURRENCY_ENV) {
-            config.concurrency = value
-                .trim()
-                .parse::<NonZeroUsize>()
-                .map_err(|_| invalid(CONCURRENCY_ENV, &value, "a whole number of at least 1"))?;
+        if let Some(records) = env.integer(names::BATCH_CONCURRENCY, 1..=MAX_CONCURRENCY)? {
+            config = config.with_concurrency(records);
         }
-        if let Some(value) = get(SAFETY_MARGIN_ENV) {
-            config.safety_margin = millis(SAFETY_MARGIN_ENV, &value)?;
+        let margin = |name| env.millis(name, 0..=MAX_MARGIN_MS);
+        if let Some(margin) = margin(names::BATCH_SAFETY_MARGIN_MS)? {
+            config.safety_margin = margin;
         }
-        if let Some(value) = get(ABANDON_MARGIN_ENV) {
-            config.abandon_margin = millis(ABANDON_MARGIN_ENV, &value)?;
+        if let Some(margin) = margin(names::BATCH_ABANDON_MARGIN_MS)? {
+            config.abandon_margin = margin;
         }
-        if let Some(value) = get(FAILURE_SCOPE_ENV) {
-            config.failure_scope = Some(match value.trim().to_ascii_lowercase().as_str() {
-                "key" => FailureScope::OrderingKey,
-                "batch" => FailureScope::Batch,
-                _ => return Err(invalid(FAILURE_SCOPE_ENV, &value, "`key` or `batch`")),
-            });
-        }
-        if let Some(value) = get(ALL_FAILED_ENV) {
-            config.all_failed = match value.trim().to_ascii_lowercase().as_str() {
-                "error" => AllFailedPolicy::Error,
-                "report" => AllFailedPolicy::ReportEveryRecord,
-                _ => return Err(invalid(ALL_FAILED_ENV, &value, "`error` or `report`")),
-            };
+        config.failure_scope = env.choice(
+            names::BATCH_FAILURE_SCOPE,
+            &[
+                ("key", FailureScope::OrderingKey),
+                ("batch", FailureScope::Batch),
+            ],
+        )?;
+        if let Some(policy) = env.choice(
+            names::BATCH_ALL_FAILED,
+            &[
+                ("error", AllFailedPolicy::Error),
+                ("report", AllFailedPolicy::ReportEveryRecord),
+            ],
+        )? {
+            config.all_failed = policy;
         }
         Ok(config)
     }
@@ -217,28 +208,13 @@ impl BatchConfig {
     }
 }
 
-fn millis(name: &str, value: &str) -> Result<Duration, BatchError> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| invalid(name, value, "a whole number of milliseconds"))
-}
-
-fn invalid(name: &str, value: &str, expected: &str) -> BatchError {
-    BatchError::InvalidEnv {
-        name: name.to_owned(),
-        reason: format!("`{}` is not {expected}", value.trim()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn defaults() {
-        let config = BatchConfig::from_vars([]).unwrap();
+        let config = BatchConfig::from_vars(Vec::<(String, String)>::new()).unwrap();
         assert_eq!(config, BatchConfig::new());
         assert_eq!(config.concurrency(), 1);
         assert_eq!(config.safety_margin(), Duration::from_secs(1));
@@ -250,11 +226,11 @@ mod tests {
     #[test]
     fn environment_overrides() {
         let config = BatchConfig::from_vars([
-            (CONCURRENCY_ENV, "8"),
-            (SAFETY_MARGIN_ENV, " 2500 "),
-            (ABANDON_MARGIN_ENV, "40"),
-            (FAILURE_SCOPE_ENV, "Batch"),
-            (ALL_FAILED_ENV, "report"),
+            (names::BATCH_CONCURRENCY, "8"),
+            (names::BATCH_SAFETY_MARGIN_MS, " 2500 "),
+            (names::BATCH_ABANDON_MARGIN_MS, "40"),
+            (names::BATCH_FAILURE_SCOPE, "Batch"),
+            (names::BATCH_ALL_FAILED, "report"),
         ])
         .unwrap();
         let expected = BatchConfig::new()
@@ -268,7 +244,10 @@ mod tests {
 
     #[test]
     fn blank_variables_keep_defaults() {
-        let config = BatchConfig::from_vars([(CONCURRENCY_ENV, " "), (FAILURE_SCOPE_ENV, "")]);
+        let config = BatchConfig::from_vars([
+            (names::BATCH_CONCURRENCY, " "),
+            (names::BATCH_FAILURE_SCOPE, ""),
+        ]);
         assert_eq!(config.unwrap(), BatchConfig::new());
     }
 
@@ -276,40 +255,40 @@ mod tests {
     fn invalid_variables_name_the_variable_and_what_is_accepted() {
         let cases = [
             (
-                CONCURRENCY_ENV,
+                names::BATCH_CONCURRENCY,
                 "0",
-                "environment variable `TERN_BATCH_CONCURRENCY` is invalid: `0` is not a whole \
-                 number of at least 1",
+                "environment variable `TERN_BATCH_CONCURRENCY` is invalid: `0` is out of range; \
+                 use a whole number from 1 to 10000",
             ),
             (
-                SAFETY_MARGIN_ENV,
+                names::BATCH_SAFETY_MARGIN_MS,
                 "1s",
                 "environment variable `TERN_BATCH_SAFETY_MARGIN_MS` is invalid: `1s` is not a \
-                 whole number of milliseconds",
+                 whole number of milliseconds; use a whole number of milliseconds from 0 to 900000",
             ),
             (
-                ABANDON_MARGIN_ENV,
+                names::BATCH_ABANDON_MARGIN_MS,
                 "-5",
-                "environment variable `TERN_BATCH_ABANDON_MARGIN_MS` is invalid: `-5` is not a \
-                 whole number of milliseconds",
+                "environment variable `TERN_BATCH_ABANDON_MARGIN_MS` is invalid: `-5` is out of \
+                 range; use a whole number of milliseconds from 0 to 900000",
             ),
             (
-                FAILURE_SCOPE_ENV,
+                names::BATCH_FAILURE_SCOPE,
                 "group",
-                "environment variable `TERN_BATCH_FAILURE_SCOPE` is invalid: `group` is not \
-                 `key` or `batch`",
+                "environment variable `TERN_BATCH_FAILURE_SCOPE` is invalid: `group` is not one \
+                 of the choices; use `key` or `batch`",
             ),
             (
-                ALL_FAILED_ENV,
+                names::BATCH_ALL_FAILED,
                 "ignore",
-                "environment variable `TERN_BATCH_ALL_FAILED` is invalid: `ignore` is not \
-                 `error` or `report`",
+                "environment variable `TERN_BATCH_ALL_FAILED` is invalid: `ignore` is not one of \
+                 the choices; use `error` or `report`",
             ),
         ];
         for (name, value, message) in cases {
             let error = BatchConfig::from_vars([(name, value)]).unwrap_err();
             assert_eq!(error.to_string(), message);
-            assert_eq!(error.error_type(), "Batch.InvalidEnvironmentVariable");
+            assert_eq!(error.error_type(), "Runtime.InvalidEnvironmentVariable");
         }
     }
 

@@ -10,7 +10,7 @@ use std::{fmt, marker::PhantomData};
 use aws_lambda_events::event::dynamodb::EventRecord;
 use serde::de::DeserializeOwned;
 
-use crate::batch::sources::{BatchSource, DynamoDb, Kinesis, Sqs};
+use crate::batch::source::{BatchSource, DynamoDb, Kinesis, Sqs};
 
 /// Why a record did not decode. The reason names the problem and where (line and column,
 /// expected type), never the record's content.

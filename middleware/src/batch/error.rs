@@ -1,21 +1,19 @@
-//! What can fail a whole batch invocation, or the batch configuration at init.
+//! What can fail a whole batch invocation, and its `errorType`.
+
+use std::fmt;
 
 use lambda_runtime::Diagnostic;
-use tern_runtime::InitError;
-
-use crate::batch::outcome::OutcomeCounts;
 
 /// `errorType` of an invocation in which no record succeeded
 /// ([`AllFailedPolicy::Error`](crate::batch::AllFailedPolicy::Error)).
 pub const ALL_RECORDS_FAILED: &str = "Batch.AllRecordsFailed";
-/// `errorType` of an unusable `TERN_BATCH_*` environment variable.
-pub const INVALID_ENVIRONMENT_VARIABLE: &str = "Batch.InvalidEnvironmentVariable";
 
 /// Errors of the batch middleware.
 ///
 /// A failing *record* is never an error: it is reported in the batch response. Each variant
 /// has a stable [`error_type`](Self::error_type) (`Batch.*`) that reaches Lambda as `errorType`
-/// through [`Diagnostic`] (per invocation) or [`InitError`] (at init).
+/// through [`Diagnostic`]. (An unusable `TERN_BATCH_*` variable is an init error of the
+/// runtime's: `Runtime.InvalidEnvironmentVariable`.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BatchError {
@@ -33,22 +31,13 @@ pub enum BatchError {
         /// How they failed.
         counts: OutcomeCounts,
     },
-    /// A `TERN_BATCH_*` environment variable is set to a value that cannot be used.
-    #[error("environment variable `{name}` is invalid: {reason}")]
-    InvalidEnv {
-        /// The variable.
-        name: String,
-        /// What is wrong and what is accepted.
-        reason: String,
-    },
 }
 
 impl BatchError {
-    /// The stable `errorType`: `Batch.AllRecordsFailed` or `Batch.InvalidEnvironmentVariable`.
+    /// The stable `errorType`: `Batch.AllRecordsFailed`.
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::AllRecordsFailed { .. } => ALL_RECORDS_FAILED,
-            Self::InvalidEnv { .. } => INVALID_ENVIRONMENT_VARIABLE,
         }
     }
 }
@@ -62,9 +51,52 @@ impl From<BatchError> for Diagnostic {
     }
 }
 
-impl From<BatchError> for InitError {
-    fn from(error: BatchError) -> Self {
-        InitError::failed(error.error_type(), error.to_string())
+/// How many records of a batch ended in each
+/// [`RecordOutcome`](crate::batch::outcome::RecordOutcome).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// [`RecordOutcome::Succeeded`](crate::batch::outcome::RecordOutcome::Succeeded).
+    pub succeeded: usize,
+    /// [`RecordOutcome::Failed`](crate::batch::outcome::RecordOutcome::Failed).
+    pub failed: usize,
+    /// [`RecordOutcome::Poison`](crate::batch::outcome::RecordOutcome::Poison).
+    pub poison: usize,
+    /// [`RecordOutcome::Panicked`](crate::batch::outcome::RecordOutcome::Panicked).
+    pub panicked: usize,
+    /// [`RecordOutcome::SkippedAfterFailure`](crate::batch::outcome::RecordOutcome::SkippedAfterFailure).
+    pub skipped: usize,
+    /// [`RecordOutcome::NotStarted`](crate::batch::outcome::RecordOutcome::NotStarted).
+    pub not_started: usize,
+    /// [`RecordOutcome::Abandoned`](crate::batch::outcome::RecordOutcome::Abandoned).
+    pub abandoned: usize,
+}
+
+impl OutcomeCounts {
+    /// All records counted.
+    pub fn total(&self) -> usize {
+        self.succeeded + self.reported()
+    }
+
+    /// Records reported to Lambda as batch item failures (all but the successes).
+    pub fn reported(&self) -> usize {
+        self.failed + self.poison + self.panicked + self.skipped + self.not_started + self.abandoned
+    }
+}
+
+impl fmt::Display for OutcomeCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "succeeded {}, failed {}, poison {}, panicked {}, skipped {}, not_started {}, \
+             abandoned {}",
+            self.succeeded,
+            self.failed,
+            self.poison,
+            self.panicked,
+            self.skipped,
+            self.not_started,
+            self.abandoned
+        )
     }
 }
 
@@ -91,20 +123,6 @@ mod tests {
              skipped 0, not_started 0, abandoned 0); Lambda retries the whole batch. The log \
              lines before this one name each record and why it failed; to report every record \
              as a batch item failure instead, set TERN_BATCH_ALL_FAILED=report"
-        );
-    }
-
-    #[test]
-    fn invalid_env_becomes_an_init_error_with_a_stable_type() {
-        let error = InitError::from(BatchError::InvalidEnv {
-            name: "TERN_BATCH_CONCURRENCY".into(),
-            reason: "`x` is not a whole number of at least 1".into(),
-        });
-        assert_eq!(error.error_type(), "Batch.InvalidEnvironmentVariable");
-        assert_eq!(
-            error.to_string(),
-            "environment variable `TERN_BATCH_CONCURRENCY` is invalid: `x` is not a whole \
-             number of at least 1"
         );
     }
 }

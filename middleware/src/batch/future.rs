@@ -1,4 +1,4 @@
-//! The response future of [`Batch`](crate::batch::Batch): drives the records of one
+//! The response future of [`BatchService`](crate::batch::BatchService): drives the records of one
 //! invocation inside that invocation's task.
 //!
 //! No record is spawned: the running records' futures sit in the batch's future (one reused
@@ -23,10 +23,10 @@ use crate::batch::{
     config::{AllFailedPolicy, BatchConfig, FailureScope},
     decode::RecordDecoder,
     error::BatchError,
-    outcome::{BatchOutcome, RecordOutcome},
+    outcome::{BatchOutcome, RecordOutcome, record_counts},
     record::{RecordFuture, Running, log_failure, panic_message},
     schedule::Schedule,
-    sources::BatchSource,
+    source::BatchSource,
 };
 
 /// Why records stop being started.
@@ -81,7 +81,7 @@ impl Limits {
     }
 }
 
-/// The future returned by [`Batch::call`](crate::batch::Batch): resolves to the batch
+/// The future returned by [`BatchService::call`](crate::batch::BatchService): resolves to the batch
 /// response, or to [`BatchError::AllRecordsFailed`].
 #[must_use = "futures do nothing unless polled"]
 pub struct BatchFuture<S, Src, D>
@@ -361,18 +361,4 @@ where
         }
         Poll::Pending
     }
-}
-
-/// Adds `RecordsProcessed` and `RecordsFailed` to the current invocation's metrics (a no-op
-/// without a metrics layer). The batch layer calls it unless
-/// [`BatchConfig::with_metrics`] turned it off; a handler that finishes the work later
-/// reports its final counts with it.
-pub fn record_counts(processed: usize, failed: usize) {
-    let metrics = crate::metrics::Metrics::current();
-    let _ = metrics.add(
-        "RecordsProcessed",
-        crate::metrics::Unit::Count,
-        processed as f64,
-    );
-    let _ = metrics.add("RecordsFailed", crate::metrics::Unit::Count, failed as f64);
 }

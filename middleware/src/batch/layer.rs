@@ -8,12 +8,12 @@ use tower::Layer;
 use crate::batch::{
     config::BatchConfig,
     decode::{Payload, Raw},
-    service::Batch,
-    sources::{BatchSource, DynamoDb, Kinesis, Sqs},
+    service::BatchService,
+    source::{BatchSource, DynamoDb, Kinesis, Sqs},
 };
 
 /// A [`Layer`] that turns a record handler into a batch handler for the event source `Src`,
-/// decoding each record with `D` ([`Payload<T>`] or [`Raw`]).
+/// decoding each record with `D` ([`Payload<T>`](crate::batch::decode::Payload) or [`Raw`](crate::batch::decode::Raw)).
 ///
 /// The named constructors pick both: [`sqs`](Self::sqs) is `BatchLayer<Sqs, Payload<T>>`,
 /// [`sqs_raw`](Self::sqs_raw) is `BatchLayer<Sqs, Raw>`, and so on for Kinesis and DynamoDB.
@@ -41,8 +41,8 @@ impl<Src, D> BatchLayer<Src, D> {
     /// The batch service over an async fn (or closure) that handles one record:
     /// `async fn(LambdaEvent<T>) -> Result<R, E>`. Shorthand for
     /// `self.layer(service_fn(handler))`.
-    pub fn service_fn<F>(&self, handler: F) -> Batch<ServiceFn<F>, Src, D> {
-        Batch::new(lambda_runtime::service_fn(handler), self.config.clone())
+    pub fn service_fn<F>(&self, handler: F) -> BatchService<ServiceFn<F>, Src, D> {
+        BatchService::new(lambda_runtime::service_fn(handler), self.config.clone())
     }
 }
 
@@ -105,9 +105,9 @@ impl<Src: BatchSource, D> fmt::Debug for BatchLayer<Src, D> {
 }
 
 impl<S, Src, D> Layer<S> for BatchLayer<Src, D> {
-    type Service = Batch<S, Src, D>;
+    type Service = BatchService<S, Src, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Batch::new(inner, self.config.clone())
+        BatchService::new(inner, self.config.clone())
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! [`BatchLayer`] turns a record handler — a tower [`Service`](tower::Service) over
 //! `LambdaEvent<T>` for one record, or an async fn — into the handler of a whole batch event.
-//! Each record is decoded on its own, right before it runs ([`Payload<T>`]: SQS body or Kinesis
-//! data as JSON, DynamoDB `NewImage` through `serde_dynamo`; or [`Raw`]: the record as it came)
+//! Each record is decoded on its own, right before it runs ([`Payload<T>`](decode::Payload): SQS body or Kinesis
+//! data as JSON, DynamoDB `NewImage` through `serde_dynamo`; or [`Raw`](decode::Raw): the record as it came)
 //! and the answer is the `aws_lambda_events` response listing the records to retry,
 //! `{"batchItemFailures":[{"itemIdentifier":"…"}]}` (the event source mapping needs
 //! `FunctionResponseTypes: [ReportBatchItemFailures]`). A record that does not decode (a
@@ -11,7 +11,7 @@
 //! logged with its identifier and the reason, never its content; the others proceed. When no
 //! record succeeds the invocation fails with `Batch.AllRecordsFailed` so Lambda retries the
 //! whole batch ([`AllFailedPolicy`] can report every id instead); an empty batch answers
-//! `{"batchItemFailures":[]}`. Each batch ends with one summary log line of [`OutcomeCounts`].
+//! `{"batchItemFailures":[]}`. Each batch ends with one summary log line of [`OutcomeCounts`](error::OutcomeCounts).
 //!
 //! Order and time are respected. Records of one SQS FIFO message group, Kinesis partition key
 //! or DynamoDB item run one at a time in arrival order; different groups and keys run
@@ -89,24 +89,17 @@
 //! in-progress lock expires at the invocation deadline frees it for the retry.
 
 mod config;
-mod decode;
-mod error;
-mod future;
+pub mod decode;
+pub mod error;
+pub mod future;
 mod layer;
-mod outcome;
+pub mod outcome;
 mod record;
 mod schedule;
 mod service;
-mod sources;
+pub mod source;
 
-pub use config::{
-    ABANDON_MARGIN_ENV, ALL_FAILED_ENV, AllFailedPolicy, BatchConfig, CONCURRENCY_ENV,
-    FAILURE_SCOPE_ENV, FailureScope, SAFETY_MARGIN_ENV,
-};
-pub use decode::{DecodeError, Payload, Raw, RecordDecoder};
-pub use error::{ALL_RECORDS_FAILED, BatchError, INVALID_ENVIRONMENT_VARIABLE};
-pub use future::{BatchFuture, record_counts};
+pub use config::{AllFailedPolicy, BatchConfig, FailureScope};
+pub use error::BatchError;
 pub use layer::BatchLayer;
-pub use outcome::{BatchOutcome, OutcomeCounts, RecordOutcome};
-pub use service::Batch;
-pub use sources::{BatchSource, DynamoDb, Kinesis, Sqs};
+pub use service::BatchService;

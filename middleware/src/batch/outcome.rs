@@ -1,10 +1,8 @@
 //! What happened to each record of a batch, and the one-line summary logged per batch.
 
-use std::fmt;
-
 use lambda_runtime::Diagnostic;
 
-use crate::batch::decode::DecodeError;
+use crate::batch::{decode::DecodeError, error::OutcomeCounts};
 
 /// What happened to one record. Every outcome but [`Succeeded`](Self::Succeeded) is reported
 /// to Lambda as a batch item failure, so the record is delivered again.
@@ -52,25 +50,6 @@ impl RecordOutcome {
     }
 }
 
-/// How many records of a batch ended in each [`RecordOutcome`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts {
-    /// [`RecordOutcome::Succeeded`].
-    pub succeeded: usize,
-    /// [`RecordOutcome::Failed`].
-    pub failed: usize,
-    /// [`RecordOutcome::Poison`].
-    pub poison: usize,
-    /// [`RecordOutcome::Panicked`].
-    pub panicked: usize,
-    /// [`RecordOutcome::SkippedAfterFailure`].
-    pub skipped: usize,
-    /// [`RecordOutcome::NotStarted`].
-    pub not_started: usize,
-    /// [`RecordOutcome::Abandoned`].
-    pub abandoned: usize,
-}
-
 impl OutcomeCounts {
     /// Counts `outcome`.
     pub fn add(&mut self, outcome: &RecordOutcome) {
@@ -84,33 +63,6 @@ impl OutcomeCounts {
             RecordOutcome::Abandoned => &mut self.abandoned,
         };
         *slot += 1;
-    }
-
-    /// All records counted.
-    pub fn total(&self) -> usize {
-        self.succeeded + self.reported()
-    }
-
-    /// Records reported to Lambda as batch item failures (all but the successes).
-    pub fn reported(&self) -> usize {
-        self.failed + self.poison + self.panicked + self.skipped + self.not_started + self.abandoned
-    }
-}
-
-impl fmt::Display for OutcomeCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "succeeded {}, failed {}, poison {}, panicked {}, skipped {}, not_started {}, \
-             abandoned {}",
-            self.succeeded,
-            self.failed,
-            self.poison,
-            self.panicked,
-            self.skipped,
-            self.not_started,
-            self.abandoned
-        )
     }
 }
 
@@ -185,6 +137,15 @@ impl BatchOutcome {
             summary!(warn);
         }
     }
+}
+
+/// Adds `RecordsProcessed` and `RecordsFailed` to the current invocation's metrics (a no-op
+/// without a metrics layer). The batch layer calls it unless
+/// [`BatchConfig::with_metrics`](crate::batch::BatchConfig::with_metrics) turned it off; a handler that finishes the work later
+/// reports its final counts with it.
+pub fn record_counts(processed: usize, failed: usize) {
+    crate::builtin_metric("RecordsProcessed", processed as f64);
+    crate::builtin_metric("RecordsFailed", failed as f64);
 }
 
 #[cfg(test)]

@@ -7,23 +7,23 @@ use tower::Service;
 
 use crate::batch::{
     config::BatchConfig, decode::RecordDecoder, error::BatchError, future::BatchFuture,
-    sources::BatchSource,
+    source::BatchSource,
 };
 
 /// A [`Service`] over `LambdaEvent<Src::Event>` that runs the record handler `S` — a service
 /// over `LambdaEvent<D::Output>` — once per record and answers with the source's partial batch
-/// response. Built by [`BatchLayer`](crate::batch::BatchLayer) or [`Batch::new`].
+/// response. Built by [`BatchLayer`](crate::batch::BatchLayer) or [`BatchService::new`].
 ///
 /// Every record handler call gets the invocation's [`Context`](lambda_runtime::Context) (its
 /// deadline, request id), so per-record middleware such as idempotency wraps `S` exactly as it
 /// wraps a whole-event handler.
-pub struct Batch<S, Src, D> {
+pub struct BatchService<S, Src, D> {
     inner: S,
     config: BatchConfig,
     _source: PhantomData<fn() -> (Src, D)>,
 }
 
-impl<S, Src, D> Batch<S, Src, D> {
+impl<S, Src, D> BatchService<S, Src, D> {
     /// Runs `inner` per record with `config`.
     pub fn new(inner: S, config: BatchConfig) -> Self {
         Self {
@@ -44,7 +44,7 @@ impl<S, Src, D> Batch<S, Src, D> {
     }
 }
 
-impl<S: Clone, Src, D> Clone for Batch<S, Src, D> {
+impl<S: Clone, Src, D> Clone for BatchService<S, Src, D> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -54,16 +54,16 @@ impl<S: Clone, Src, D> Clone for Batch<S, Src, D> {
     }
 }
 
-impl<S, Src: BatchSource, D> fmt::Debug for Batch<S, Src, D> {
+impl<S, Src: BatchSource, D> fmt::Debug for BatchService<S, Src, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch")
+        f.debug_struct("BatchService")
             .field("source", &Src::NAME)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, Src, D> Service<LambdaEvent<Src::Event>> for Batch<S, Src, D>
+impl<S, Src, D> Service<LambdaEvent<Src::Event>> for BatchService<S, Src, D>
 where
     Src: BatchSource,
     D: RecordDecoder<Src>,

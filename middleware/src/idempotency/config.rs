@@ -6,18 +6,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use tern_runtime::InitError;
+use tern_runtime::{
+    InitError,
+    env::{Env, names},
+};
 
-/// The DynamoDB table that holds the records (no default: required by
-/// [`Idempotency::from_init`](super::Idempotency::from_init)).
-pub const TABLE_ENV: &str = "TERN_IDEMPOTENCY_TABLE";
-/// How long a completed record answers duplicates, in whole seconds (default 3600).
-pub const EXPIRES_ENV: &str = "TERN_IDEMPOTENCY_EXPIRES_SECONDS";
-/// Capacity of the local cache of completed records (default 0: no cache).
-pub const LOCAL_CACHE_ENV: &str = "TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE";
-/// The largest serialized response stored with its record, in bytes (default
-/// [`DEFAULT_MAX_RESPONSE_BYTES`]).
-pub const MAX_RESPONSE_ENV: &str = "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES";
 /// Set by Lambda; the first half of the default key prefix.
 const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -109,55 +102,36 @@ impl IdempotencyConfig {
         Self::default()
     }
 
-    /// The defaults overridden by the process environment (see the table above).
+    /// The defaults overridden by the process environment (see the table above). A variable
+    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
     pub fn from_env() -> Result<Self, InitError> {
-        // `vars()` would panic on a variable that is not Unicode; none of ours can be one.
-        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        }))
+        Self::from(&Env::process())
     }
 
-    /// Like [`from_env`](Self::from_env), from the given variables (for tests).
-    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, InitError>
+    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
     where
-        K: AsRef<str>,
-        V: AsRef<str>,
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
     {
-        let mut config = Self::default();
-        for (name, value) in vars {
-            let value = value.as_ref().trim();
-            if value.is_empty() {
-                continue;
-            }
-            match name.as_ref() {
-                TABLE_ENV => config.table = Some(value.to_owned()),
-                FUNCTION_NAME_ENV => config.function_name = Some(value.to_owned()),
-                EXPIRES_ENV => {
-                    let seconds = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|s| *s > 0)
-                        .ok_or_else(|| invalid(EXPIRES_ENV, "use a whole number of seconds > 0"))?;
-                    config.expires_after = Duration::from_secs(seconds);
-                }
-                LOCAL_CACHE_ENV => {
-                    config.local_cache = value.parse::<usize>().map_err(|_| {
-                        invalid(
-                            LOCAL_CACHE_ENV,
-                            "use the number of records to cache (0 turns the cache off)",
-                        )
-                    })?;
-                }
-                MAX_RESPONSE_ENV => {
-                    config.max_response_bytes = value.parse::<usize>().map_err(|_| {
-                        invalid(
-                            MAX_RESPONSE_ENV,
-                            "use a number of bytes (0 stores no response at all)",
-                        )
-                    })?;
-                }
-                _ => {}
-            }
+        Self::from(&Env::from_vars(vars))
+    }
+
+    fn from(env: &Env) -> Result<Self, InitError> {
+        let mut config = Self {
+            table: env.get(names::IDEMPOTENCY_TABLE),
+            function_name: env.get(FUNCTION_NAME_ENV),
+            ..Self::default()
+        };
+        if let Some(expires_after) = env.seconds(names::IDEMPOTENCY_EXPIRES_SECONDS, 1)? {
+            config.expires_after = expires_after;
+        }
+        if let Some(capacity) = env.integer(names::IDEMPOTENCY_LOCAL_CACHE_SIZE, 0..=1_000_000)? {
+            config.local_cache = capacity;
+        }
+        if let Some(bytes) = env.integer(names::IDEMPOTENCY_MAX_RESPONSE_BYTES, 0..=usize::MAX)? {
+            config.max_response_bytes = bytes;
         }
         Ok(config)
     }
@@ -273,13 +247,6 @@ impl IdempotencyConfig {
     }
 }
 
-fn invalid(name: &str, reason: &str) -> InitError {
-    InitError::InvalidEnv {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,10 +261,10 @@ mod tests {
         assert_eq!(defaults.prefix(), "idempotency");
 
         let config = IdempotencyConfig::from_vars([
-            (TABLE_ENV, "idem"),
-            (EXPIRES_ENV, " 120 "),
-            (LOCAL_CACHE_ENV, "64"),
-            (MAX_RESPONSE_ENV, "1024"),
+            (names::IDEMPOTENCY_TABLE, "idem"),
+            (names::IDEMPOTENCY_EXPIRES_SECONDS, " 120 "),
+            (names::IDEMPOTENCY_LOCAL_CACHE_SIZE, "64"),
+            (names::IDEMPOTENCY_MAX_RESPONSE_BYTES, "1024"),
             (FUNCTION_NAME_ENV, "orders"),
         ])
         .unwrap();
@@ -327,17 +294,26 @@ mod tests {
     #[test]
     fn invalid_values_are_init_errors_naming_the_variable() {
         let cases = [
-            (EXPIRES_ENV, "0", "use a whole number of seconds > 0"),
-            (EXPIRES_ENV, "1h", "use a whole number of seconds > 0"),
             (
-                LOCAL_CACHE_ENV,
-                "-1",
-                "use the number of records to cache (0 turns the cache off)",
+                names::IDEMPOTENCY_EXPIRES_SECONDS,
+                "0",
+                "`0` is out of range; use a whole number of seconds from 1 to 18446744073709551615",
             ),
             (
-                MAX_RESPONSE_ENV,
+                names::IDEMPOTENCY_EXPIRES_SECONDS,
+                "1h",
+                "`1h` is not a whole number of seconds; use a whole number of seconds from 1 to \
+                 18446744073709551615",
+            ),
+            (
+                names::IDEMPOTENCY_LOCAL_CACHE_SIZE,
+                "-1",
+                "`-1` is out of range; use a whole number from 0 to 1000000",
+            ),
+            (
+                names::IDEMPOTENCY_MAX_RESPONSE_BYTES,
                 "400KB",
-                "use a number of bytes (0 stores no response at all)",
+                "`400KB` is not a whole number; use a whole number from 0 to 18446744073709551615",
             ),
         ];
         for (name, value, reason) in cases {

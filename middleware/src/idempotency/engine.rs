@@ -5,14 +5,15 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
+#[cfg(feature = "dynamodb")]
 use tern_runtime::{InitContext, InitError};
 
 use super::{
     IdempotencyError,
     cache::CompletedCache,
-    config::{Clock, IdempotencyConfig, MissingKey, TABLE_ENV},
+    config::{Clock, IdempotencyConfig, MissingKey},
     key::{IdempotencyKey, KeySelector, hash_value, is_missing},
-    store::{DynamoDbStore, IdempotencyStore},
+    store::IdempotencyStore,
     transitions::TimeLeft,
 };
 
@@ -24,7 +25,7 @@ use super::{
 ///
 /// ```
 /// # use std::{sync::Arc, time::Duration};
-/// # use tern_middleware::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, MemoryStore};
+/// # use tern_middleware::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError, store::MemoryStore};
 /// # async fn example() -> Result<(), IdempotencyError<std::io::Error>> {
 /// let idempotency = Idempotency::new(
 ///     Arc::new(MemoryStore::new()),
@@ -82,7 +83,8 @@ impl Idempotency {
 
     /// An engine on the DynamoDB table of `config` (or `TERN_IDEMPOTENCY_TABLE`), through a
     /// client built from the runtime's shared SDK configuration. The default prefix uses the
-    /// handler name the runtime selected.
+    /// handler name the runtime selected. (The `dynamodb` feature.)
+    #[cfg(feature = "dynamodb")]
     pub async fn from_init(
         init: &InitContext,
         mut config: IdempotencyConfig,
@@ -91,7 +93,7 @@ impl Idempotency {
             .table()
             .map(str::to_owned)
             .ok_or_else(|| InitError::MissingEnv {
-                name: TABLE_ENV.to_owned(),
+                name: tern_runtime::env::names::IDEMPOTENCY_TABLE.to_owned(),
                 purpose: "the name of the DynamoDB table for idempotency records (partition key \
                       `id` of type S, TTL on `expiration`)"
                     .to_owned(),
@@ -101,7 +103,7 @@ impl Idempotency {
         }
         let client = aws_sdk_dynamodb::Client::new(init.aws_config().await);
         Ok(Self::new(
-            Arc::new(DynamoDbStore::new(client, table)),
+            Arc::new(super::store::DynamoDbStore::new(client, table)),
             config,
         ))
     }

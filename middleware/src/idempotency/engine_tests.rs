@@ -16,7 +16,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt};
 
-use super::*;
+use super::{
+    config::Clock,
+    key::hash_value,
+    store::{
+        IdempotencyRecord, IdempotencyStore, MemoryStore, PutOutcome, RecordStatus, StoreError,
+        StoreFuture,
+    },
+    *,
+};
 
 const T0: u64 = 1_700_000_000_000;
 

@@ -4,8 +4,6 @@ use std::fmt;
 
 use lambda_runtime::Diagnostic;
 
-use super::store::StoreError;
-
 /// `errorType` of [`IdempotencyError::AlreadyInProgress`].
 pub const ALREADY_IN_PROGRESS: &str = "Idempotency.AlreadyInProgress";
 /// `errorType` of [`IdempotencyError::PayloadMismatch`].
@@ -268,6 +266,56 @@ impl<E: Into<Diagnostic>> From<IdempotencyError<E>> for Diagnostic {
                 error_message: OwnMessage(&own).to_string(),
             },
         }
+    }
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {code}: {message}")]
+pub struct StoreError {
+    operation: &'static str,
+    code: String,
+    message: String,
+    #[source]
+    source: Option<lambda_runtime::Error>,
+}
+
+impl StoreError {
+    /// A failure of `operation` (`PutItem`, `GetItem`, `UpdateItem`, `DeleteItem`) with the
+    /// backend's error `code` (for AWS, `ProvideErrorMetadata::code()`, e.g.
+    /// `ResourceNotFoundException`) and message.
+    pub fn new(
+        operation: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            code: code.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Keeps the underlying error as `source()`.
+    pub fn with_source(mut self, source: impl Into<lambda_runtime::Error>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The operation that failed.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The backend's error code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The backend's message.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
+#[cfg(feature = "dynamodb")]
 use tern_runtime::{InitContext, InitError};
 use tower::Layer;
 
-use super::{
-    config::IdempotencyConfig, engine::Idempotency, key::KeySelector, service::IdempotencyService,
-};
+#[cfg(feature = "dynamodb")]
+use super::config::IdempotencyConfig;
+use super::{engine::Idempotency, key::KeySelector, service::IdempotencyService};
 
 /// Makes the services it wraps idempotent per event of type `T`.
 ///
@@ -32,7 +33,9 @@ impl<T> IdempotencyLayer<T> {
     }
 
     /// A layer on the DynamoDB table named in `config` (or `TERN_IDEMPOTENCY_TABLE`), through
-    /// the runtime's shared SDK configuration; see [`Idempotency::from_init`].
+    /// the runtime's shared SDK configuration; see [`Idempotency::from_init`]. (The
+    /// `dynamodb` feature.)
+    #[cfg(feature = "dynamodb")]
     pub async fn from_init(
         init: &InitContext,
         config: IdempotencyConfig,

@@ -1,7 +1,7 @@
 //! Idempotency: run a handler once per event, however often Lambda delivers it.
 //!
 //! Each event gets a key, `<prefix>#<hex SHA-256 of the canonical JSON of its selected
-//! data>`, selected by a [`KeySelector`] (a typed closure or a [`JsonPath`]); the prefix is
+//! data>`, selected by a [`KeySelector`] (a typed closure or a [`JsonPath`](path::JsonPath)); the prefix is
 //! `<function name>.<handler name>` unless set. Before the handler runs, a conditional write
 //! stores an `INPROGRESS` record; it succeeds when the key is new, its record expired, or its
 //! lock expired (the lock lasts until the invocation's deadline, so a timed-out invocation frees
@@ -14,10 +14,11 @@
 //! event without a key fails with [`IdempotencyError::MissingKey`], or runs without
 //! idempotency if [`MissingKey::RunWithoutIdempotency`] is set.
 //!
-//! Records live in an [`IdempotencyStore`]: [`DynamoDbStore`] uses the item schema of
+//! Records live in an [`IdempotencyStore`](store::IdempotencyStore): [`DynamoDbStore`](store::DynamoDbStore) (the
+//! `dynamodb` feature) uses the item schema of
 //! Powertools for AWS Lambda (`id`, `expiration`, `in_progress_expiration`, `status`, `data`,
-//! `validation`; see [`IdempotencyRecord`]), so existing tables and their TTL setting work, and
-//! costs two calls for a new key and one for a duplicate; [`MemoryStore`] is for tests and
+//! `validation`; see [`IdempotencyRecord`](store::IdempotencyRecord)), so existing tables and their TTL setting work, and
+//! costs two calls for a new key and one for a duplicate; [`MemoryStore`](store::MemoryStore) is for tests and
 //! local runs. A store failure fails closed: the handler does not run, and the error names the
 //! table and the AWS error code ([`IdempotencyError::Persistence`]); store calls end 100 ms
 //! before the invocation's deadline (code `DeadlineExceeded`), so an unanswered call is an
@@ -77,34 +78,23 @@
 //! ```
 
 mod cache;
-mod config;
+pub mod config;
 mod engine;
 #[cfg(test)]
 mod engine_tests;
-mod error;
-mod key;
+pub mod error;
+pub mod future;
+pub mod key;
 mod layer;
-mod path;
+pub mod path;
 mod record;
 mod service;
-mod store;
+pub mod store;
 mod transitions;
 
-pub use config::{
-    Clock, DEFAULT_EXPIRES_AFTER, DEFAULT_MAX_RESPONSE_BYTES, EXPIRES_ENV, IdempotencyConfig,
-    LOCAL_CACHE_ENV, MAX_RESPONSE_ENV, MissingKey, SystemClock, TABLE_ENV,
-};
+pub use config::{IdempotencyConfig, MissingKey};
 pub use engine::Idempotency;
-pub use error::{
-    ALREADY_IN_PROGRESS, INVALID_KEY_DATA, IdempotencyError, MISSING_KEY, PAYLOAD_MISMATCH,
-    PERSISTENCE_ERROR, RESPONSE_NOT_SERIALIZABLE, RESPONSE_NOT_STORED, STORED_RESPONSE_INVALID,
-};
-pub use key::{IdempotencyKey, KeySelector, canonical_json, hash_value};
+pub use error::IdempotencyError;
+pub use key::KeySelector;
 pub use layer::IdempotencyLayer;
-pub use path::{JsonPath, PathError};
-pub use record::{IdempotencyRecord, OmittedResponse, RecordState, RecordStatus};
-pub use service::{IdempotencyService, ResponseFuture};
-pub use store::{
-    AttributeNames, DynamoDbStore, IdempotencyStore, MemoryStore, PutOutcome, StoreError,
-    StoreFuture,
-};
+pub use service::IdempotencyService;

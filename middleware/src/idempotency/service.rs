@@ -2,8 +2,6 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
     task::{Context, Poll},
 };
 
@@ -11,7 +9,10 @@ use lambda_runtime::LambdaEvent;
 use serde::{Serialize, de::DeserializeOwned};
 use tower::Service;
 
-use super::{IdempotencyError, engine::Idempotency, key::KeySelector, transitions::TimeLeft};
+use super::{
+    IdempotencyError, engine::Idempotency, future::ResponseFuture, key::KeySelector,
+    transitions::TimeLeft,
+};
 
 /// Wraps a handler service so each event runs it at most once per idempotency key; built by
 /// [`IdempotencyLayer`](super::IdempotencyLayer).
@@ -96,36 +97,15 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let engine = self.engine.clone();
-        ResponseFuture {
-            inner: Box::pin(async move {
-                match prepared? {
-                    Some((key, validation)) => {
-                        engine
-                            .execute(key, validation, deadline, move || inner.call(event))
-                            .await
-                    }
-                    None => inner.call(event).await.map_err(IdempotencyError::Handler),
+        ResponseFuture::new(Box::pin(async move {
+            match prepared? {
+                Some((key, validation)) => {
+                    engine
+                        .execute(key, validation, deadline, move || inner.call(event))
+                        .await
                 }
-            }),
-        }
-    }
-}
-
-/// The response future of [`IdempotencyService`].
-pub struct ResponseFuture<R, E> {
-    inner: Pin<Box<dyn Future<Output = Result<R, IdempotencyError<E>>> + Send>>,
-}
-
-impl<R, E> Future for ResponseFuture<R, E> {
-    type Output = Result<R, IdempotencyError<E>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<R, E> fmt::Debug for ResponseFuture<R, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+                None => inner.call(event).await.map_err(IdempotencyError::Handler),
+            }
+        }))
     }
 }

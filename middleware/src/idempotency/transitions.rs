@@ -31,7 +31,7 @@ const MISS: &str = "IdempotencyMiss";
 
 /// Adds one to a built-in metric of the current invocation (a no-op without a metrics layer).
 fn count(metric: &str) {
-    let _ = crate::metrics::Metrics::current().add(metric, crate::metrics::Unit::Count, 1.0);
+    crate::builtin_metric(metric, 1.0);
 }
 
 impl Idempotency {

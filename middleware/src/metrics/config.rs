@@ -2,10 +2,12 @@
 
 use std::{io::Write, sync::Arc};
 
-use super::{
-    emf::{MAX_DIMENSIONS, MAX_NAME_LEN},
-    error::MetricsError,
+use tern_runtime::{
+    InitError,
+    env::{Env, names},
 };
+
+use super::error::{MAX_DIMENSIONS, MAX_NAME_LEN, MetricsError};
 
 /// Where EMF documents go: one call per document, the line without its newline.
 #[derive(Clone)]
@@ -75,30 +77,47 @@ impl MetricsConfig {
         }
     }
 
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, MetricsError> {
-        Self::from_vars(|name| std::env::var(name).ok())
+    /// Reads the settings from the process environment (see the table above). Without a
+    /// namespace this is a `Runtime.MissingEnvironmentVariable` error naming
+    /// `TERN_METRICS_NAMESPACE`; a disabled flag other than `true`/`false` is a
+    /// `Runtime.InvalidEnvironmentVariable` one.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from(&Env::process())
     }
 
-    /// Reads the settings through `var` (unset = `None`), e.g. from a fixed map in tests.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
-        let first = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
-        };
-        let namespace = first(&["TERN_METRICS_NAMESPACE", "POWERTOOLS_METRICS_NAMESPACE"])
-            .ok_or(MetricsError::MissingNamespace)?;
+    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from(&Env::from_vars(vars))
+    }
+
+    fn from(env: &Env) -> Result<Self, InitError> {
+        let (_, namespace) = env
+            .first(&[names::METRICS_NAMESPACE, "POWERTOOLS_METRICS_NAMESPACE"])
+            .ok_or_else(|| InitError::MissingEnv {
+                name: names::METRICS_NAMESPACE.to_owned(),
+                purpose: "the CloudWatch namespace of the function's metrics (or set \
+                          POWERTOOLS_METRICS_NAMESPACE)"
+                    .to_owned(),
+            })?;
         let mut config = Self::new(namespace);
-        if let Some(service) = first(&[
-            "TERN_METRICS_SERVICE",
+        if let Some((_, service)) = env.first(&[
+            names::METRICS_SERVICE,
             "POWERTOOLS_SERVICE_NAME",
             "AWS_LAMBDA_FUNCTION_NAME",
         ]) {
             config.service = service;
         }
-        config.disabled = first(&["TERN_METRICS_DISABLED", "POWERTOOLS_METRICS_DISABLED"])
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        for name in [names::METRICS_DISABLED, "POWERTOOLS_METRICS_DISABLED"] {
+            if let Some(disabled) = env.flag(name)? {
+                config.disabled = disabled;
+                break;
+            }
+        }
         Ok(config)
     }
 
@@ -187,40 +206,45 @@ mod tests {
 
     #[test]
     fn from_vars_prefers_tern_names_then_powertools_then_lambda() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        let config = MetricsConfig::from_vars(vars(&[
+        let config = MetricsConfig::from_vars([
             ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
             ("AWS_LAMBDA_FUNCTION_NAME", "orders-fn"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(
             (config.namespace(), config.service(), config.disabled),
             ("Shop", "orders-fn", false)
         );
 
-        let config = MetricsConfig::from_vars(vars(&[
+        let config = MetricsConfig::from_vars([
             ("TERN_METRICS_NAMESPACE", "Tern"),
             ("POWERTOOLS_METRICS_NAMESPACE", "Shop"),
             ("TERN_METRICS_SERVICE", "orders"),
             ("POWERTOOLS_SERVICE_NAME", "other"),
             ("TERN_METRICS_DISABLED", "TRUE"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(
             (config.namespace(), config.service(), config.disabled),
             ("Tern", "orders", true)
         );
 
+        let missing = MetricsConfig::from_vars([("TERN_METRICS_SERVICE", "orders")]).unwrap_err();
+        assert_eq!(missing.error_type(), "Runtime.MissingEnvironmentVariable");
         assert_eq!(
-            MetricsConfig::from_vars(vars(&[])).unwrap_err(),
-            MetricsError::MissingNamespace
+            missing.to_string(),
+            "environment variable `TERN_METRICS_NAMESPACE` is not set; it must hold the \
+             CloudWatch namespace of the function's metrics (or set POWERTOOLS_METRICS_NAMESPACE)"
+        );
+        let invalid = MetricsConfig::from_vars([
+            ("TERN_METRICS_NAMESPACE", "Shop"),
+            ("POWERTOOLS_METRICS_DISABLED", "yes"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            invalid.to_string(),
+            "environment variable `POWERTOOLS_METRICS_DISABLED` is invalid: `yes` is not one of \
+             the choices; use `true` or `false`"
         );
     }
 

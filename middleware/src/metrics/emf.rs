@@ -7,16 +7,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::unit::{Resolution, Unit};
-
-/// Metric definitions per EMF document.
-pub const MAX_METRICS: usize = 100;
-/// Values of one metric per EMF document.
-pub const MAX_VALUES: usize = 100;
-/// Custom dimensions allowed next to `service` (EMF allows 30 per dimension set).
-pub const MAX_DIMENSIONS: usize = 29;
-/// Longest metric or dimension name.
-pub const MAX_NAME_LEN: usize = 255;
+use super::{
+    error::{MAX_METRICS, MAX_VALUES},
+    unit::{Resolution, Unit},
+};
 
 /// One metric's values within an invocation.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,18 +2,19 @@
 
 use lambda_runtime::Diagnostic;
 
-use super::emf::{MAX_DIMENSIONS, MAX_NAME_LEN};
+/// Metric definitions per EMF document (CloudWatch's limit; a larger buffer is split).
+pub const MAX_METRICS: usize = 100;
+/// Values of one metric per EMF document.
+pub const MAX_VALUES: usize = 100;
+/// Custom dimensions allowed next to `service` (EMF allows 30 per dimension set).
+pub const MAX_DIMENSIONS: usize = 29;
+/// Longest metric or dimension name.
+pub const MAX_NAME_LEN: usize = 255;
 
 /// What went wrong when recording or configuring metrics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {
-    /// No namespace was configured.
-    #[error(
-        "no metrics namespace: set TERN_METRICS_NAMESPACE (or POWERTOOLS_METRICS_NAMESPACE) or call \
-         MetricsConfig::with_namespace"
-    )]
-    MissingNamespace,
     /// A metric or dimension name is empty or longer than CloudWatch accepts.
     #[error("invalid {what} name {name:?}: names must be 1 to {MAX_NAME_LEN} characters")]
     InvalidName {
@@ -61,7 +62,6 @@ impl MetricsError {
     /// Stable `errorType` string.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::MissingNamespace => "Metrics.MissingNamespace",
             Self::InvalidName { .. } => "Metrics.InvalidName",
             Self::NonFiniteValue { .. } => "Metrics.NonFiniteValue",
             Self::ConflictingDefinition { .. } => "Metrics.ConflictingDefinition",
@@ -76,11 +76,5 @@ impl From<MetricsError> for Diagnostic {
             error_type: error.error_type().to_owned(),
             error_message: error.to_string(),
         }
-    }
-}
-
-impl From<MetricsError> for tern_runtime::InitError {
-    fn from(error: MetricsError) -> Self {
-        tern_runtime::InitError::failed(error.error_type(), error.to_string())
     }
 }

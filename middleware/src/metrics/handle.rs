@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value};
 
 use super::{
-    emf::{MAX_DIMENSIONS, MAX_NAME_LEN, MetricValues},
+    emf::MetricValues,
     error::MetricsError,
+    error::{MAX_DIMENSIONS, MAX_NAME_LEN},
     unit::{Resolution, Unit},
 };
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
-use super::{MetricsConfig, MetricsError, MetricsService};
+use super::{MetricsConfig, MetricsService};
 
 /// Collects the metrics a handler adds during an invocation and writes them as EMF when the
 /// invocation ends. Cheap to clone.
@@ -22,7 +22,7 @@ impl MetricsLayer {
     }
 
     /// A layer configured by [`MetricsConfig::from_env`].
-    pub fn from_env() -> Result<Self, MetricsError> {
+    pub fn from_env() -> Result<Self, tern_runtime::InitError> {
         MetricsConfig::from_env().map(Self::new)
     }
 }

@@ -37,9 +37,10 @@
 //! }
 //! ```
 
-mod config;
+pub mod config;
 mod emf;
-mod error;
+pub mod error;
+pub mod future;
 mod handle;
 mod layer;
 mod service;
@@ -47,10 +48,9 @@ mod service;
 mod tests;
 mod unit;
 
-pub use config::{MetricsConfig, MetricsSink};
-pub use emf::{MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES};
+pub use config::MetricsConfig;
 pub use error::MetricsError;
 pub use handle::Metrics;
 pub use layer::MetricsLayer;
-pub use service::{MetricsService, ResponseFuture};
+pub use service::MetricsService;
 pub use unit::{Resolution, Unit};

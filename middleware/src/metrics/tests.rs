@@ -6,7 +6,7 @@ use lambda_runtime::{Config, Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
-use super::*;
+use super::{config::MetricsSink, *};
 
 const NOW: u64 = 1_795_000_000_000;
 

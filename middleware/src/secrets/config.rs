@@ -1,16 +1,12 @@
 //! Which secrets a handler needs, and how they are cached and fetched.
 
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use crate::secrets::error::SecretsError;
+use tern_runtime::{
+    InitError,
+    env::{Env, names},
+};
 
-/// `TERN_SECRETS_TTL_SECONDS`: how long a fetched value is fresh.
-pub const TTL_ENV: &str = "TERN_SECRETS_TTL_SECONDS";
-/// `TERN_SECRETS_GRACE_SECONDS`: how long past its TTL a value may still be served while
-/// refreshes fail.
-pub const GRACE_ENV: &str = "TERN_SECRETS_GRACE_SECONDS";
-/// `TERN_SECRETS_BACKEND`: `sdk` (default) or `extension`.
-pub const BACKEND_ENV: &str = "TERN_SECRETS_BACKEND";
 /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`: the extension's port, the variable the extension
 /// itself reads.
 pub const EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
@@ -57,23 +53,6 @@ pub(crate) struct SecretDeclaration {
     pub(crate) required: bool,
 }
 
-/// Where environment variables are read: the process, or a fixed set (tests, embedding).
-#[derive(Clone)]
-enum EnvSource {
-    Process,
-    Fixed(Arc<HashMap<String, String>>),
-}
-
-impl fmt::Debug for EnvSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The set may hold credentials (AWS_SESSION_TOKEN): show its size only.
-        match self {
-            Self::Process => f.write_str("Process"),
-            Self::Fixed(vars) => write!(f, "Fixed({} variables)", vars.len()),
-        }
-    }
-}
-
 /// The secrets a handler declares, and the cache and backend settings.
 ///
 /// | setting | builder | environment | default |
@@ -96,7 +75,7 @@ pub struct SecretsConfig {
     grace: Duration,
     fetch_timeout: Duration,
     backend: SecretsBackend,
-    env: EnvSource,
+    env: Env,
 }
 
 impl Default for SecretsConfig {
@@ -115,92 +94,57 @@ impl SecretsConfig {
             grace: DEFAULT_GRACE,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             backend: SecretsBackend::Sdk,
-            env: EnvSource::Process,
+            env: Env::process(),
         }
     }
 
-    /// The defaults, overridden by the environment settings in the table above.
-    pub fn from_env() -> Result<Self, SecretsError> {
-        Self::with_env(EnvSource::Process)
+    /// The defaults, overridden by the environment settings in the table above. A variable
+    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from(Env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment,
     /// both for the settings and for the variables that name the declared secrets.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, SecretsError>
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let vars = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Self::with_env(EnvSource::Fixed(Arc::new(vars)))
+        Self::from(Env::from_vars(vars))
     }
 
-    fn with_env(env: EnvSource) -> Result<Self, SecretsError> {
-        let mut config = Self { env, ..Self::new() };
-        if let Some(ttl) = config.seconds(TTL_ENV, 1)? {
+    fn from(env: Env) -> Result<Self, InitError> {
+        let mut config = Self::new();
+        if let Some(ttl) = env.seconds(names::SECRETS_TTL_SECONDS, 1)? {
             config.ttl = ttl;
         }
-        if let Some(grace) = config.seconds(GRACE_ENV, 0)? {
+        if let Some(grace) = env.seconds(names::SECRETS_GRACE_SECONDS, 0)? {
             config.grace = grace;
         }
-        config.backend = match config
-            .var(BACKEND_ENV)
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("sdk") => SecretsBackend::Sdk,
-            Some("extension") => SecretsBackend::Extension {
-                port: config.port()?,
-            },
-            Some(other) => {
-                return Err(SecretsError::InvalidEnv {
-                    env_var: BACKEND_ENV.to_owned(),
-                    reason: format!("`{other}` is not a backend; use `sdk` or `extension`"),
-                });
-            }
-        };
+        #[derive(Clone, Copy)]
+        enum Backend {
+            Sdk,
+            Extension,
+        }
+        let backend = env.choice(
+            names::SECRETS_BACKEND,
+            &[("sdk", Backend::Sdk), ("extension", Backend::Extension)],
+        )?;
+        if let Some(Backend::Extension) = backend {
+            let port = env.integer(EXTENSION_PORT_ENV, 1..=u16::MAX)?;
+            config.backend = SecretsBackend::Extension {
+                port: port.unwrap_or(SecretsBackend::DEFAULT_EXTENSION_PORT),
+            };
+        }
+        config.env = env;
         Ok(config)
     }
 
-    fn seconds(&self, name: &str, min: u64) -> Result<Option<Duration>, SecretsError> {
-        let Some(raw) = self.var(name) else {
-            return Ok(None);
-        };
-        match raw.parse::<u64>() {
-            Ok(secs) if secs >= min => Ok(Some(Duration::from_secs(secs))),
-            _ => Err(SecretsError::InvalidEnv {
-                env_var: name.to_owned(),
-                reason: format!("expected a whole number of seconds (at least {min}), got `{raw}`"),
-            }),
-        }
-    }
-
-    fn port(&self) -> Result<u16, SecretsError> {
-        let Some(raw) = self.var(EXTENSION_PORT_ENV) else {
-            return Ok(SecretsBackend::DEFAULT_EXTENSION_PORT);
-        };
-        match raw.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(port),
-            _ => Err(SecretsError::InvalidEnv {
-                env_var: EXTENSION_PORT_ENV.to_owned(),
-                reason: format!("expected a TCP port (1-65535), got `{raw}`"),
-            }),
-        }
-    }
-
-    /// Reads a variable from this configuration's environment; unset and blank are `None`,
-    /// surrounding whitespace is dropped.
+    /// Reads a variable from this configuration's environment (see [`Env::get`]).
     pub(crate) fn var(&self, name: &str) -> Option<String> {
-        let value = match &self.env {
-            EnvSource::Process => std::env::var(name).ok(),
-            EnvSource::Fixed(vars) => vars.get(name).cloned(),
-        }?;
-        let trimmed = value.trim();
-        (!trimmed.is_empty()).then(|| trimmed.to_owned())
+        self.env.get(name)
     }
 
     /// Declares a required secret: `env_var` holds its ARN or name, the handler reads it as
@@ -213,7 +157,7 @@ impl SecretsConfig {
     }
 
     /// Declares an optional secret: if `env_var` is unset or the secret cannot be fetched, init
-    /// logs a warning and reading it returns [`SecretsError::Unavailable`] (or `None` through
+    /// logs a warning and reading it returns [`SecretsError::Unavailable`](crate::secrets::SecretsError::Unavailable) (or `None` through
     /// [`Secrets::get_optional`](crate::secrets::Secrets::get_optional)).
     ///
     /// # Panics
@@ -315,9 +259,9 @@ mod tests {
     #[test]
     fn settings_from_vars() {
         let config = SecretsConfig::from_vars([
-            (TTL_ENV, "60"),
-            (GRACE_ENV, "0"),
-            (BACKEND_ENV, " Extension "),
+            (names::SECRETS_TTL_SECONDS, "60"),
+            (names::SECRETS_GRACE_SECONDS, "0"),
+            (names::SECRETS_BACKEND, " Extension "),
             (EXTENSION_PORT_ENV, "2999"),
         ])
         .unwrap();
@@ -326,9 +270,14 @@ mod tests {
         assert_eq!(config.grace_period(), Duration::ZERO);
         assert_eq!(config.backend(), SecretsBackend::Extension { port: 2999 });
 
-        let default_port = SecretsConfig::from_vars([(BACKEND_ENV, "extension")]).unwrap();
+        let default_port =
+            SecretsConfig::from_vars([(names::SECRETS_BACKEND, "extension")]).unwrap();
         assert_eq!(default_port.backend(), SecretsBackend::extension());
-        let blank = SecretsConfig::from_vars([(TTL_ENV, "  "), (BACKEND_ENV, "")]).unwrap();
+        let blank = SecretsConfig::from_vars([
+            (names::SECRETS_TTL_SECONDS, "  "),
+            (names::SECRETS_BACKEND, ""),
+        ])
+        .unwrap();
         assert_eq!(blank.ttl(), Duration::from_secs(300));
         assert_eq!(blank.backend(), SecretsBackend::Sdk);
     }
@@ -337,33 +286,35 @@ mod tests {
     fn invalid_settings_name_the_variable() {
         let cases = [
             (
-                (TTL_ENV, "0"),
-                "environment variable `TERN_SECRETS_TTL_SECONDS` is invalid: expected a whole number \
-                 of seconds (at least 1), got `0`",
+                (names::SECRETS_TTL_SECONDS, "0"),
+                "environment variable `TERN_SECRETS_TTL_SECONDS` is invalid: `0` is out of range; \
+                 use a whole number of seconds from 1 to 18446744073709551615",
             ),
             (
-                (GRACE_ENV, "-5"),
-                "environment variable `TERN_SECRETS_GRACE_SECONDS` is invalid: expected a whole \
-                 number of seconds (at least 0), got `-5`",
+                (names::SECRETS_GRACE_SECONDS, "-5"),
+                "environment variable `TERN_SECRETS_GRACE_SECONDS` is invalid: `-5` is out of \
+                 range; use a whole number of seconds from 0 to 18446744073709551615",
             ),
             (
-                (BACKEND_ENV, "ssm"),
-                "environment variable `TERN_SECRETS_BACKEND` is invalid: `ssm` is not a backend; \
-                 use `sdk` or `extension`",
+                (names::SECRETS_BACKEND, "ssm"),
+                "environment variable `TERN_SECRETS_BACKEND` is invalid: `ssm` is not one of the \
+                 choices; use `sdk` or `extension`",
             ),
         ];
         for (var, message) in cases {
             let error = SecretsConfig::from_vars([var]).unwrap_err();
             assert_eq!(error.to_string(), message);
-            assert_eq!(error.error_type(), "Secrets.InvalidConfiguration");
+            assert_eq!(error.error_type(), "Runtime.InvalidEnvironmentVariable");
         }
-        let error =
-            SecretsConfig::from_vars([(BACKEND_ENV, "extension"), (EXTENSION_PORT_ENV, "70000")])
-                .unwrap_err();
+        let error = SecretsConfig::from_vars([
+            (names::SECRETS_BACKEND, "extension"),
+            (EXTENSION_PORT_ENV, "70000"),
+        ])
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "environment variable `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` is invalid: expected a \
-             TCP port (1-65535), got `70000`"
+            "environment variable `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` is invalid: `70000` \
+             is out of range; use a whole number from 1 to 65535"
         );
     }
 
@@ -405,7 +356,7 @@ mod tests {
         assert_eq!(config.var("DB_SECRET_ARN").as_deref(), Some("arn:db"));
         assert_eq!(config.var("MISSING"), None);
         let debug = format!("{config:?}");
-        assert!(debug.contains("Fixed(2 variables)"), "{debug}");
+        assert!(debug.contains("Env(2 fixed variables)"), "{debug}");
         assert!(!debug.contains("tok-123"), "{debug}");
     }
 

@@ -1,11 +1,9 @@
 //! What can go wrong with secrets, at init and per invocation. No message carries a value.
 
-use std::{fmt, time::Duration};
+use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
 use lambda_runtime::Diagnostic;
 use tern_runtime::InitError;
-
-use crate::secrets::provider::{FetchError, FetchErrorKind};
 
 /// Why a [`JsonField`](SecretsError::JsonField) read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +35,8 @@ impl fmt::Display for JsonFieldProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretsError {
-    /// An environment variable the configuration needs is unset or blank.
+    /// The variable that names a required secret is unset or blank
+    /// (`Runtime.MissingEnvironmentVariable`, like every missing variable).
     #[error("environment variable `{env_var}` is not set; it must hold {purpose}")]
     MissingEnv {
         /// The variable.
@@ -45,7 +44,20 @@ pub enum SecretsError {
         /// What it must hold.
         purpose: String,
     },
-    /// A setting in the environment cannot be used.
+    /// The configured back-end is not compiled in (`Secrets.BackendNotBuiltIn`).
+    #[error(
+        "the {backend} back-end of secrets is not built in: enable tern-middleware's `{feature}` \
+         feature, or set TERN_SECRETS_BACKEND=extension to use the Parameters and Secrets Lambda \
+         Extension"
+    )]
+    BackendNotBuiltIn {
+        /// The back-end.
+        backend: &'static str,
+        /// The cargo feature that builds it in.
+        feature: &'static str,
+    },
+    /// A variable the backend needs cannot be used (`Runtime.InvalidEnvironmentVariable`, like
+    /// every invalid variable).
     #[error("environment variable `{env_var}` is invalid: {reason}")]
     InvalidEnv {
         /// The variable.
@@ -203,8 +215,9 @@ impl SecretsError {
     /// The stable `errorType` reported to Lambda; alarm on these.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::MissingEnv { .. } => "Secrets.MissingEnvironmentVariable",
-            Self::InvalidEnv { .. } => "Secrets.InvalidConfiguration",
+            Self::MissingEnv { .. } => "Runtime.MissingEnvironmentVariable",
+            Self::InvalidEnv { .. } => "Runtime.InvalidEnvironmentVariable",
+            Self::BackendNotBuiltIn { .. } => "Secrets.BackendNotBuiltIn",
             Self::NotFound { .. } => "Secrets.NotFound",
             Self::AccessDenied { .. } => "Secrets.AccessDenied",
             Self::Unreachable { .. } => "Secrets.Unreachable",
@@ -232,6 +245,21 @@ impl SecretsError {
 
 impl From<SecretsError> for InitError {
     fn from(error: SecretsError) -> Self {
+        match error {
+            SecretsError::MissingEnv { env_var, purpose } => {
+                return InitError::MissingEnv {
+                    name: env_var,
+                    purpose,
+                };
+            }
+            SecretsError::InvalidEnv { env_var, reason } => {
+                return InitError::InvalidEnv {
+                    name: env_var,
+                    reason,
+                };
+            }
+            _ => {}
+        }
         let message = error.to_string();
         match error.fetch_error().cloned() {
             Some(source) => InitError::failed_with(error.error_type(), message, source),
@@ -246,6 +274,83 @@ impl From<SecretsError> for Diagnostic {
             error_type: error.error_type().to_owned(),
             error_message: error.to_string(),
         }
+    }
+}
+
+/// How a fetch failed, in terms a user can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchErrorKind {
+    /// No such secret, or no current version (`ResourceNotFoundException`).
+    NotFound,
+    /// The function's role may not read it (`AccessDeniedException`).
+    AccessDenied,
+    /// The backend did not answer: connection failure or timeout.
+    Unreachable,
+    /// Anything else the backend reported.
+    Other,
+}
+
+/// Why one fetch of a secret failed: the backend's error code and message. Cheap to clone.
+#[derive(Clone, thiserror::Error)]
+#[error("{}: {}", .0.code, .0.detail)]
+pub struct FetchError(Arc<FetchErrorInner>);
+
+#[derive(Debug)]
+struct FetchErrorInner {
+    kind: FetchErrorKind,
+    code: Cow<'static, str>,
+    detail: String,
+}
+
+impl fmt::Debug for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchError")
+            .field("kind", &self.0.kind)
+            .field("code", &self.0.code)
+            .field("detail", &self.0.detail)
+            .finish()
+    }
+}
+
+impl FetchError {
+    pub(crate) fn new(
+        kind: FetchErrorKind,
+        code: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Arc::new(FetchErrorInner {
+            kind,
+            code: code.into(),
+            detail: detail.into(),
+        }))
+    }
+
+    /// An error reported by Secrets Manager (or relayed by the extension) under an AWS error code.
+    pub(crate) fn from_code(code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+        let code = code.into();
+        let kind = match &*code {
+            "ResourceNotFoundException" => FetchErrorKind::NotFound,
+            "AccessDeniedException" => FetchErrorKind::AccessDenied,
+            _ => FetchErrorKind::Other,
+        };
+        Self::new(kind, code, detail)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> FetchErrorKind {
+        self.0.kind
+    }
+
+    /// The AWS error code (e.g. `ResourceNotFoundException`), or `DispatchFailure` / `Timeout`
+    /// when no answer came, or `HTTP <status>` from the extension.
+    pub fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// The backend's message.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
     }
 }
 
@@ -350,7 +455,7 @@ mod tests {
             env_var: "DB_SECRET_ARN".into(),
             purpose: "the ARN or name of the `db` secret".into(),
         });
-        assert_eq!(init.error_type(), "Secrets.MissingEnvironmentVariable");
+        assert_eq!(init.error_type(), "Runtime.MissingEnvironmentVariable");
         assert_eq!(
             init.to_string(),
             "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the `db` secret"

@@ -1,5 +1,6 @@
 //! [`SecretsLayer`]: built at init, once every declared secret has been fetched.
 
+#[cfg(feature = "secretsmanager")]
 use aws_config::SdkConfig;
 use tern_runtime::InitContext;
 use tower::Layer;
@@ -27,20 +28,33 @@ impl SecretsLayer {
     /// Fetches the declared secrets with the backend the configuration selects; the Secrets
     /// Manager client is built from the runtime's shared SDK configuration, loaded only if
     /// that backend is used.
+    ///
+    /// The Secrets Manager back-end needs the `secretsmanager` feature; without it, selecting
+    /// that back-end (the default) fails with `Secrets.BackendNotBuiltIn`.
     pub async fn from_init(
         init: &InitContext,
         config: SecretsConfig,
     ) -> Result<Self, SecretsError> {
         match config.backend() {
+            #[cfg(feature = "secretsmanager")]
             SecretsBackend::Sdk => {
                 Self::fetch_with_client(config, sdk_client(init.aws_config().await)).await
+            }
+            #[cfg(not(feature = "secretsmanager"))]
+            SecretsBackend::Sdk => {
+                let _ = init;
+                Err(SecretsError::BackendNotBuiltIn {
+                    backend: "Secrets Manager (TERN_SECRETS_BACKEND=sdk, the default)",
+                    feature: "secretsmanager",
+                })
             }
             SecretsBackend::Extension { port } => Self::fetch_via_extension(config, port).await,
         }
     }
 
     /// Like [`from_init`](Self::from_init), with an explicit SDK configuration (ignored by the
-    /// extension backend).
+    /// extension backend). (The `secretsmanager` feature.)
+    #[cfg(feature = "secretsmanager")]
     pub async fn fetch(
         config: SecretsConfig,
         sdk_config: &SdkConfig,
@@ -52,7 +66,9 @@ impl SecretsLayer {
     }
 
     /// Fetches through this Secrets Manager client (e.g. one with custom interceptors or
-    /// retry settings), whatever backend the configuration names.
+    /// retry settings), whatever backend the configuration names. (The `secretsmanager`
+    /// feature.)
+    #[cfg(feature = "secretsmanager")]
     pub async fn fetch_with_client(
         config: SecretsConfig,
         client: aws_sdk_secretsmanager::Client,
@@ -90,6 +106,7 @@ impl SecretsLayer {
     }
 }
 
+#[cfg(feature = "secretsmanager")]
 fn sdk_client(sdk_config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(sdk_config)
 }
@@ -116,7 +133,7 @@ mod tests {
         .with_secret("db", "DB_SECRET_ARN");
         let sdk_config = SdkConfig::builder().build();
         let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
-        assert_eq!(error.error_type(), "Secrets.MissingEnvironmentVariable");
+        assert_eq!(error.error_type(), "Runtime.MissingEnvironmentVariable");
         assert_eq!(
             error.to_string(),
             "environment variable `AWS_SESSION_TOKEN` is not set; it must hold the session token the \
@@ -133,7 +150,7 @@ mod tests {
         // No endpoint, region or credentials: any fetch attempt would fail differently.
         let sdk_config = SdkConfig::builder().build();
         let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
-        assert_eq!(error.error_type(), "Secrets.MissingEnvironmentVariable");
+        assert_eq!(error.error_type(), "Runtime.MissingEnvironmentVariable");
         assert_eq!(
             error.to_string(),
             "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the \

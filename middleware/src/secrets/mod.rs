@@ -7,7 +7,7 @@
 //! runtime's shared SDK configuration (or through the AWS Parameters and Secrets Lambda
 //! Extension, with `TERN_SECRETS_BACKEND=extension`). A required secret whose variable is unset,
 //! or that cannot be fetched, is an init error naming the variable, the secret id and the AWS
-//! error code (`errorType` `Secrets.MissingEnvironmentVariable`, `Secrets.NotFound`,
+//! error code (`errorType` `Runtime.MissingEnvironmentVariable`, `Secrets.NotFound`,
 //! `Secrets.AccessDenied`, `Secrets.Unreachable`, `Secrets.FetchFailed`); an optional one only
 //! logs a warning. The handler reads values through the [`Secrets`] handle as a
 //! [`SecretValue`] — text, bytes or a JSON field — whose `Debug` and `Display` print
@@ -73,8 +73,9 @@
 //! ```
 
 mod cache;
-mod config;
-mod error;
+pub mod config;
+pub mod error;
+pub mod future;
 mod handle;
 mod layer;
 mod provider;
@@ -83,12 +84,9 @@ mod scripted;
 mod service;
 mod value;
 
-pub use config::{
-    BACKEND_ENV, EXTENSION_PORT_ENV, GRACE_ENV, SecretsBackend, SecretsConfig, TTL_ENV,
-};
-pub use error::{JsonFieldProblem, SecretsError};
+pub use config::{SecretsBackend, SecretsConfig};
+pub use error::SecretsError;
 pub use handle::Secrets;
 pub use layer::SecretsLayer;
-pub use provider::{FetchError, FetchErrorKind};
-pub use service::{ResponseFuture, SecretsService};
+pub use service::SecretsService;
 pub use value::SecretValue;

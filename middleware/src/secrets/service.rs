@@ -2,18 +2,15 @@
 //! went stale.
 
 use std::{
-    pin::Pin,
     task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use futures_util::future::BoxFuture;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 
-use crate::secrets::{error::SecretsError, handle::Secrets};
+use crate::secrets::{error::SecretsError, future::ResponseFuture, handle::Secrets};
 
 /// A stale secret's recovery fetch ends this long before the invocation's deadline, so the
 /// error response still leaves in time.
@@ -69,16 +66,10 @@ where
         let failed_refreshes = self.secrets.take_unreported_refresh_failures();
         if failed_refreshes > 0 {
             // Inside a MetricsLayer this lands in the invocation's EMF document; else a no-op.
-            let _ = crate::metrics::Metrics::current().add(
-                "SecretRefreshFailed",
-                crate::metrics::Unit::Count,
-                failed_refreshes as f64,
-            );
+            crate::builtin_metric("SecretRefreshFailed", failed_refreshes as f64);
         }
-        let state = match self.secrets.check_for_stale() {
-            Ok(false) => State::Called {
-                future: self.inner.call(event),
-            },
+        match self.secrets.check_for_stale() {
+            Ok(false) => ResponseFuture::called(self.inner.call(event)),
             Ok(true) | Err(SecretsError::Stale { .. }) => {
                 // The ready service is taken for the call after the recovery; a clone takes
                 // its place (tower's rule for services called later).
@@ -86,16 +77,14 @@ where
                 let inner = std::mem::replace(&mut self.inner, clone);
                 let secrets = self.secrets.clone();
                 let until = recovery_deadline(event.context.deadline);
-                State::Recovering {
-                    recovery: Box::pin(async move { secrets.recover(until).await }),
-                    inner: Some((inner, event)),
-                }
+                ResponseFuture::recovering(
+                    Box::pin(async move { secrets.recover(until).await }),
+                    inner,
+                    event,
+                )
             }
-            Err(error) => State::Rejected {
-                error: Some(error.into()),
-            },
-        };
-        ResponseFuture { state }
+            Err(error) => ResponseFuture::rejected(error.into()),
+        }
     }
 }
 
@@ -112,69 +101,6 @@ fn recovery_deadline(deadline_ms: u64) -> Instant {
     now + Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN)
 }
 
-pin_project! {
-    /// The response future of [`SecretsService`]: the inner call, possibly after recovering a
-    /// stale secret, or the stale-secret error.
-    pub struct ResponseFuture<S, T>
-    where
-        S: Service<LambdaEvent<T>>,
-    {
-        #[pin]
-        state: State<S, T>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S, T>
-    where
-        S: Service<LambdaEvent<T>>,
-    {
-        Called { #[pin] future: S::Future },
-        Recovering {
-            recovery: BoxFuture<'static, Result<(), SecretsError>>,
-            inner: Option<(S, LambdaEvent<T>)>,
-        },
-        Rejected { error: Option<Diagnostic> },
-    }
-}
-
-impl<S, T> Future for ResponseFuture<S, T>
-where
-    S: Service<LambdaEvent<T>>,
-    S::Error: Into<Diagnostic>,
-{
-    type Output = Result<S::Response, Diagnostic>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
-                StateProj::Recovering { recovery, inner } => {
-                    let recovered = std::task::ready!(recovery.as_mut().poll(cx));
-                    let (mut service, event) = inner
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    state.set(match recovered {
-                        Ok(()) => State::Called {
-                            future: service.call(event),
-                        },
-                        Err(error) => State::Rejected {
-                            error: Some(error.into()),
-                        },
-                    });
-                }
-                StateProj::Rejected { error } => {
-                    return Poll::Ready(Err(error
-                        .take()
-                        .expect("ResponseFuture polled after completion")));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::{
@@ -189,9 +115,9 @@ mod tests {
 
     use super::*;
     use crate::secrets::{
-        FetchErrorKind,
         cache::Cache,
         config::SecretsConfig,
+        error::FetchErrorKind,
         provider::Provider,
         scripted::{Script, Step},
     };
@@ -399,7 +325,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_background_refreshes_become_the_secret_refresh_failed_metric() {
-        use crate::metrics::{MetricsConfig, MetricsLayer, MetricsSink};
+        use crate::metrics::{MetricsConfig, MetricsLayer, config::MetricsSink};
         use tower::Layer;
 
         let config = SecretsConfig::new()

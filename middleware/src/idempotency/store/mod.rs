@@ -1,16 +1,23 @@
 //! Where idempotency records live: the store interface and its two backends.
 
+#[cfg(feature = "dynamodb")]
 mod dynamodb;
+#[cfg(feature = "dynamodb")]
 mod item;
 mod memory;
 
 use std::{fmt, future::Future, pin::Pin};
 
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoDbStore;
+#[cfg(feature = "dynamodb")]
 pub use item::AttributeNames;
 pub use memory::MemoryStore;
 
-use super::record::IdempotencyRecord;
+pub use super::{
+    error::StoreError,
+    record::{IdempotencyRecord, OmittedResponse, RecordState, RecordStatus},
+};
 
 /// The future every store operation returns (boxed, so the trait is object safe and the
 /// engine holds any store as `Arc<dyn IdempotencyStore>`).
@@ -53,54 +60,4 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes the record for `key` (no error if there is none).
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
-}
-
-/// A store operation that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {code}: {message}")]
-pub struct StoreError {
-    operation: &'static str,
-    code: String,
-    message: String,
-    #[source]
-    source: Option<lambda_runtime::Error>,
-}
-
-impl StoreError {
-    /// A failure of `operation` (`PutItem`, `GetItem`, `UpdateItem`, `DeleteItem`) with the
-    /// backend's error `code` (for AWS, `ProvideErrorMetadata::code()`, e.g.
-    /// `ResourceNotFoundException`) and message.
-    pub fn new(
-        operation: &'static str,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            operation,
-            code: code.into(),
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// Keeps the underlying error as `source()`.
-    pub fn with_source(mut self, source: impl Into<lambda_runtime::Error>) -> Self {
-        self.source = Some(source.into());
-        self
-    }
-
-    /// The operation that failed.
-    pub fn operation(&self) -> &'static str {
-        self.operation
-    }
-
-    /// The backend's error code.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// The backend's message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }

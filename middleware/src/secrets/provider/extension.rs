@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
@@ -109,18 +110,20 @@ impl Extension {
         })?;
         match (document.secret_string, document.secret_binary) {
             (Some(text), _) => Ok(SecretValue::text(secret.clone(), text, document.version_id)),
-            (None, Some(encoded)) => match aws_smithy_types::base64::decode(&encoded) {
-                Ok(bytes) => Ok(SecretValue::binary(
-                    secret.clone(),
-                    bytes,
-                    document.version_id,
-                )),
-                Err(_) => Err(FetchError::new(
-                    FetchErrorKind::Other,
-                    "InvalidResponse",
-                    "the extension's SecretBinary is not valid base64",
-                )),
-            },
+            (None, Some(encoded)) => {
+                match base64::engine::general_purpose::STANDARD.decode(&encoded) {
+                    Ok(bytes) => Ok(SecretValue::binary(
+                        secret.clone(),
+                        bytes,
+                        document.version_id,
+                    )),
+                    Err(_) => Err(FetchError::new(
+                        FetchErrorKind::Other,
+                        "InvalidResponse",
+                        "the extension's SecretBinary is not valid base64",
+                    )),
+                }
+            }
             (None, None) => Err(no_value()),
         }
     }
@@ -289,7 +292,7 @@ mod tests {
     #[test]
     fn token_must_be_a_header_value() {
         let error = Extension::new(2773, "bad\ntoken").err().unwrap();
-        assert_eq!(error.error_type(), "Secrets.InvalidConfiguration");
+        assert_eq!(error.error_type(), "Runtime.InvalidEnvironmentVariable");
         assert!(!error.to_string().contains("bad"), "{error}");
     }
 }

@@ -1,0 +1,63 @@
+//! Every `TERN_*` environment variable, in one place. The README's configuration reference
+//! lists the same names (a test keeps the two in step).
+
+/// `current_thread` or `multi_thread`: the Tokio scheduler (default: `multi_thread` when
+/// `AWS_LAMBDA_MAX_CONCURRENCY` > 1, else `current_thread`).
+pub const TOKIO_RUNTIME: &str = "TERN_TOKIO_RUNTIME";
+
+/// Records (of different groups or keys) processed at once (default 1).
+pub const BATCH_CONCURRENCY: &str = "TERN_BATCH_CONCURRENCY";
+/// No record starts with less time left than this, in milliseconds (default 1000).
+pub const BATCH_SAFETY_MARGIN_MS: &str = "TERN_BATCH_SAFETY_MARGIN_MS";
+/// Running records are abandoned (and reported) with less time left than this, in
+/// milliseconds (default 100).
+pub const BATCH_ABANDON_MARGIN_MS: &str = "TERN_BATCH_ABANDON_MARGIN_MS";
+/// `key` or `batch`: what a failed record stops (default `key` for SQS FIFO, `batch` for
+/// streams).
+pub const BATCH_FAILURE_SCOPE: &str = "TERN_BATCH_FAILURE_SCOPE";
+/// `error` or `report`: what a batch in which every record failed answers (default `error`).
+pub const BATCH_ALL_FAILED: &str = "TERN_BATCH_ALL_FAILED";
+
+/// The DynamoDB table of idempotency records (required by the DynamoDB store).
+pub const IDEMPOTENCY_TABLE: &str = "TERN_IDEMPOTENCY_TABLE";
+/// How long a completed record answers duplicates, in seconds (default 3600).
+pub const IDEMPOTENCY_EXPIRES_SECONDS: &str = "TERN_IDEMPOTENCY_EXPIRES_SECONDS";
+/// Completed records kept in memory (default 0: off).
+pub const IDEMPOTENCY_LOCAL_CACHE_SIZE: &str = "TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE";
+/// The largest response stored with its record, in bytes (default 400000).
+pub const IDEMPOTENCY_MAX_RESPONSE_BYTES: &str = "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES";
+
+/// How long a fetched secret is fresh, in seconds (default 300).
+pub const SECRETS_TTL_SECONDS: &str = "TERN_SECRETS_TTL_SECONDS";
+/// How long past its TTL a secret is served while refreshes fail, in seconds (default 300).
+pub const SECRETS_GRACE_SECONDS: &str = "TERN_SECRETS_GRACE_SECONDS";
+/// `sdk` or `extension`: where secrets come from (default `sdk`).
+pub const SECRETS_BACKEND: &str = "TERN_SECRETS_BACKEND";
+
+/// The CloudWatch namespace of EMF metrics (required by the metrics layer; alias
+/// `POWERTOOLS_METRICS_NAMESPACE`).
+pub const METRICS_NAMESPACE: &str = "TERN_METRICS_NAMESPACE";
+/// The `service` dimension (default the function name; alias `POWERTOOLS_SERVICE_NAME`).
+pub const METRICS_SERVICE: &str = "TERN_METRICS_SERVICE";
+/// `true` writes no metrics (default `false`; alias `POWERTOOLS_METRICS_DISABLED`).
+pub const METRICS_DISABLED: &str = "TERN_METRICS_DISABLED";
+
+/// Every name above.
+pub const ALL: &[&str] = &[
+    TOKIO_RUNTIME,
+    BATCH_CONCURRENCY,
+    BATCH_SAFETY_MARGIN_MS,
+    BATCH_ABANDON_MARGIN_MS,
+    BATCH_FAILURE_SCOPE,
+    BATCH_ALL_FAILED,
+    IDEMPOTENCY_TABLE,
+    IDEMPOTENCY_EXPIRES_SECONDS,
+    IDEMPOTENCY_LOCAL_CACHE_SIZE,
+    IDEMPOTENCY_MAX_RESPONSE_BYTES,
+    SECRETS_TTL_SECONDS,
+    SECRETS_GRACE_SECONDS,
+    SECRETS_BACKEND,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    METRICS_DISABLED,
+];
