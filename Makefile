@@ -22,6 +22,7 @@ help:
 	@echo "make layers the layer zips for x86_64 and arm64 (make layer ARCH=arm64 for one)"
 	@echo "make image  the container image ($(IMAGE)) with podman (CONTAINER=docker on a Docker host)"
 	@echo "make venv   install the pinned tools (cargo-lambda, zig, aws-sam-cli, moto, cfn-lint) into $(VENV)"
+	@echo "make template  transform template.yaml and check it: cfn-lint, sam validate, least privilege, checkov"
 
 venv: $(STAMP)
 
@@ -117,13 +118,29 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The SAM template: cfn-lint 1.53.x (checks inside SAM resources), SAM's own validation, and
-# the project's rules (ReportBatchItemFailures on batch sources, no writes on Resource "*").
-template: venv
-	cfn-lint template.yaml
+# The SAM template as CloudFormation deploys it: packaged and transformed by the SAM translator
+# (tools/samtemplate.py), so the checks see the roles, mappings and permissions SAM adds. cfn-lint
+# (newest) on both forms, SAM's own validation, the project's rules (tools/check_template.py:
+# least privilege per function, batch sources, encryption) and checkov, whose findings must match
+# the accepted list in SECURITY.md (tools/run_checkov.py). checkov pins its own boto3, so it has
+# its own virtualenv.
+TRANSFORMED   := target/template/transformed.json
+CHECKOV_VENV  := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): tools/checkov-requirements.txt tools/checkov-constraints.txt
+	@echo "==> installing pinned checkov into $(CHECKOV_VENV)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt -c tools/checkov-constraints.txt
+	touch $@
+
+template: venv $(CHECKOV_STAMP)
+	$(VENV)/bin/python tools/samtemplate.py template.yaml --out $(TRANSFORMED)
+	cfn-lint template.yaml $(TRANSFORMED)
 	sam validate --lint --region us-east-1
-	$(VENV)/bin/python tools/check_template.py template.yaml
+	$(VENV)/bin/python tools/check_template.py $(TRANSFORMED)
 	$(VENV)/bin/python tools/test_check_template.py
+	$(VENV)/bin/python tools/run_checkov.py --checkov $(CHECKOV_VENV)/bin/checkov $(TRANSFORMED) Dockerfile
+	$(VENV)/bin/python tools/test_run_checkov.py
 
 # Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
 # pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
