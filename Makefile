@@ -13,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build layer layers image image-tools image-context sam-build lint template test demo clean
+.PHONY: help venv build layer layers image image-tools image-context sam-build lint template test demo clean deploy-local deploy-test
 
 help:
 	@echo "make demo   build the bootstrap and invoke every handler through the Lambda emulator"
@@ -23,6 +23,9 @@ help:
 	@echo "make image  the container image ($(IMAGE)) with podman (CONTAINER=docker on a Docker host)"
 	@echo "make venv   install the pinned tools (cargo-lambda, zig, aws-sam-cli, moto, cfn-lint) into $(VENV)"
 	@echo "make template  transform template.yaml and check it: cfn-lint, sam validate, least privilege, checkov"
+	@echo "make deploy-local  deploy the application into moto (CloudFormation), drive it through its queues,"
+	@echo "            stream, topic and bucket with the sample events, as Lambda would (the layer's bootstrap in the emulator)"
+	@echo "make deploy-test   the local deployment's tests, and the buildspec's and README's sam deploy against moto"
 
 venv: $(STAMP)
 
@@ -142,6 +145,23 @@ template: venv $(CHECKOV_STAMP)
 	$(VENV)/bin/python tools/run_checkov.py --checkov $(CHECKOV_VENV)/bin/checkov $(TRANSFORMED) Dockerfile
 	$(VENV)/bin/python tools/test_run_checkov.py
 
+# The application deployed locally (tools/deploy_local.py, tools/localdeploy/): the `sam build`
+# output (the layer holds the bootstrap `make layer` zips) packaged into moto's S3, transformed,
+# deployed into moto's CloudFormation and completed through the service APIs where moto falls
+# short; then driven through its event sources by local pollers, as Lambda would, with the
+# functions under the Runtime Interface Emulator and the FIFO function from the image `make
+# image` built. deploy-test also runs the unit tests of tools/localdeploy and the buildspec's and
+# README's `sam deploy` against moto up to the change set (tools/check_pipeline.py).
+LOCAL_IMAGE_URI := 123456789012.dkr.ecr.us-east-1.amazonaws.com/tern-bootstrap:local
+deploy-local: venv sam-build image
+	$(VENV)/bin/python tools/deploy_local.py --template target/sam-build/template.yaml \
+		--parameter ImageUri=$(LOCAL_IMAGE_URI) --image $(LOCAL_IMAGE_URI)=$(IMAGE)
+
+deploy-test: venv sam-build image
+	$(VENV)/bin/python tools/test_localdeploy.py
+	$(VENV)/bin/python tools/test_deploy_local.py
+	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build
+
 # Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
 # pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
 # `advisories` needs the RustSec database from GitHub: `make deny DENY_CHECKS=all` where the
@@ -166,7 +186,7 @@ fuzz: venv
 # No incremental state (over a GB): a fresh clone in CI would only write it, never read it.
 # `CARGO_INCREMENTAL=1 make test` keeps it.
 test: export CARGO_INCREMENTAL ?= 0
-test: venv lint deny template build layer sam-build image
+test: venv lint deny template build layer sam-build image deploy-test
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
 
 # Benchmarks (BENCHMARKS.md): the functions under test and the harness built with the release

@@ -1,0 +1,364 @@
+"""What the deployed application must do when its event sources are driven, as checks that
+return their problems (an empty list when everything holds), so the same check proves a run
+right and, in the negative control, says what a broken configuration loses.
+
+`drive(...)` puts the sample events on every source of the stack and waits until each source
+has settled; the `*_problems(outcome)` functions then compare the outcome with exact
+expectations:
+
+- orders (standard queue): every valid order stored once although one was sent twice and one
+  acknowledgement was lost; every poison message delivered exactly maxReceiveCount times,
+  then found once in the dead-letter queue; the queue empty;
+- orders (FIFO queue, image function): the same, where a failed message also holds back the
+  rest of its group, which follows it to the dead-letter queue in order;
+- telemetry (stream): the good readings stored; the bad one retried MaximumRetryAttempts
+  times and then reported to the on-failure destination; a batch of bad readings only (the
+  function fails the invocation) bisected, each half retried and reported on its own;
+- payments (topic): each accepted payment delivered twice and stored once; a message outside
+  the subscription's filter policy never delivered;
+- objects (bucket): each object under the prefix routed; an object outside it never delivered.
+"""
+
+import json
+import re
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import scenario
+from .scenario import Scenario, wait_until
+
+# (function, queue, dead-letter queue) of the standard and the FIFO orders queue.
+ORDERS = ("OrdersFunction", "OrdersQueue", "OrdersDeadLetterQueue")
+FIFO = ("OrdersFifoImageFunction", "OrdersFifoQueue", "OrdersFifoDeadLetterQueue")
+OUTSIDE_FILTER = ('{"payment_id": "p-5999", "status": "disputed"}', {"event_type": "payment.disputed"})
+OUTSIDE_PREFIX = "outside/orders.json"
+
+
+@dataclass
+class QueueRun:
+    """What was sent to an orders queue and what became of it."""
+
+    function: str
+    queue: str
+    dead_letters: str
+    max_receive: int
+    sent: list = field(default_factory=list)  # (message id, body)
+    deliveries: Counter = field(default_factory=Counter)
+    dead: list = field(default_factory=list)  # message ids, in the DLQ's order
+    depth: int = 0
+    stored: dict = field(default_factory=dict)  # order id -> item
+    store_logs: Counter = field(default_factory=Counter)  # order id -> "order stored" lines
+    lost_acknowledgement: str = ""  # the message id whose delete was dropped once
+
+
+@dataclass
+class Outcome:
+    orders: QueueRun = None
+    fifo: QueueRun = None
+    telemetry: dict = field(default_factory=dict)
+    payments: dict = field(default_factory=dict)
+    objects: dict = field(default_factory=dict)
+
+
+def order_id(body):
+    found = re.search(r'"order_id": "(o-\d+)"', body)
+    return found.group(1) if found else body[:30]
+
+
+def is_valid_order(body):
+    """The orders the sqs handler accepts (it rejects bad JSON, quantity 0 and negatives)."""
+    try:
+        order = json.loads(body)
+    except ValueError:
+        return False
+    return all(1 <= line["quantity"] <= 1000 for line in order["items"])
+
+
+class DropFirstAcknowledgement:
+    """An SQS `drop_acknowledgement` predicate: loses the first delete of one order."""
+
+    def __init__(self, order):
+        self.order = order
+        self.dropped = None
+
+    def __call__(self, message):
+        if self.dropped is None and order_id(message["Body"]) == self.order:
+            self.dropped = message["MessageId"]
+            return True
+        return False
+
+
+def send_orders(run, scene, bodies, groups=None):
+    for index, body in enumerate(bodies):
+        group = groups[index] if groups else None
+        run.sent.append((scene.send(run.queue, body, group), body))
+
+
+def queue_run(scene, names):
+    """A QueueRun with the queue's deployed maxReceiveCount."""
+    attributes = scene.sqs.get_queue_attributes(
+        QueueUrl=scene.stack.refs[names[1]], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    return QueueRun(*names, max_receive=json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
+
+
+def settle_queue(run, scene, functions, timeout):
+    """Waits until the queue is empty, then collects the outcome. SQS moves a message to the
+    dead-letter queue when it is received once more than maxReceiveCount allows, so an empty
+    queue means every message was deleted or dead-lettered."""
+    wait_until(f"{run.queue} empty", lambda: scene.depth(run.queue) == 0, timeout)
+    collect_queue(run, scene, functions)
+
+
+def collect_queue(run, scene, functions):
+    ids = {message_id for message_id, _ in run.sent}
+    for invocation in functions.of(run.function):
+        for record in invocation.payload.get("Records", []):
+            if record["messageId"] in ids:
+                run.deliveries[record["messageId"]] += 1
+    run.dead = [m["MessageId"] for m in scene.drain(run.dead_letters) if m["MessageId"] in ids]
+    run.depth = scene.depth(run.queue)
+    orders = {order_id(body) for _, body in run.sent}
+    run.stored = {item["order_id"]: item for item in scene.items("OrdersTable") if item["order_id"] in orders}
+    for line in functions.json_logs(run.function):
+        if line.get("message") == "order stored" and line.get("order_id") in orders:
+            run.store_logs[line["order_id"]] += 1
+
+
+def queue_problems(run, held_back=()):
+    """Valid orders stored once, poison (and held-back) messages delivered maxReceiveCount
+    times and dead-lettered once, in order; the queue empty."""
+    problems = []
+    valid = [(mid, body) for mid, body in run.sent if is_valid_order(body)]
+    failing = [(mid, body) for mid, body in run.sent if not is_valid_order(body) or order_id(body) in held_back]
+    for order in sorted({order_id(body) for _, body in valid} - set(held_back)):
+        if order not in run.stored:
+            problems.append(f"order {order}: not in the orders table")
+        if run.store_logs[order] != 1:
+            problems.append(f"order {order}: stored {run.store_logs[order]} times, expected once")
+    for message_id, body in failing:
+        label = order_id(body)
+        if run.deliveries[message_id] != run.max_receive:
+            problems.append(
+                f"poison message {label}: delivered {run.deliveries[message_id]} times, "
+                f"expected {run.max_receive}"
+            )
+        copies = run.dead.count(message_id)
+        if copies != 1:
+            problems.append(f"poison message {label}: {copies} copies in the dead-letter queue, expected 1")
+    expected_order = [mid for mid, _ in failing]
+    if sorted(run.dead) == sorted(expected_order) and run.dead != expected_order:
+        problems.append(f"dead-letter queue order {run.dead}, expected {expected_order}")
+    if run.depth:
+        problems.append(f"{run.queue} still holds {run.depth} messages")
+    if run.lost_acknowledgement and run.deliveries[run.lost_acknowledgement] != 2:
+        problems.append(
+            f"the message whose acknowledgement was lost was delivered "
+            f"{run.deliveries[run.lost_acknowledgement]} times, expected 2"
+        )
+    return problems
+
+
+def orders_problems(outcome):
+    return queue_problems(outcome.orders)
+
+
+def fifo_problems(outcome):
+    # The first failure of group customer-c-1 holds back the rest of that group.
+    return queue_problems(outcome.fifo, held_back=("o-2004",))
+
+
+def telemetry_problems(outcome):
+    t = outcome.telemetry
+    problems = []
+    if t["stored"] != t["expected"]:
+        problems.append(f"readings stored {t['stored']}, expected {t['expected']}")
+    if t["bad_deliveries"] != t["retries"] + 1:
+        problems.append(
+            f"the bad reading was delivered {t['bad_deliveries']} times, expected {t['retries'] + 1}"
+        )
+    reports = t["failure_reports"]
+    infos = [r.get("KinesisBatchInfo", {}) for r in reports]
+    if [i.get("startSequenceNumber") for i in infos] != [t["bad_sequence"]]:
+        problems.append(
+            f"on-failure destination holds {[i.get('startSequenceNumber') for i in infos]}, "
+            f"expected one report starting at the bad reading {t['bad_sequence']}"
+        )
+    elif reports[0]["requestContext"]["condition"] != "RetryAttemptsExhausted":
+        problems.append(f"the report's condition is {reports[0]['requestContext']['condition']}")
+    return problems + bisect_problems(t["bisect"], t["retries"])
+
+
+def bisect_problems(b, retries):
+    """A failed batch of two: split, then each record retried and reported alone."""
+    first, second = b["sequences"]
+    expected = [(first, second)] + [(first,)] * (retries + 1) + [(second,)] * (retries + 1)
+    problems = []
+    if b["batches"] != expected:
+        problems.append(f"batches invoked {b['batches']}, expected {expected}")
+    reported = [(r["KinesisBatchInfo"]["startSequenceNumber"], r["KinesisBatchInfo"]["batchSize"])
+                for r in b["reports"]]
+    if reported != [(first, 1), (second, 1)]:
+        problems.append(f"reports {reported}, expected one per record: {[(first, 1), (second, 1)]}")
+    return problems
+
+
+def payments_problems(outcome):
+    p = outcome.payments
+    problems = []
+    for message_id in p["accepted"]:
+        responses = p["responses"].get(message_id, [])
+        if len(responses) != 2:
+            problems.append(f"payment {message_id}: delivered {len(responses)} times, expected 2")
+        elif responses[0] != responses[1]:
+            problems.append(f"payment {message_id}: the second delivery was processed again")
+    if sorted(p["stored"]) != sorted(p["accepted"]):
+        problems.append(f"notifications stored {sorted(p['stored'])}, expected {sorted(p['accepted'])}")
+    if p["responses"].get(p["filtered"]):
+        problems.append(f"the message outside the filter policy reached the function")
+    return problems
+
+
+def objects_problems(outcome):
+    o = outcome.objects
+    problems = []
+    if o["routed"] != o["expected"]:
+        problems.append(f"objects routed {o['routed']}, expected {o['expected']}")
+    if OUTSIDE_PREFIX in o["delivered_keys"]:
+        problems.append(f"{OUTSIDE_PREFIX} (outside the notification's prefix) reached the function")
+    if sorted(o["delivered_keys"]) != sorted(o["uploaded_inside"]):
+        problems.append(f"keys delivered {sorted(o['delivered_keys'])}, expected {sorted(o['uploaded_inside'])}")
+    return problems
+
+
+def drive(clients, stack, functions, dropper, timeout=120):
+    """Puts every sample event on the stack's sources (already started, with `dropper` as the
+    SQS pollers' drop_acknowledgement) and waits until each settled; returns the Outcome."""
+    scene = Scenario(clients, stack)
+    outcome = Outcome()
+    outcome.orders = queue_run(scene, ORDERS)
+    orders = scenario.sample_orders()
+    # The first valid order twice: a producer retrying a send.
+    send_orders(outcome.orders, scene, [orders[0], *orders])
+    fifo = FIFO[0] in stack.types
+    if fifo:
+        outcome.fifo = queue_run(scene, FIFO)
+        bodies, groups = zip(*scenario.sample_fifo_orders())
+        send_orders(outcome.fifo, scene, bodies, groups)
+    readings = scenario.sample_readings()
+    sequences = [scene.put("TelemetryStream", key, data) for key, data in readings]
+    payments = [(scene.publish("PaymentsTopic", m, a), m) for m, a in scenario.sample_payments()]
+    filtered = scene.publish("PaymentsTopic", *OUTSIDE_FILTER)
+    objects = scenario.sample_objects()
+    for key, body in objects.items():
+        scene.upload("IncomingBucket", key, body)
+    scene.upload("IncomingBucket", OUTSIDE_PREFIX, b'{"orders": []}')
+
+    settle_queue(outcome.orders, scene, functions, timeout)
+    outcome.orders.lost_acknowledgement = dropper.dropped or ""
+    if fifo:
+        settle_queue(outcome.fifo, scene, functions, timeout)
+    bad = [seq for seq, (_, data) in zip(sequences, readings) if not data.startswith(b"{")]
+    mapping = clients.client("lambda").get_event_source_mapping(
+        UUID=stack.refs["TelemetryFunctionTelemetry"]
+    )
+    retries = mapping["MaximumRetryAttempts"]
+    wait_until("the telemetry failure report", lambda: scene.depth("TelemetryFailureQueue") >= 1, timeout)
+    wait_until("payments delivered", lambda: len(functions.of("PaymentsFunction")) >= 2 * len(payments), timeout)
+    wait_until("objects routed", lambda: len(functions.of("RoutingFunction")) >= len(objects), timeout)
+    time.sleep(3)  # anything that should not happen has had time to
+    outcome.telemetry = telemetry_outcome(scene, functions, readings, bad, retries)
+    outcome.payments = payments_outcome(scene, functions, payments, filtered)
+    outcome.objects = objects_outcome(scene, functions, objects)
+    outcome.telemetry["bisect"] = bisect_outcome(scene, functions, timeout)
+    return outcome
+
+
+def bisect_outcome(scene, functions, timeout):
+    """Two readings that do not decode, alone in a batch: the function fails the invocation."""
+    sequences = [scene.put("TelemetryStream", "d-900", b"not a reading") for _ in range(2)]
+    wait_until("two bisected reports", lambda: scene.depth("TelemetryFailureQueue") >= 2, timeout)
+    batches = [
+        tuple(r["kinesis"]["sequenceNumber"] for r in invocation.payload["Records"])
+        for invocation in functions.of("TelemetryFunction")
+        if invocation.payload["Records"][0]["kinesis"]["sequenceNumber"] in sequences
+    ]
+    reports = [json.loads(m["Body"]) for m in scene.drain("TelemetryFailureQueue")]
+    return {"sequences": sequences, "batches": batches, "reports": reports}
+
+
+def telemetry_outcome(scene, functions, readings, bad, retries):
+    expected = sorted(
+        f"{r['device_id']}#{r['recorded_at']}"
+        for r in (json.loads(data) for _, data in readings if data.startswith(b"{"))
+    )
+    deliveries = Counter(
+        record["kinesis"]["sequenceNumber"]
+        for invocation in functions.of("TelemetryFunction")
+        for record in invocation.payload["Records"]
+    )
+    return {
+        "expected": expected,
+        "stored": sorted(item["reading_id"] for item in scene.items("TelemetryTable")),
+        "bad_sequence": bad[0],
+        "bad_deliveries": deliveries[bad[0]],
+        "retries": retries,
+        "failure_reports": [json.loads(m["Body"]) for m in scene.drain("TelemetryFailureQueue")],
+    }
+
+
+def payments_outcome(scene, functions, payments, filtered):
+    responses = {}
+    for invocation in functions.of("PaymentsFunction"):
+        message_id = invocation.payload["Records"][0]["Sns"]["MessageId"]
+        responses.setdefault(message_id, []).append(invocation.body)
+    return {
+        "accepted": [message_id for message_id, _ in payments],
+        "filtered": filtered,
+        "responses": responses,
+        "stored": [item["message_id"] for item in scene.items("NotificationsTable")],
+    }
+
+
+def objects_outcome(scene, functions, objects):
+    delivered = [
+        urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+        for invocation in functions.of("RoutingFunction")
+        for record in invocation.payload["Records"]
+    ]
+    routed = {
+        bucket: scene.keys(bucket) for bucket in ("DataBucket", "ImagesBucket", "UnsortedBucket")
+    }
+    return {
+        "delivered_keys": delivered,
+        "uploaded_inside": [key for key in objects if key.startswith("incoming/")],
+        "routed": routed,
+        "expected": {
+            "DataBucket": ["csv/incoming/reports/q4 report.csv", "json/incoming/orders 2026-11-22.json"],
+            "ImagesBucket": ["incoming/photos/käse & brot.png"],
+            "UnsortedBucket": ["unknown/incoming/firmware.bin"],
+        },
+    }
+
+
+def negative_control(clients, stack, functions, options, timeout=60):
+    """The orders run again (new order ids) after ReportBatchItemFailures was removed from the
+    deployed mapping: Lambda then deletes every message of a batch the function answered,
+    the ones it reported failed included. Returns the QueueRun for `queue_problems`."""
+    from .sources import EventSources  # the sources import this module's neighbours
+
+    lam = clients.client("lambda")
+    lam.update_event_source_mapping(
+        UUID=stack.refs["OrdersFunctionOrders"], FunctionResponseTypes=[], Enabled=True
+    )
+    scene = Scenario(clients, stack)
+    run = queue_run(scene, ORDERS)
+    sources = EventSources.start(clients, stack, functions, options, only=["OrdersFunctionOrders"])
+    try:
+        send_orders(run, scene, [body.replace('"o-10', '"o-30') for body in scenario.sample_orders()])
+        settle_queue(run, scene, functions, timeout)
+    finally:
+        sources.stop()
+    return run
