@@ -32,7 +32,7 @@ from localdeploy.functions import Functions  # noqa: E402
 from localdeploy.sources import EventSources  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-OPTIONS = {"visibility_timeout": 2, "retry_delay": 1, "duplicate": lambda message: True}
+OPTIONS = {"visibility_timeout": 2, "retry_delay": 1, "duplicate": acceptance.duplicate}
 
 
 def short(value):
@@ -89,7 +89,9 @@ def print_outcome(outcome):
     p = outcome.payments
     print(f"  payments: {len(p['accepted'])} accepted, each delivered "
           f"{sorted({len(r) for r in p['responses'].values()})} times and stored once; the one "
-          f"outside the filter delivered {len(p['responses'].get(p['filtered'], []))} times")
+          f"outside the filter delivered {len(p['responses'].get(p['filtered'], []))} times; the "
+          f"refused one tried {len(p['responses'].get(p['failing'], []))} times, then recorded in "
+          f"the on-failure queue")
     o = outcome.objects
     print(f"  objects: {sum(len(v) for v in o['routed'].values())} routed "
           f"({'; '.join(f'{b}: {k}' for b, k in o['routed'].items())}); "

@@ -34,8 +34,8 @@ VENV = pathlib.Path(os.environ.get("TERN_VENV", ROOT / ".venv"))
 TEMPLATE = ROOT / "target/sam-build/template.yaml"
 IMAGE = os.environ.get("TERN_IMAGE", "tern-bootstrap:latest")
 IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tern-bootstrap:local"
-# Redeliveries in seconds, not the queues' 120 s; SNS delivers every accepted message twice.
-OPTIONS = {"visibility_timeout": 2, "retry_delay": 0.2, "duplicate": lambda message: True}
+# Redeliveries in seconds, not the queues' 120 s; SNS delivers the sample payments twice.
+OPTIONS = {"visibility_timeout": 2, "retry_delay": 0.2, "duplicate": acceptance.duplicate}
 
 
 def rie():

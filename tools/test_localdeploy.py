@@ -12,7 +12,9 @@ import unittest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import check_pipeline  # noqa: E402
-from localdeploy import filters, intrinsics, kinesis, sqs  # noqa: E402
+from localdeploy import completions, filters, intrinsics, kinesis, sqs  # noqa: E402
+from localdeploy.aws import Clients  # noqa: E402
+from localdeploy.deployer import Context, DeployError, Deployer  # noqa: E402
 from localdeploy.functions import Invocation  # noqa: E402
 
 
@@ -128,6 +130,26 @@ class Intrinsics(unittest.TestCase):
                 "Sub": {"Fn::Sub": "arn:fn:${Table}"},
             },
         )
+
+
+class Names(unittest.TestCase):
+    def test_names_moto_cannot_generate(self):
+        ctx = Context(clients=None, stack_name="tern-local")
+        fifo = {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}
+        completions.prepare(ctx, "OrdersFifoQueue", fifo)
+        self.assertRegex(fifo["Properties"]["QueueName"], r"^tern-local-OrdersFifoQueue-[A-Z0-9]{12}\.fifo$")
+        parameter = {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "v"}}
+        completions.prepare(ctx, "RoutingRules", parameter)
+        self.assertRegex(parameter["Properties"]["Name"], r"^CFN-RoutingRules-[A-Z0-9]{12}$")
+        named = {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True, "QueueName": "q.fifo"}}
+        completions.prepare(ctx, "Q", named)
+        self.assertEqual(named["Properties"]["QueueName"], "q.fifo")
+
+    def test_a_type_nothing_can_create_is_refused_before_deploying(self):
+        deployer = Deployer(Clients("http://127.0.0.1:9"), "tern-local", log=lambda _: None)
+        template = {"Resources": {"Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {}}}}
+        with self.assertRaisesRegex(DeployError, r"no local deployment for \{'Api': 'AWS::ApiGatewayV2::Api'\}"):
+            deployer.deploy_transformed(template)
 
 
 def invocation(body, status=200):

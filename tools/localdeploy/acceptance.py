@@ -15,7 +15,8 @@ expectations:
   times and then reported to the on-failure destination; a batch of bad readings only (the
   function fails the invocation) bisected, each half retried and reported on its own;
 - payments (topic): each accepted payment delivered twice and stored once; a message outside
-  the subscription's filter policy never delivered;
+  the subscription's filter policy never delivered; one the function refuses retried as the
+  asynchronous invocation config says, then recorded in its on-failure destination;
 - objects (bucket): each object under the prefix routed; an object outside it never delivered.
 """
 
@@ -34,6 +35,18 @@ ORDERS = ("OrdersFunction", "OrdersQueue", "OrdersDeadLetterQueue")
 FIFO = ("OrdersFifoImageFunction", "OrdersFifoQueue", "OrdersFifoDeadLetterQueue")
 OUTSIDE_FILTER = ('{"payment_id": "p-5999", "status": "disputed"}', {"event_type": "payment.disputed"})
 OUTSIDE_PREFIX = "outside/orders.json"
+# Accepted by the filter policy, refused by the function: the payload says failed, the
+# attribute captured. Asynchronous retries, then the on-failure destination.
+FAILING_PAYMENT = (
+    '{"payment_id": "p-5998", "order_id": "o-1005", "amount_cents": 1400, "currency": "USD", '
+    '"status": "failed"}',
+    {"event_type": "payment.captured"},
+)
+
+
+def duplicate(envelope):
+    """The SNS `duplicate` option of a run: SNS delivers the sample payments twice."""
+    return envelope["Message"] != FAILING_PAYMENT[0]
 
 
 @dataclass
@@ -122,9 +135,17 @@ def collect_queue(run, scene, functions):
     run.depth = scene.depth(run.queue)
     orders = {order_id(body) for _, body in run.sent}
     run.stored = {item["order_id"]: item for item in scene.items("OrdersTable") if item["order_id"] in orders}
-    for line in functions.json_logs(run.function):
-        if line.get("message") == "order stored" and line.get("order_id") in orders:
-            run.store_logs[line["order_id"]] += 1
+    # Log lines reach the emulator's output after the response: give the last ones a moment.
+    deadline = time.monotonic() + 5
+    while True:
+        run.store_logs = Counter(
+            line["order_id"]
+            for line in functions.json_logs(run.function)
+            if line.get("message") == "order stored" and line.get("order_id") in orders
+        )
+        if set(run.stored) <= set(run.store_logs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
 
 def queue_problems(run, held_back=()):
@@ -162,7 +183,10 @@ def queue_problems(run, held_back=()):
 
 
 def orders_problems(outcome):
-    return queue_problems(outcome.orders)
+    missing = [] if outcome.orders.lost_acknowledgement else [
+        "no acknowledgement was lost: the redelivery of an acknowledged order went untested"
+    ]
+    return missing + queue_problems(outcome.orders)
 
 
 def fifo_problems(outcome):
@@ -217,7 +241,23 @@ def payments_problems(outcome):
     if sorted(p["stored"]) != sorted(p["accepted"]):
         problems.append(f"notifications stored {sorted(p['stored'])}, expected {sorted(p['accepted'])}")
     if p["responses"].get(p["filtered"]):
-        problems.append(f"the message outside the filter policy reached the function")
+        problems.append("the message outside the filter policy reached the function")
+    attempts = p["retries"] + 1
+    tried = len(p["responses"].get(p["failing"], []))
+    if tried != attempts:
+        problems.append(f"the refused payment was tried {tried} times, expected {attempts}")
+    records = [
+        (
+            r["requestContext"]["condition"],
+            r["requestContext"]["approximateInvokeCount"],
+            r["requestPayload"]["Records"][0]["Sns"]["MessageId"],
+            r["responseContext"].get("functionError"),
+        )
+        for r in p["failure_records"]
+    ]
+    expected = [("RetriesExhausted", attempts, p["failing"], "Unhandled")]
+    if records != expected:
+        problems.append(f"on-failure records {records}, expected {expected}")
     return problems
 
 
@@ -249,12 +289,14 @@ def drive(clients, stack, functions, dropper, timeout=120):
         send_orders(outcome.fifo, scene, bodies, groups)
     readings = scenario.sample_readings()
     sequences = [scene.put("TelemetryStream", key, data) for key, data in readings]
-    payments = [(scene.publish("PaymentsTopic", m, a), m) for m, a in scenario.sample_payments()]
+    # What must not be delivered goes first: once what follows it arrived, it was passed over.
     filtered = scene.publish("PaymentsTopic", *OUTSIDE_FILTER)
+    payments = [(scene.publish("PaymentsTopic", m, a), m) for m, a in scenario.sample_payments()]
+    failing = scene.publish("PaymentsTopic", *FAILING_PAYMENT)
+    scene.upload("IncomingBucket", OUTSIDE_PREFIX, b'{"orders": []}')
     objects = scenario.sample_objects()
     for key, body in objects.items():
         scene.upload("IncomingBucket", key, body)
-    scene.upload("IncomingBucket", OUTSIDE_PREFIX, b'{"orders": []}')
 
     settle_queue(outcome.orders, scene, functions, timeout)
     outcome.orders.lost_acknowledgement = dropper.dropped or ""
@@ -267,10 +309,11 @@ def drive(clients, stack, functions, dropper, timeout=120):
     retries = mapping["MaximumRetryAttempts"]
     wait_until("the telemetry failure report", lambda: scene.depth("TelemetryFailureQueue") >= 1, timeout)
     wait_until("payments delivered", lambda: len(functions.of("PaymentsFunction")) >= 2 * len(payments), timeout)
+    wait_until("the payment failure record", lambda: scene.depth("PaymentsFailureQueue") >= 1, timeout)
     wait_until("objects routed", lambda: len(functions.of("RoutingFunction")) >= len(objects), timeout)
-    time.sleep(3)  # anything that should not happen has had time to
+    time.sleep(2)  # and nothing arrives late
     outcome.telemetry = telemetry_outcome(scene, functions, readings, bad, retries)
-    outcome.payments = payments_outcome(scene, functions, payments, filtered)
+    outcome.payments = payments_outcome(scene, functions, payments, filtered, failing)
     outcome.objects = objects_outcome(scene, functions, objects)
     outcome.telemetry["bisect"] = bisect_outcome(scene, functions, timeout)
     return outcome
@@ -309,14 +352,20 @@ def telemetry_outcome(scene, functions, readings, bad, retries):
     }
 
 
-def payments_outcome(scene, functions, payments, filtered):
+def payments_outcome(scene, functions, payments, filtered, failing):
     responses = {}
     for invocation in functions.of("PaymentsFunction"):
         message_id = invocation.payload["Records"][0]["Sns"]["MessageId"]
         responses.setdefault(message_id, []).append(invocation.body)
+    config = scene.clients.client("lambda").get_function_event_invoke_config(
+        FunctionName=scene.stack.refs["PaymentsFunction"], Qualifier="$LATEST"
+    )
     return {
         "accepted": [message_id for message_id, _ in payments],
         "filtered": filtered,
+        "failing": failing,
+        "retries": config["MaximumRetryAttempts"],
+        "failure_records": [json.loads(m["Body"]) for m in scene.drain("PaymentsFailureQueue")],
         "responses": responses,
         "stored": [item["message_id"] for item in scene.items("NotificationsTable")],
     }

@@ -11,9 +11,10 @@ service APIs once the stack has created the resource; and a name moto cannot gen
 | AWS::Kinesis::Stream | StreamEncryption | StartStreamEncryption |
 | AWS::IAM::Role | Policies | PutRolePolicy (moto stores each inline document as a Python repr, not JSON) |
 
-And before the stack: a FIFO queue without a QueueName gets the name CloudFormation would
-generate (`<stack>-<LogicalId>-<RANDOM>.fifo`); moto's generated name lacks the `.fifo`
-suffix and SQS refuses it.
+And before the stack, names moto cannot generate: a FIFO queue without a QueueName gets the
+name CloudFormation would generate (`<stack>-<LogicalId>-<RANDOM>.fifo`; moto's lacks the
+`.fifo` suffix and SQS refuses it), an SSM parameter without a Name gets
+`CFN-<LogicalId>-<RANDOM>` (moto answers an unnamed one with an internal error).
 """
 
 import json
@@ -26,6 +27,8 @@ def prepare(ctx, logical_id, resource):
     props = resource.setdefault("Properties", {})
     if resource["Type"] == "AWS::SQS::Queue" and props.get("FifoQueue") and "QueueName" not in props:
         props["QueueName"] = physical_name(ctx, logical_id, 80, suffix=".fifo")
+    if resource["Type"] == "AWS::SSM::Parameter" and "Name" not in props:
+        props["Name"] = f"CFN-{logical_id}-{physical_name(ctx, logical_id, 24).rsplit('-', 1)[1]}"
 
 
 def table_ttl(ctx, name, value):

@@ -36,6 +36,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import samtemplate  # noqa: E402
 
 ARTIFACTS_BUCKET = "tern-local-artifacts"
+# Types moto's CloudFormation (5.2.5) creates as the deployment needs them, with the
+# completions of completions.py. Any other type needs a creator in apiresources.py: moto skips
+# types it does not know with a warning, which would leave a stack that only looks complete.
+CLOUDFORMATION_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::IAM::Role",
+    "AWS::Kinesis::Stream",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::SSM::Parameter",
+}
 
 
 class DeployError(Exception):
@@ -139,6 +154,16 @@ class Deployer:
             for lid, res in template["Resources"].items()
             if "Condition" not in res or resolver.condition(res["Condition"])
         }
+        unknown = {
+            lid: res["Type"]
+            for lid, res in resources.items()
+            if res["Type"] not in CLOUDFORMATION_TYPES and res["Type"] not in apiresources.CREATORS
+        }
+        if unknown:
+            raise DeployError(
+                f"no local deployment for {unknown}: moto's CloudFormation does not create these "
+                "types as needed; add a creator to tools/localdeploy/apiresources.py"
+            )
         for lid, res in resources.items():
             stack.types[lid] = res["Type"]
             completions.prepare(self.ctx, lid, res)

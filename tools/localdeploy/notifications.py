@@ -28,9 +28,11 @@ import time
 import urllib.parse
 import uuid
 
+from botocore.exceptions import ClientError
+
 from .aws import Clients
-from .filters import matches_policy, s3_event_matches, s3_key_matches
 from .destinations import send
+from .filters import matches_policy, s3_event_matches, s3_key_matches
 from .polling import Poller
 
 TAP_ID = "tern-local-tap"
@@ -53,8 +55,10 @@ class AsyncInvoker:
                 config = self.clients.client("lambda").get_function_event_invoke_config(
                     FunctionName=":".join(parts[:7]), Qualifier=qualifier
                 )
-            except self.clients.client("lambda").exceptions.ResourceNotFoundException:
-                config = {}
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+                config = {}  # Lambda's defaults: two retries, no destination
             self.configs[function_arn] = config
         return self.configs[function_arn]
 
