@@ -13,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build layer layers image image-tools image-context sam-build lint template test demo clean
+.PHONY: help venv build layer layers image image-tools image-context sam-build lint template test demo clean deploy-local deploy-test
 
 help:
 	@echo "make demo   build the bootstrap and invoke every handler through the Lambda emulator"
@@ -22,6 +22,10 @@ help:
 	@echo "make layers the layer zips for x86_64 and arm64 (make layer ARCH=arm64 for one)"
 	@echo "make image  the container image ($(IMAGE)) with podman (CONTAINER=docker on a Docker host)"
 	@echo "make venv   install the pinned tools (cargo-lambda, zig, aws-sam-cli, moto, cfn-lint) into $(VENV)"
+	@echo "make template  transform template.yaml and check it: cfn-lint, sam validate, least privilege, checkov"
+	@echo "make deploy-local  deploy the application into moto (CloudFormation), drive it through its queues,"
+	@echo "            stream, topic and bucket with the sample events, as Lambda would (the layer's bootstrap in the emulator)"
+	@echo "make deploy-test   the local deployment's tests, and the buildspec's and README's sam deploy against moto"
 
 venv: $(STAMP)
 
@@ -117,13 +121,46 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The SAM template: cfn-lint 1.53.x (checks inside SAM resources), SAM's own validation, and
-# the project's rules (ReportBatchItemFailures on batch sources, no writes on Resource "*").
-template: venv
-	cfn-lint template.yaml
+# The SAM template as CloudFormation deploys it: packaged and transformed by the SAM translator
+# (tools/samtemplate.py), so the checks see the roles, mappings and permissions SAM adds. cfn-lint
+# (newest) on both forms, SAM's own validation, the project's rules (tools/check_template.py:
+# least privilege per function, batch sources, encryption) and checkov, whose findings must match
+# the accepted list in SECURITY.md (tools/run_checkov.py). checkov pins its own boto3, so it has
+# its own virtualenv.
+TRANSFORMED   := target/template/transformed.json
+CHECKOV_VENV  := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): tools/checkov-requirements.txt tools/checkov-constraints.txt
+	@echo "==> installing pinned checkov into $(CHECKOV_VENV)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt -c tools/checkov-constraints.txt
+	touch $@
+
+template: venv $(CHECKOV_STAMP)
+	$(VENV)/bin/python tools/samtemplate.py template.yaml --out $(TRANSFORMED)
+	cfn-lint template.yaml $(TRANSFORMED)
 	sam validate --lint --region us-east-1
-	$(VENV)/bin/python tools/check_template.py template.yaml
+	$(VENV)/bin/python tools/check_template.py $(TRANSFORMED)
 	$(VENV)/bin/python tools/test_check_template.py
+	$(VENV)/bin/python tools/run_checkov.py --checkov $(CHECKOV_VENV)/bin/checkov $(TRANSFORMED) Dockerfile
+	$(VENV)/bin/python tools/test_run_checkov.py
+
+# The application deployed locally (tools/deploy_local.py, tools/localdeploy/): the `sam build`
+# output (the layer holds the bootstrap `make layer` zips) packaged into moto's S3, transformed,
+# deployed into moto's CloudFormation and completed through the service APIs where moto falls
+# short; then driven through its event sources by local pollers, as Lambda would, with the
+# functions under the Runtime Interface Emulator and the FIFO function from the image `make
+# image` built. deploy-test also runs the unit tests of tools/localdeploy and the buildspec's and
+# README's `sam deploy` against moto up to the change set (tools/check_pipeline.py).
+LOCAL_IMAGE_URI := 123456789012.dkr.ecr.us-east-1.amazonaws.com/tern-bootstrap:local
+deploy-local: venv sam-build image
+	$(VENV)/bin/python tools/deploy_local.py --template target/sam-build/template.yaml \
+		--parameter ImageUri=$(LOCAL_IMAGE_URI) --image $(LOCAL_IMAGE_URI)=$(IMAGE)
+
+deploy-test: venv sam-build image
+	$(VENV)/bin/python tools/test_localdeploy.py
+	$(VENV)/bin/python tools/test_deploy_local.py
+	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build
 
 # Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
 # pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
@@ -149,7 +186,7 @@ fuzz: venv
 # No incremental state (over a GB): a fresh clone in CI would only write it, never read it.
 # `CARGO_INCREMENTAL=1 make test` keeps it.
 test: export CARGO_INCREMENTAL ?= 0
-test: venv lint deny template build layer sam-build image
+test: venv lint deny template build layer sam-build image deploy-test
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
 
 # Benchmarks (BENCHMARKS.md): the functions under test and the harness built with the release

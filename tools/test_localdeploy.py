@@ -1,0 +1,212 @@
+"""Unit tests of the local deployment's pure parts: filter policies and notification filters,
+intrinsics, what an SQS or Kinesis response acknowledges, and the pipeline's static checks.
+
+Run by `make deploy-test` (part of `make test`): python tools/test_localdeploy.py
+"""
+
+import json
+import pathlib
+import sys
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import check_pipeline  # noqa: E402
+from localdeploy import completions, filters, intrinsics, kinesis, sqs  # noqa: E402
+from localdeploy.aws import Clients  # noqa: E402
+from localdeploy.deployer import Context, DeployError, Deployer  # noqa: E402
+from localdeploy.functions import Invocation  # noqa: E402
+
+
+def attributes(**values):
+    return {name: {"Type": "String", "Value": value} for name, value in values.items()}
+
+
+class FilterPolicies(unittest.TestCase):
+    POLICY = {"event_type": ["payment.captured", "payment.refunded"]}
+
+    def test_exact_values_any_of_a_list(self):
+        match = filters.matches_attributes
+        self.assertTrue(match(self.POLICY, attributes(event_type="payment.refunded")))
+        self.assertFalse(match(self.POLICY, attributes(event_type="payment.disputed")))
+        self.assertFalse(match(self.POLICY, attributes(tenant="acme")))
+
+    def test_every_key_must_match(self):
+        policy = {**self.POLICY, "tenant": [{"prefix": "ac"}]}
+        self.assertTrue(filters.matches_attributes(policy, attributes(event_type="payment.captured", tenant="acme")))
+        self.assertFalse(filters.matches_attributes(policy, attributes(event_type="payment.captured", tenant="beta")))
+
+    def test_operators(self):
+        match = filters.matches_attributes
+        number = {"amount": {"Type": "Number", "Value": "25"}}
+        self.assertTrue(match({"amount": [{"numeric": [">", 10, "<=", 25]}]}, number))
+        self.assertFalse(match({"amount": [{"numeric": [">", 25]}]}, number))
+        self.assertTrue(match({"tenant": [{"anything-but": ["beta", "gamma"]}]}, attributes(tenant="acme")))
+        self.assertFalse(match({"tenant": [{"anything-but": "acme"}]}, attributes(tenant="acme")))
+        self.assertFalse(match({"tenant": [{"anything-but": "beta"}]}, {}))
+        self.assertTrue(match({"tenant": [{"exists": False}]}, {}))
+        self.assertFalse(match({"tenant": [{"exists": False}]}, attributes(tenant="acme")))
+        self.assertTrue(match({"tenant": [{"equals-ignore-case": "ACME"}]}, attributes(tenant="acme")))
+        self.assertTrue(match({"tenant": [{"suffix": "me"}]}, attributes(tenant="acme")))
+        array = {"tags": {"Type": "String.Array", "Value": '["red", "blue"]'}}
+        self.assertTrue(match({"tags": ["blue"]}, array))
+        self.assertTrue(match({"$or": [{"tenant": ["beta"]}, {"tags": ["red"]}]}, array))
+
+    def test_an_unknown_operator_is_an_error(self):
+        with self.assertRaisesRegex(filters.FilterPolicyError, "'cidr' is not supported"):
+            filters.matches_attributes({"ip": [{"cidr": "10.0.0.0/8"}]}, attributes(ip="10.1.2.3"))
+
+    def test_message_body_scope(self):
+        policy = {"payment": {"status": ["captured"]}, "amount_cents": [{"numeric": [">=", 100]}]}
+        body = json.dumps({"payment": {"status": "captured"}, "amount_cents": 2598})
+        self.assertTrue(filters.matches_policy(policy, "MessageBody", {}, body))
+        self.assertFalse(filters.matches_policy(policy, "MessageBody", {}, body.replace("captured", "failed")))
+        self.assertFalse(filters.matches_policy(policy, "MessageBody", {}, "not json"))
+        self.assertTrue(filters.matches_policy(None, "MessageAttributes", {}, "anything"))
+
+    def test_s3_event_names_and_keys(self):
+        self.assertTrue(filters.s3_event_matches("s3:ObjectCreated:*", "ObjectCreated:Put"))
+        self.assertFalse(filters.s3_event_matches("s3:ObjectCreated:*", "ObjectRemoved:Delete"))
+        self.assertTrue(filters.s3_event_matches("s3:ObjectCreated:Copy", "ObjectCreated:Copy"))
+        self.assertFalse(filters.s3_event_matches("s3:ObjectCreated:Copy", "ObjectCreated:Put"))
+        rules = {"prefix": "incoming/", "suffix": ".json"}
+        self.assertTrue(filters.s3_key_matches(rules, "incoming/a b.json"))
+        self.assertFalse(filters.s3_key_matches(rules, "outside/a.json"))
+        self.assertFalse(filters.s3_key_matches(rules, "incoming/a.csv"))
+
+
+class Intrinsics(unittest.TestCase):
+    def test_dependencies_skip_parameters_and_pseudo_parameters(self):
+        value = {
+            "A": {"Ref": "Table"},
+            "B": {"Fn::GetAtt": ["Queue", "Arn"]},
+            "C": {"Fn::Sub": "${Bucket.Arn}/${AWS::Region}/${Prefix}/${!Literal}"},
+            "D": {"Fn::Sub": ["${X}-${Topic}", {"X": {"Ref": "Stream"}}]},
+        }
+        self.assertEqual(
+            intrinsics.dependencies(value, known_names={"Prefix"}),
+            {"Table", "Queue", "Bucket", "Topic", "Stream"},
+        )
+
+    def test_resolve(self):
+        resolver = intrinsics.Resolver(
+            {"Table": "orders-1", "Env": "prod", "AWS::Region": "us-east-1"},
+            {("Queue", "Arn"): "arn:aws:sqs:us-east-1:1:q"},
+            {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
+        )
+        self.assertEqual(
+            resolver.resolve({
+                "Name": {"Fn::Sub": "${Table}@${AWS::Region} ${Queue.Arn} ${!Raw}"},
+                "Joined": {"Fn::Join": ["-", ["a", {"Ref": "Env"}]]},
+                "Picked": {"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]},
+                "When": {"Fn::If": ["IsProd", "big", "small"]},
+                "Gone": {"Ref": "AWS::NoValue"},
+            }),
+            {
+                "Name": "orders-1@us-east-1 arn:aws:sqs:us-east-1:1:q ${Raw}",
+                "Joined": "a-prod",
+                "Picked": "y",
+                "When": "big",
+            },
+        )
+        with self.assertRaisesRegex(intrinsics.IntrinsicError, "Ref Missing: not known"):
+            resolver.resolve({"Ref": "Missing"})
+        with self.assertRaisesRegex(intrinsics.IntrinsicError, "Fn::FindInMap is not supported"):
+            resolver.resolve({"Fn::FindInMap": ["M", "a", "b"]})
+
+    def test_substitute_leaves_other_references_to_cloudformation(self):
+        value = {
+            "Function": {"Fn::GetAtt": ["Fn", "Arn"]},
+            "Secret": {"Ref": "Secret"},
+            "Table": {"Ref": "Table"},
+            "Sub": {"Fn::Sub": "${Fn.Arn}:${Table}"},
+        }
+        self.assertEqual(
+            intrinsics.substitute(value, {"Secret": "arn:secret"}, {("Fn", "Arn"): "arn:fn"}),
+            {
+                "Function": "arn:fn",
+                "Secret": "arn:secret",
+                "Table": {"Ref": "Table"},
+                "Sub": {"Fn::Sub": "arn:fn:${Table}"},
+            },
+        )
+
+
+class Names(unittest.TestCase):
+    def test_names_moto_cannot_generate(self):
+        ctx = Context(clients=None, stack_name="tern-local")
+        fifo = {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}}
+        completions.prepare(ctx, "OrdersFifoQueue", fifo)
+        self.assertRegex(fifo["Properties"]["QueueName"], r"^tern-local-OrdersFifoQueue-[A-Z0-9]{12}\.fifo$")
+        parameter = {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "v"}}
+        completions.prepare(ctx, "RoutingRules", parameter)
+        self.assertRegex(parameter["Properties"]["Name"], r"^CFN-RoutingRules-[A-Z0-9]{12}$")
+        named = {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True, "QueueName": "q.fifo"}}
+        completions.prepare(ctx, "Q", named)
+        self.assertEqual(named["Properties"]["QueueName"], "q.fifo")
+
+    def test_a_type_nothing_can_create_is_refused_before_deploying(self):
+        deployer = Deployer(Clients("http://127.0.0.1:9"), "tern-local", log=lambda _: None)
+        template = {"Resources": {"Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {}}}}
+        with self.assertRaisesRegex(DeployError, r"no local deployment for \{'Api': 'AWS::ApiGatewayV2::Api'\}"):
+            deployer.deploy_transformed(template)
+
+
+def invocation(body, status=200):
+    return Invocation("F", {}, status, body)
+
+
+class Acknowledgements(unittest.TestCase):
+    MESSAGES = [{"MessageId": "m1"}, {"MessageId": "m2"}, {"MessageId": "m3"}]
+
+    def test_sqs(self):
+        ack = sqs.acknowledged
+        failures = '{"batchItemFailures":[{"itemIdentifier":"m2"}]}'
+        self.assertEqual(ack(self.MESSAGES, invocation(failures), True), [self.MESSAGES[0], self.MESSAGES[2]])
+        # Without ReportBatchItemFailures the list is ignored: everything is deleted.
+        self.assertEqual(ack(self.MESSAGES, invocation(failures), False), self.MESSAGES)
+        self.assertEqual(ack(self.MESSAGES, invocation('{"batchItemFailures":[]}'), True), self.MESSAGES)
+        self.assertEqual(ack(self.MESSAGES, invocation("null"), True), self.MESSAGES)
+        # Complete failures: an unknown or empty id, a body that is not JSON, a function error.
+        self.assertEqual(ack(self.MESSAGES, invocation('{"batchItemFailures":[{"itemIdentifier":"x"}]}'), True), [])
+        self.assertEqual(ack(self.MESSAGES, invocation('{"batchItemFailures":[{"itemIdentifier":""}]}'), True), [])
+        self.assertEqual(ack(self.MESSAGES, invocation("not json"), True), [])
+        self.assertEqual(ack(self.MESSAGES, invocation('{"errorType":"E","errorMessage":"m"}'), True), [])
+        self.assertEqual(ack(self.MESSAGES, invocation("", status=502), False), [])
+
+    def test_kinesis(self):
+        records = [{"SequenceNumber": s} for s in ("10", "11", "12")]
+        outcome = kinesis.outcome
+        self.assertEqual(outcome(records, invocation('{"batchItemFailures":[]}'), True), ("success", 3))
+        self.assertEqual(
+            outcome(records, invocation('{"batchItemFailures":[{"itemIdentifier":"12"},{"itemIdentifier":"11"}]}'), True),
+            ("partial", 1),
+        )
+        self.assertEqual(outcome(records, invocation('{"batchItemFailures":[{"itemIdentifier":"9"}]}'), True), ("error", 0))
+        self.assertEqual(outcome(records, invocation('{"errorType":"E","errorMessage":"m"}'), True), ("error", 0))
+        self.assertEqual(outcome(records, invocation('{"batchItemFailures":[{"itemIdentifier":"11"}]}'), False), ("success", 3))
+
+
+class PipelineChecks(unittest.TestCase):
+    def test_what_the_old_commands_did_wrong_is_caught(self):
+        commands = [
+            'ACCOUNT=$(aws sts get-caller-identity --query Account --output text)',
+            'aws ecr get-login-password --region us-east-1 | docker login --password-stdin "$R"',
+            'docker push "$IMAGE_URI"',
+            'sam deploy --stack-name s --capabilities CAPABILITY_IAM',
+        ]
+        self.assertEqual(
+            check_pipeline.static_problems("X", commands),
+            [
+                'X: without --region "$AWS_REGION": aws sts get-caller-identity --query Account --output text)',
+                'X: a region written out: aws ecr get-login-password --region us-east-1 | docker login --password-stdin "$R"',
+                'X: without --region "$AWS_REGION": aws ecr get-login-password --region us-east-1',
+                'X: sam deploy without --region "$AWS_REGION"',
+                "X: sam deploy names no image repository",
+                'X: the push is not skipped when the tag exists: docker push "$IMAGE_URI"',
+            ],
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
