@@ -28,16 +28,13 @@ use aws_lambda_events::event::{
     kinesis::{KinesisEvent, KinesisEventRecord},
     streams::{KinesisBatchItemFailure, KinesisEventResponse},
 };
-use aws_sdk_dynamodb::{
-    error::ProvideErrorMetadata,
-    types::{AttributeValue, PutRequest, WriteRequest},
-};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, decode::Raw,
     error::OutcomeCounts, outcome::record_counts, source::Kinesis,
 };
-use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent};
+use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// `BatchWriteItem` takes at most 25 requests.
@@ -382,8 +379,9 @@ impl TelemetryService {
                         tracing::warn!(attempt, table = %self.table, unprocessed = left.len(), "DynamoDB left readings unprocessed (throttling?); retrying");
                     }
                     Ok(Err(err)) => {
-                        let code = err.code().unwrap_or("Unknown");
-                        tracing::warn!(attempt, table = %self.table, code, error = err.message().unwrap_or_default(), "BatchWriteItem failed; check the table's capacity and the dynamodb:BatchWriteItem permission");
+                        let failure = SdkFailure::from_sdk_error(&err);
+                        let code = failure.code();
+                        tracing::warn!(attempt, table = %self.table, code, error = failure.message(), "BatchWriteItem failed; check the table's capacity and the dynamodb:BatchWriteItem permission");
                         if code == "ValidationException"
                             || code == "AccessDeniedException"
                             || code == "ResourceNotFoundException"

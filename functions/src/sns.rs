@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::{SnsEvent, SnsMessage};
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -24,7 +24,9 @@ use tern_middleware::{
     idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector},
     secrets::{Secrets, SecretsConfig, SecretsError, SecretsLayer},
 };
-use tern_runtime::{Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, service_fn};
+use tern_runtime::{
+    Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
+};
 use tower::ServiceBuilder;
 
 const DEFAULT_ACCEPTED: &str = "payment.captured,payment.refunded,payment.failed";
@@ -96,9 +98,9 @@ pub enum SnsError {
         message_id: String,
         /// The table.
         table: String,
-        /// AWS error code.
+        /// AWS error code, or the kind of failure when no answer came (`SdkFailure::code`).
         code: String,
-        /// AWS error message.
+        /// AWS error message, or the plain cause (`SdkFailure::message`).
         message: String,
     },
     /// The signing key is unavailable.
@@ -261,12 +263,15 @@ impl PaymentNotifications {
                 tracing::info!(message_id = %message.message_id, "already stored; not overwritten");
                 Ok(())
             }
-            Err(err) => Err(SnsError::Store {
-                message_id: message.message_id.clone(),
-                table: self.table.clone(),
-                code: err.code().unwrap_or("Unknown").to_owned(),
-                message: err.message().map_or_else(|| err.to_string(), str::to_owned),
-            }),
+            Err(err) => {
+                let (code, failure) = SdkFailure::from_sdk_error(&err).into_parts();
+                Err(SnsError::Store {
+                    message_id: message.message_id.clone(),
+                    table: self.table.clone(),
+                    code: code.into_owned(),
+                    message: failure,
+                })
+            }
         }
     }
 }

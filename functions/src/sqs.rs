@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::{
-    error::ProvideErrorMetadata,
     operation::put_item::PutItemError,
     types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
 };
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, service_fn};
+use tern_runtime::{
+    Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
+};
 use tower::ServiceBuilder;
 
 /// An order message.
@@ -69,9 +70,9 @@ pub enum OrderError {
         order_id: String,
         /// The table.
         table: String,
-        /// AWS error code.
+        /// AWS error code, or the kind of failure when no answer came (`SdkFailure::code`).
         code: String,
-        /// AWS error message.
+        /// AWS error message, or the plain cause (`SdkFailure::message`).
         message: String,
     },
 }
@@ -249,12 +250,15 @@ impl OrderStore {
                 tracing::info!(order_id = %order.order_id, "order already stored (redelivery); not overwritten");
                 Ok(())
             }
-            Err(err) => Err(OrderError::Store {
-                order_id: order.order_id.clone(),
-                table: self.table.clone(),
-                code: err.code().unwrap_or("Unknown").to_owned(),
-                message: err.message().map_or_else(|| err.to_string(), str::to_owned),
-            }),
+            Err(err) => {
+                let (code, message) = SdkFailure::from_sdk_error(&err).into_parts();
+                Err(OrderError::Store {
+                    order_id: order.order_id.clone(),
+                    table: self.table.clone(),
+                    code: code.into_owned(),
+                    message,
+                })
+            }
         }
     }
 }

@@ -1,19 +1,23 @@
 //! Fault injection against real endpoints: the example functions under the Lambda emulator,
-//! talking to moto through a [`FaultProxy`] that throttles, fails with 5xx or black-holes
-//! chosen operations, or to a moto that has been stopped.
+//! talking to moto through a [`FaultProxy`] that throttles, fails with 5xx, closes or resets
+//! connections or black-holes chosen operations, to a moto that has been stopped, or to a port
+//! where nothing listens.
 //!
 //! What must hold: a secret that cannot be fetched fails init with an error naming it and the
 //! AWS error code; a DynamoDB fault makes idempotency fail closed (the handler does not run,
 //! the error says so, no item is half written); the SDK's retries are counted exactly and end
-//! before the invocation's deadline.
+//! before the invocation's deadline; every message says what failed in words (the AWS code and
+//! message, or the cause and the endpoint), never in Rust `Debug` text.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tern_testkit::{
     Emulator, Scenario,
-    faults::{Fault, FaultProxy, Rule, Seen},
-    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE},
+    container::TlsFront,
+    faults::{Fault, FaultProxy, Rule, Seen, assert_plain_message},
+    free_port,
+    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE, S3_SOURCE_BUCKET},
 };
 
 fn bootstrap() -> std::path::PathBuf {
@@ -28,11 +32,31 @@ fn behind(
     env: Vec<(String, String)>,
     timeout_secs: u32,
 ) -> Emulator {
+    at_endpoint(proxy.endpoint(), scenario, handler, env, timeout_secs)
+}
+
+/// The function `handler` with `env` and moto's credentials and region, its AWS endpoint
+/// being `endpoint`.
+fn at_endpoint(
+    endpoint: &str,
+    scenario: &Scenario,
+    handler: &str,
+    env: Vec<(String, String)>,
+    timeout_secs: u32,
+) -> Emulator {
+    let sdk_env = scenario.moto.sdk_env().into_iter().map(|(key, value)| {
+        let value = if key == "AWS_ENDPOINT_URL" {
+            endpoint.to_owned()
+        } else {
+            value
+        };
+        (key, value)
+    });
     Emulator::builder(bootstrap())
         .handler(handler)
         .timeout_secs(timeout_secs)
         .envs(env)
-        .envs(proxy.sdk_env(&scenario.moto))
+        .envs(sdk_env)
         .start()
 }
 
@@ -63,11 +87,19 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
         .map(|(_, v)| v.clone())
         .unwrap();
     let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let secret =
+        format!("secret `{arn}` (from `SIGNING_KEY_SECRET_ARN`, declared as `signing_key`)");
 
-    for (fault, code) in [
-        (Fault::Throttle, "ThrottlingException"),
-        (Fault::InternalError, "InternalServerError"),
-        (Fault::Unavailable, "ServiceUnavailable"),
+    for (fault, failure) in [
+        (Fault::Throttle, "ThrottlingException: Rate exceeded"),
+        (
+            Fault::InternalError,
+            "InternalServerError: Internal server error",
+        ),
+        (
+            Fault::Unavailable,
+            "ServiceUnavailable: Service unavailable",
+        ),
     ] {
         proxy.clear();
         proxy.push(Rule::always(Some("GetSecretValue"), fault));
@@ -83,11 +115,11 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
             answer.body
         );
         let message = answer.error_message().unwrap();
-        let expected_start = format!(
-            "fetching secret `{arn}` (from `SIGNING_KEY_SECRET_ARN`, declared as `signing_key`) \
-             failed: {code}: "
+        assert_eq!(
+            message,
+            format!("fetching {secret} failed: {failure}"),
+            "{fault:?}"
         );
-        assert!(message.starts_with(&expected_start), "{fault:?}: {message}");
         assert_eq!(
             proxy.seen()[before..],
             seen("GetSecretValue", Some(fault), SDK_ATTEMPTS),
@@ -102,7 +134,65 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
     assert!(scenario.table_items(NOTIFICATIONS_TABLE).is_empty());
     assert!(scenario.table_items(IDEMPOTENCY_TABLE).is_empty());
 
-    // Secrets Manager gone altogether: moto stopped.
+    // No answer: the connection is reset or closed (moto stopped behind the proxy), a black
+    // hole (the fetch timeout, 5 s, ends it), nothing listens at the endpoint, or its TLS
+    // certificate is not trusted (a TLS front with its own CA in front of moto).
+    let unreachable = |failure: &str| {
+        format!(
+            "could not reach the secrets backend for {secret}: {failure}; check the function's \
+             network path to Secrets Manager (VPC endpoint or NAT gateway), or that the \
+             Parameters and Secrets extension layer is attached when \
+             TERN_SECRETS_BACKEND=extension"
+        )
+    };
+    let at = proxy.endpoint().to_owned();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let front = TlsFront::start(scenario.moto.port());
+    let untrusted = front.endpoint();
+    let cases = [
+        (
+            Some(Fault::Reset),
+            &at,
+            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
+        ),
+        (
+            Some(Fault::Hang),
+            &at,
+            "Timeout: no answer within 5s".to_owned(),
+        ),
+        (
+            None,
+            &closed,
+            format!("DispatchFailure: could not connect to {closed}: connection refused"),
+        ),
+        (
+            None,
+            &untrusted,
+            format!(
+                "DispatchFailure: could not connect to {untrusted}: the TLS handshake failed: the \
+                 server's certificate is not issued by a CA this function trusts (see \
+                 SSL_CERT_FILE and the system CA bundle)"
+            ),
+        ),
+    ];
+    for (fault, endpoint, failure) in cases {
+        proxy.clear();
+        if let Some(fault) = fault {
+            proxy.push(Rule::always(Some("GetSecretValue"), fault));
+        }
+        let function = at_endpoint(endpoint, &scenario, "sns", env.clone(), 10);
+        let answer = function.invoke(sns_event());
+        assert_eq!(
+            answer.error_type().as_deref(),
+            Some("Secrets.Unreachable"),
+            "{fault:?}: {}",
+            answer.body
+        );
+        let message = answer.error_message().unwrap();
+        assert_eq!(message, unreachable(&failure), "{fault:?}");
+        assert_plain_message(&message);
+    }
+
     scenario.moto.stop();
     proxy.clear();
     let function = behind(&proxy, &scenario, "sns", env, 10);
@@ -115,13 +205,13 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
         answer.body
     );
     let message = answer.error_message().unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "could not reach the secrets backend for secret `{arn}` (from \
-             `SIGNING_KEY_SECRET_ARN`, declared as `signing_key`): "
-        )),
-        "{message}"
+    assert_eq!(
+        message,
+        unreachable(&format!(
+            "DispatchFailure: {at} closed the connection without answering"
+        ))
     );
+    assert_plain_message(&message);
 }
 
 #[test]
@@ -129,15 +219,32 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
     let scenario = Scenario::start();
     let env = scenario.seed_sns();
     let proxy = FaultProxy::start(&scenario.moto.endpoint());
-    let function = behind(&proxy, &scenario, "sns", env, 10);
+    let function = behind(&proxy, &scenario, "sns", env.clone(), 10);
     warm_up(&function);
 
     // The lock cannot be taken: the handler never runs, nothing is written anywhere.
-    for (fault, code) in [
-        (Fault::Throttle, "ThrottlingException"),
-        (Fault::InternalError, "InternalServerError"),
-        (Fault::Unavailable, "ServiceUnavailable"),
-        (Fault::Drop, "DispatchFailure"),
+    let at = proxy.endpoint();
+    for (fault, failure) in [
+        (
+            Fault::Throttle,
+            "ThrottlingException: Rate exceeded".to_owned(),
+        ),
+        (
+            Fault::InternalError,
+            "InternalServerError: Internal server error".to_owned(),
+        ),
+        (
+            Fault::Unavailable,
+            "ServiceUnavailable: Service unavailable".to_owned(),
+        ),
+        (
+            Fault::Drop,
+            format!("DispatchFailure: {at} closed the connection without answering"),
+        ),
+        (
+            Fault::Reset,
+            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
+        ),
     ] {
         proxy.clear();
         proxy.push(Rule::always(Some("PutItem"), fault));
@@ -151,13 +258,12 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
             answer.body
         );
         let message = answer.error_message().unwrap();
-        assert!(
-            message.starts_with(&format!(
-                "idempotency table `{IDEMPOTENCY_TABLE}`: PutItem failed with {code}: "
-            )),
-            "{fault:?}: {message}"
+        assert_eq!(
+            message,
+            persistence_message("PutItem", &failure, "the handler did not run"),
+            "{fault:?}"
         );
-        assert!(message.contains("the handler did not run"), "{message}");
+        assert_plain_message(&message);
         let attempts = proxy.seen()[before..].to_vec();
         assert_eq!(
             attempts,
@@ -170,6 +276,25 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
         );
         assert_eq!(scenario.table_items(IDEMPOTENCY_TABLE), Vec::<Value>::new());
     }
+
+    // DynamoDB's endpoint has nothing listening (Secrets Manager still answers).
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut refused_env = env;
+    refused_env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), closed.clone()));
+    let refused = behind(&proxy, &scenario, "sns", refused_env, 10);
+    let answer = refused.invoke(sns_event());
+    let message = answer.error_message().unwrap();
+    assert_eq!(
+        message,
+        persistence_message(
+            "PutItem",
+            &format!("DispatchFailure: could not connect to {closed}: connection refused"),
+            "the handler did not run"
+        ),
+        "{}",
+        answer.body
+    );
+    assert_plain_message(&message);
 
     // The lock is taken and the handler runs, but the outcome cannot be recorded: the error
     // says the handler ran, the lock stays until the invocation's deadline, and the write the
@@ -184,12 +309,16 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
         answer.body
     );
     let message = answer.error_message().unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "idempotency table `{IDEMPOTENCY_TABLE}`: UpdateItem failed with InternalServerError: "
-        )),
-        "{message}"
+    assert_eq!(
+        message,
+        persistence_message(
+            "UpdateItem",
+            "InternalServerError: Internal server error",
+            "the handler ran but its response was not recorded (the key stays in progress until \
+             its lock expires)"
+        )
     );
+    assert_plain_message(&message);
     let notifications = scenario.table_items(NOTIFICATIONS_TABLE);
     assert_eq!(notifications.len(), 1, "{notifications:?}");
     let records = scenario.table_items(IDEMPOTENCY_TABLE);
@@ -220,6 +349,16 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
     let records = scenario.table_items(IDEMPOTENCY_TABLE);
     assert_eq!(records[0]["status"], "COMPLETED");
     assert_eq!(records[0]["data"], done.body);
+}
+
+/// The message of an idempotency store failure: `failure` is `code: cause`.
+fn persistence_message(operation: &str, failure: &str, outcome: &str) -> String {
+    format!(
+        "idempotency table `{IDEMPOTENCY_TABLE}`: {operation} failed with {failure}; {outcome}. \
+         Check that `{IDEMPOTENCY_TABLE}` exists in the function's region with partition key \
+         `id` (S) and that the execution role allows dynamodb:PutItem, GetItem, UpdateItem and \
+         DeleteItem on it"
+    )
 }
 
 /// Runs init (the secret fetch) with an event that makes no AWS call, so what the proxy sees
@@ -260,16 +399,16 @@ fn sdk_retries_end_before_the_invocation_deadline() {
         answer.json(),
         json!({
             "errorType": "Idempotency.PersistenceError",
-            "errorMessage": format!(
-                "idempotency table `{IDEMPOTENCY_TABLE}`: PutItem failed with DeadlineExceeded: no \
-                 answer before the invocation's deadline (less 100 ms to send the error); the \
-                 handler did not run. Check that `{IDEMPOTENCY_TABLE}` exists in the function's \
-                 region with partition key `id` (S) and that the execution role allows \
-                 dynamodb:PutItem, GetItem, UpdateItem and DeleteItem on it"
+            "errorMessage": persistence_message(
+                "PutItem",
+                "DeadlineExceeded: no answer before the invocation's deadline (less 100 ms to \
+                 send the error)",
+                "the handler did not run"
             ),
         }),
         "after {elapsed:?}"
     );
+    assert_plain_message(&answer.error_message().unwrap());
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     assert!(
         elapsed > Duration::from_millis(2_500),
@@ -325,4 +464,67 @@ fn throttled_batch_writes_are_reported_not_lost() {
         "{}",
         answer.body
     );
+}
+
+#[test]
+fn s3_faults_name_the_object_the_code_and_the_cause() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
+    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let function = behind(&proxy, &scenario, "s3", env.clone(), 10);
+    let event = tern_testkit::tools::event("s3", "1-orders-json.json");
+    let object = format!("s3://{S3_SOURCE_BUCKET}/incoming/orders 2026-11-22.json");
+    let at = proxy.endpoint();
+
+    let get_object = format!("GET /{S3_SOURCE_BUCKET}/");
+    for (fault, failure) in [
+        (
+            Fault::Reset,
+            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
+        ),
+        (
+            Fault::Drop,
+            format!("DispatchFailure: {at} closed the connection without answering"),
+        ),
+        (
+            Fault::InternalError,
+            "InternalServerError: Internal server error".to_owned(),
+        ),
+    ] {
+        proxy.clear();
+        proxy.push(Rule::always(Some(&get_object), fault));
+        let answer = function.invoke(&event);
+        assert_eq!(
+            answer.error_type().as_deref(),
+            Some("S3.RequestFailed"),
+            "{fault:?}: {}",
+            answer.body
+        );
+        let message = answer.error_message().unwrap();
+        assert_eq!(
+            message,
+            format!("GetObject {object} failed: {failure}"),
+            "{fault:?}"
+        );
+        assert_plain_message(&message);
+    }
+
+    // S3's endpoint has nothing listening (DynamoDB, for idempotency, still answers).
+    proxy.clear();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    env.push(("AWS_ENDPOINT_URL_S3".to_owned(), closed.clone()));
+    let refused = behind(&proxy, &scenario, "s3", env, 10);
+    let answer = refused.invoke(&event);
+    let message = answer.error_message().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "GetObject {object} failed: DispatchFailure: could not connect to {closed}: \
+             connection refused"
+        ),
+        "{}",
+        answer.body
+    );
+    assert_plain_message(&message);
 }

@@ -169,10 +169,17 @@ fn the_images_ca_bundle_is_what_the_sdk_trusts() {
         answer.body
     );
     let message = answer.error_message().unwrap();
+    let problem = format!(
+        "DispatchFailure: could not connect to {}: the TLS handshake failed: the server's \
+         certificate is not issued by a CA this function trusts (see SSL_CERT_FILE and the \
+         system CA bundle); ",
+        front.endpoint()
+    );
     assert!(
-        message.contains("SIGNING_KEY_SECRET_ARN") && message.contains("UnknownIssuer"),
+        message.contains("SIGNING_KEY_SECRET_ARN") && message.contains(&problem),
         "the init error names the secret and the certificate problem: {message}"
     );
+    tern_testkit::faults::assert_plain_message(&message);
     assert!(
         front.logs().contains("handshake failed"),
         "the front saw the refused handshake:\n{}",

@@ -560,18 +560,21 @@ async fn store_failures_fail_closed_naming_the_table_and_the_aws_error_code() {
 
     let (store, calls) = recorded_store(&sdk, TABLE);
     let mut service = layer(store, IdempotencyConfig::new()).layer(charge.service());
+    let endpoint = moto.endpoint();
     moto.stop();
     let error = invoke(&mut service, event("o-1", now_ms() + 3_000))
         .await
         .unwrap_err();
     assert_eq!(error.error_type, "Idempotency.PersistenceError");
     assert!(
-        error
-            .error_message
-            .starts_with("idempotency table `idempotency`: PutItem failed with DispatchFailure: "),
+        error.error_message.starts_with(&format!(
+            "idempotency table `idempotency`: PutItem failed with DispatchFailure: could not \
+             connect to {endpoint}: connection refused; the handler did not run. "
+        )),
         "{}",
         error.error_message
     );
+    tern_testkit::faults::assert_plain_message(&error.error_message);
     assert_eq!(calls.take(), ["PutItem"]);
     assert_eq!(charge.runs(), 0, "the handler never ran without its lock");
 }

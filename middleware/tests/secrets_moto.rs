@@ -15,7 +15,7 @@ use support::{
 };
 use tern_middleware::secrets::SecretsLayer;
 use tern_runtime::InitError;
-use tern_testkit::Moto;
+use tern_testkit::{Moto, faults::assert_plain_message};
 use tower::Layer;
 
 #[tokio::test]
@@ -106,6 +106,8 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
     let mut service = layer.layer(password_handler(&secrets));
     assert_eq!(invoke(&mut service).await.unwrap(), "pw-outage");
 
+    let endpoint = moto.endpoint();
+    let refused = format!("DispatchFailure: could not connect to {endpoint}: connection refused");
     moto.stop();
     // Expired: this invocation starts a refresh, which fails; the cached value is served.
     sleep_until(asked_at + ttl + Duration::from_millis(100)).await;
@@ -126,9 +128,10 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
         "{message}"
     );
     assert!(
-        message.contains("the last refresh failed (DispatchFailure: "),
+        message.contains(&format!("the last refresh failed ({refused}); ")),
         "{message}"
     );
+    assert_plain_message(message);
     assert_eq!(secrets.get("db").unwrap_err().error_type(), "Secrets.Stale");
 
     let forced = secrets.force_refresh("db").await.unwrap_err();
@@ -144,12 +147,13 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
     assert_eq!(init.error_type(), "Secrets.Unreachable");
     let message = init.to_string();
     assert!(
-        message.starts_with(
+        message.starts_with(&format!(
             "could not reach the secrets backend for secret `prod/db` (from `DB_SECRET_ARN`, \
-             declared as `db`): DispatchFailure: "
-        ),
+             declared as `db`): {refused}; check "
+        )),
         "{message}"
     );
+    assert_plain_message(&message);
 }
 
 #[tokio::test]

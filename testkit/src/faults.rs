@@ -2,8 +2,8 @@
 //!
 //! [`FaultProxy`] forwards each request to its upstream (a [`Moto`](crate::Moto) endpoint)
 //! unless a [`Rule`] matches the request's operation; then it answers with the rule's
-//! [`Fault`] instead: a throttling error, a 5xx, a dropped connection or a request that is
-//! never answered. Every request is recorded with what the proxy did to it, so a test can
+//! [`Fault`] instead: a throttling error, a 5xx, a closed or reset connection or a request
+//! that is never answered. Every request is recorded with what the proxy did to it, so a test can
 //! count the SDK's attempts exactly.
 //!
 //! The operation is the last part of the `x-amz-target` header for the JSON protocols
@@ -32,6 +32,9 @@ pub enum Fault {
     InternalError,
     /// The connection is closed without an answer (as when the service goes away mid-call).
     Drop,
+    /// The connection is reset (a TCP RST) without an answer, as a load balancer or firewall
+    /// that drops the connection does.
+    Reset,
     /// The request is read and never answered (a black hole); the connection stays open.
     Hang,
     /// Forwarded after this delay.
@@ -233,6 +236,10 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                 forward(upstream, &request, &head)
             }
             Some(Fault::Drop) => None,
+            Some(Fault::Reset) => {
+                reset(&client);
+                return;
+            }
             Some(Fault::Hang) => {
                 let until = Instant::now() + Duration::from_secs(600);
                 while !state.stopped.load(Ordering::SeqCst) && Instant::now() < until {
@@ -249,6 +256,51 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                 return;
             }
         }
+    }
+}
+
+/// Closes `stream` with a TCP RST instead of a FIN: `SO_LINGER` on, with a zero timeout.
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket descriptor, and a `linger` of the size passed.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// Panics when `message` carries a mark of Rust `Debug` output (`Failure(`, `Error {`,
+/// `Some(`, hyper-util's `(Connect)`, …) or an OS error number: error messages users see are
+/// written in words.
+pub fn assert_plain_message(message: &str) {
+    const DEBUG_MARKS: [&str; 11] = [
+        "Failure(",
+        "Error {",
+        "Error(",
+        "{ ",
+        " }",
+        "Some(",
+        "None",
+        "(Connect)",
+        "Kind(",
+        "kind: ",
+        "os error",
+    ];
+    for mark in DEBUG_MARKS {
+        assert!(
+            !message.contains(mark),
+            "`{mark}` (Debug text) in the message: {message}"
+        );
     }
 }
 
@@ -415,4 +467,47 @@ fn read_message(stream: &mut TcpStream, pending: &mut Vec<u8>, no_body: bool) ->
         head_end
     };
     Some(pending.drain(..end).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_text_is_caught_and_words_pass() {
+        // The SDK's rendering the plain messages replaced (issue #19), and parts of it.
+        let debug = [
+            "PutItem failed with DispatchFailure: dispatch failure: io error: client error \
+             (Connect): tcp connect error: Connection refused (os error 111) (DispatchFailure(\
+             DispatchFailure { source: ConnectorError { kind: Io, source: hyper_util::client::\
+             legacy::Error(Connect, ConnectError(\"tcp connect error\", Os { code: 111 })) } }))",
+            "client error (Connect)",
+            "Connection refused (os error 111)",
+            "ConnectorError { kind: Io }",
+            "Some(\"x\")",
+        ];
+        for message in debug {
+            let caught = std::panic::catch_unwind(|| assert_plain_message(message));
+            assert!(caught.is_err(), "not caught: {message}");
+        }
+        assert_plain_message(
+            "idempotency table `idempotency`: PutItem failed with DispatchFailure: could not \
+             connect to http://127.0.0.1:4566: connection refused; the handler did not run.",
+        );
+    }
+
+    #[test]
+    fn reset_sends_a_tcp_rst() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        reset(&server);
+        drop(server);
+        let mut buffer = [0u8; 8];
+        let read = client.read(&mut buffer);
+        assert_eq!(
+            read.map_err(|error| error.kind()),
+            Err(ErrorKind::ConnectionReset)
+        );
+    }
 }

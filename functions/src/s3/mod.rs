@@ -17,11 +17,15 @@ pub mod routing;
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use aws_sdk_s3::{error::ProvideErrorMetadata, primitives::ByteStream, types::MetadataDirective};
+use aws_sdk_s3::{
+    error::{ProvideErrorMetadata, SdkError},
+    primitives::ByteStream,
+    types::MetadataDirective,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use tern_middleware::idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector};
-use tern_runtime::{Diagnostic, InitContext, InitError};
+use tern_runtime::{Diagnostic, InitContext, InitError, aws::SdkFailure};
 use tower::ServiceBuilder;
 
 use classify::{SAMPLE_BYTES, classify};
@@ -117,9 +121,10 @@ pub enum S3RouteError {
         bucket: String,
         /// Key.
         key: String,
-        /// AWS error code.
+        /// AWS error code, or the kind of failure when no answer came (`SdkFailure::code`);
+        /// `ReadFailed` when the object's body could not be read.
         code: String,
-        /// AWS error message.
+        /// AWS error message, or the plain cause (`SdkFailure::message`).
         message: String,
     },
 }
@@ -373,17 +378,18 @@ impl ObjectRef {
         })
     }
 
-    fn error<E: ProvideErrorMetadata + std::fmt::Display>(
-        &self,
-        operation: &'static str,
-        err: &E,
-    ) -> S3RouteError {
+    fn error<E, R>(&self, operation: &'static str, err: &SdkError<E, R>) -> S3RouteError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let (code, message) = SdkFailure::from_sdk_error(err).into_parts();
         S3RouteError::S3 {
             operation,
             bucket: self.bucket.clone(),
             key: self.key.clone(),
-            code: err.code().unwrap_or("Unknown").to_owned(),
-            message: err.message().map_or_else(|| err.to_string(), str::to_owned),
+            code: code.into_owned(),
+            message,
         }
     }
 }

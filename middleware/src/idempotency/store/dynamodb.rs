@@ -8,10 +8,11 @@ use std::{
 use aws_sdk_dynamodb::{
     Client,
     config::http::HttpResponse,
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    error::{ProvideErrorMetadata, SdkError},
     operation::put_item::PutItemError,
     types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
 };
+use tern_runtime::aws::SdkFailure;
 
 use super::{AttributeNames, IdempotencyStore, PutOutcome, StoreError, StoreFuture};
 use crate::idempotency::record::{IdempotencyRecord, RecordStatus};
@@ -232,37 +233,12 @@ impl IdempotencyStore for DynamoDbStore {
         })
     }
 }
-/// The AWS error code of a failed call (`ProvideErrorMetadata::code()`), or the SDK's failure
-/// kind when the request never got an answer.
+/// The AWS error code and message of a failed call, or the kind of failure and its plain
+/// cause (naming the endpoint) when no answer came: [`SdkFailure`].
 fn sdk_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let (code, message) = match &error {
-        SdkError::ServiceError(service) => (
-            service.err().code().unwrap_or("Unknown").to_owned(),
-            service.err().message().unwrap_or("no message").to_owned(),
-        ),
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => (
-            "Timeout".to_owned(),
-            DisplayErrorContext(&error).to_string(),
-        ),
-        SdkError::DispatchFailure(_) => (
-            "DispatchFailure".to_owned(),
-            DisplayErrorContext(&error).to_string(),
-        ),
-        SdkError::TimeoutError(_) => (
-            "Timeout".to_owned(),
-            "DynamoDB did not answer within the SDK's timeout".to_owned(),
-        ),
-        SdkError::ResponseError(_) => (
-            "ResponseError".to_owned(),
-            "the response from DynamoDB could not be read".to_owned(),
-        ),
-        _ => (
-            "SdkError".to_owned(),
-            DisplayErrorContext(&error).to_string(),
-        ),
-    };
+    let (code, message) = SdkFailure::from_sdk_error(&error).into_parts();
     StoreError::new(operation, code, message).with_source(error)
 }

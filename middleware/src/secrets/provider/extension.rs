@@ -12,7 +12,7 @@ use hyper_util::{
 };
 use serde::Deserialize;
 
-use super::{FetchError, FetchErrorKind, error_chain, no_value};
+use super::{FetchError, FetchErrorKind, no_value};
 use crate::secrets::{error::SecretsError, value::SecretValue};
 
 /// Header carrying the session token the extension authenticates callers with.
@@ -153,6 +153,24 @@ fn extension_error(status: StatusCode, body: &[u8]) -> FetchError {
     FetchError::new(kind, format!("HTTP {}", status.as_u16()), detail)
 }
 
+/// `error: cause: cause…`, from `Display` only (a `Debug` dump may carry a raw response).
+/// hyper-util's client error is left out: its text is the `Debug` name of its kind ("client
+/// error (Connect)"); the causes under it say what happened.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if !cause.is::<hyper_util::client::legacy::Error>() {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause.to_string());
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// Percent-encodes a query parameter value (ARNs hold `:` and `/`, names may hold `+`).
 fn encode_query_value(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len() * 3);
@@ -283,10 +301,11 @@ mod tests {
         assert_eq!(error.code(), "DispatchFailure");
         assert!(
             error.detail().starts_with(&format!(
-                "the extension at http://127.0.0.1:{closed} did not answer: "
+                "the extension at http://127.0.0.1:{closed} did not answer: tcp connect error: "
             )),
             "{error}"
         );
+        assert!(!error.detail().contains("(Connect)"), "{error}");
     }
 
     #[test]

@@ -58,15 +58,3 @@ fn no_value() -> FetchError {
         "the current version has neither SecretString nor SecretBinary",
     )
 }
-
-/// `error: cause: cause…`, from `Display` only (a `Debug` dump may carry a raw response).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

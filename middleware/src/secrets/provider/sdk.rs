@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use aws_sdk_secretsmanager::{
-    Client,
-    config::http::HttpResponse,
-    error::{ProvideErrorMetadata, SdkError},
+    Client, config::http::HttpResponse, error::SdkError,
     operation::get_secret_value::GetSecretValueError,
 };
+use tern_runtime::aws::SdkFailure;
 
-use super::{FetchError, FetchErrorKind, error_chain, no_value};
+use super::{FetchError, FetchErrorKind, no_value};
 use crate::secrets::value::SecretValue;
 
 pub(super) async fn fetch(
@@ -35,42 +34,20 @@ pub(super) async fn fetch(
     }
 }
 
-/// Maps an SDK failure to its AWS error code. A `ResponseError` may hold the raw response,
-/// which for this operation is the secret itself: only its kind is kept, never its content.
+/// Maps an SDK failure to its AWS error code and message ([`SdkFailure`]: a plain cause when
+/// no answer came). A `ResponseError` may hold the raw response, which for this operation is
+/// the secret itself: `SdkFailure` never quotes it.
 fn sdk_error(error: SdkError<GetSecretValueError, HttpResponse>) -> FetchError {
-    match &error {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown").to_owned();
-            let message = service.err().message().unwrap_or("no message").to_owned();
-            FetchError::from_code(code, message)
+    let kind = match &error {
+        SdkError::ServiceError(_) => None,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            Some(FetchErrorKind::Unreachable)
         }
-        SdkError::DispatchFailure(failure) => {
-            let kind = if failure.is_timeout() {
-                "Timeout"
-            } else {
-                "DispatchFailure"
-            };
-            let detail = match failure.as_connector_error() {
-                Some(connector) => error_chain(connector),
-                None => "the request could not be sent".to_owned(),
-            };
-            FetchError::new(FetchErrorKind::Unreachable, kind, detail)
-        }
-        SdkError::TimeoutError(_) => FetchError::new(
-            FetchErrorKind::Unreachable,
-            "Timeout",
-            "Secrets Manager did not answer within the SDK's timeout",
-        ),
-        SdkError::ResponseError(_) => FetchError::new(
-            FetchErrorKind::Other,
-            "ResponseError",
-            "the response from Secrets Manager could not be read",
-        ),
-        SdkError::ConstructionFailure(_) => FetchError::new(
-            FetchErrorKind::Other,
-            "ConstructionFailure",
-            error_chain(&error),
-        ),
-        _ => FetchError::new(FetchErrorKind::Other, "SdkError", error_chain(&error)),
+        _ => Some(FetchErrorKind::Other),
+    };
+    let (code, message) = SdkFailure::from_sdk_error(&error).into_parts();
+    match kind {
+        None => FetchError::from_code(code, message),
+        Some(kind) => FetchError::new(kind, code, message),
     }
 }

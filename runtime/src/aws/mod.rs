@@ -13,6 +13,11 @@
 //! of init for certificates the bundle already holds. A bundle that does not parse cleanly is
 //! not used: then the platform loader decides, as without a bundle.
 //!
+//! **Errors.** [`SdkFailure`] turns any SDK error into an AWS error code and a plain message
+//! (`could not connect to https://dynamodb.eu-west-1.amazonaws.com: connection refused`), never
+//! the SDK's `Debug` text. The endpoint it names comes from this module's client: its
+//! connectors attach the request's `scheme://host[:port]` to the errors they return.
+//!
 //! ```no_run
 //! # async fn example() {
 //! // What `InitContext::aws_config` loads: the standard resolution, this module's client.
@@ -20,6 +25,10 @@
 //! # let _ = config;
 //! # }
 //! ```
+
+mod cause;
+mod connector;
+mod failure;
 
 use std::{ffi::OsString, sync::OnceLock};
 
@@ -43,12 +52,16 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 
 pub use aws_smithy_runtime_api::client::http::SharedHttpClient;
+pub use failure::SdkFailure;
+
+use connector::EndpointInErrors;
 
 /// The process's HTTPS client for the AWS SDK (rustls with ring), built on first use.
 ///
 /// Its TLS connector (where the trusted certificates are parsed, ~0.8 ms for a system bundle)
 /// is built at the first request and then shared by every SDK client with the same
-/// connection settings.
+/// connection settings. A request it cannot get an answer to fails with the request's
+/// `scheme://host[:port]` in the error's source chain, for [`SdkFailure`] to name.
 pub fn http_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT
@@ -57,12 +70,12 @@ pub fn http_client() -> SharedHttpClient {
                 .with_trust_store(trust_store())
                 .build()
                 .expect("a TLS context with only a trust store set is always valid");
-            SharedHttpClient::new(ConnectorOnFirstRequest(
+            SharedHttpClient::new(ConnectorOnFirstRequest(EndpointInErrors::new(
                 Builder::new()
                     .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                     .tls_context(tls)
                     .build_https(),
-            ))
+            )))
         })
         .clone()
 }

@@ -1,0 +1,337 @@
+//! `SdkFailure` through a real SDK client built from `tern_runtime::aws::config_loader()`,
+//! against loopback servers that refuse, reset, close, black-hole, fail or garble: every
+//! message is asserted whole.
+#![cfg(feature = "aws")]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use aws_config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::{Client, config::Credentials, types::AttributeValue};
+use tern_runtime::aws::SdkFailure;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+/// A DynamoDB client for `endpoint`: one attempt per call, test credentials.
+async fn client(endpoint: &str, timeouts: TimeoutConfig) -> Client {
+    let config = tern_runtime::aws::config_loader()
+        .endpoint_url(endpoint)
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+async fn get_item(endpoint: &str, timeouts: TimeoutConfig) -> SdkFailure {
+    get_item_with(client(endpoint, timeouts).await).await
+}
+
+async fn get_item_with(client: Client) -> SdkFailure {
+    let error = client
+        .get_item()
+        .table_name("orders")
+        .key("id", AttributeValue::S("o-1".into()))
+        .send()
+        .await
+        .expect_err("the call fails");
+    SdkFailure::from_sdk_error(&error)
+}
+
+/// What a loopback server does with each request it reads.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// Resets the connection (`SO_LINGER` 0, then close).
+    Reset,
+    /// Closes the connection without a word.
+    Close,
+    /// Keeps the connection open and never answers.
+    Hang,
+    /// Writes these bytes and closes.
+    Raw(&'static str),
+}
+
+/// A server on a free loopback port that answers every connection with `answer`; it counts
+/// the requests it read.
+async fn serve(answer: Answer) -> (u16, Arc<AtomicUsize>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            read_request(&mut stream).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            match answer {
+                Answer::Reset => stream.set_zero_linger().unwrap(),
+                Answer::Close => {}
+                Answer::Hang => held.push(stream),
+                Answer::Raw(bytes) => {
+                    let _ = stream.write_all(bytes.as_bytes()).await;
+                }
+            }
+        }
+    });
+    (port, requests, task)
+}
+
+/// Reads one request: its head, then as many body bytes as `content-length` says (a TLS
+/// client hello has no head: whatever came first is enough).
+async fn read_request(stream: &mut TcpStream) {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let Ok(read) = stream.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        seen.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        if !text.starts_with("post ") {
+            return;
+        }
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length: usize = text
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(0);
+            if seen.len() >= head_end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+fn no_timeouts() -> TimeoutConfig {
+    TimeoutConfig::disabled()
+}
+
+fn check(failure: &SdkFailure, code: &str, message: &str) {
+    assert_eq!((failure.code(), failure.message()), (code, message));
+}
+
+#[tokio::test]
+async fn connection_refused_names_the_endpoint() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let failure = get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await;
+    check(
+        &failure,
+        "DispatchFailure",
+        &format!("could not connect to http://127.0.0.1:{port}: connection refused"),
+    );
+}
+
+#[tokio::test]
+async fn a_reset_connection() {
+    let (port, _, _server) = serve(Answer::Reset).await;
+    let failure = get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await;
+    check(
+        &failure,
+        "DispatchFailure",
+        &format!("the connection to http://127.0.0.1:{port} was reset before an answer came"),
+    );
+}
+
+#[tokio::test]
+async fn a_connection_closed_without_an_answer() {
+    let (port, _, _server) = serve(Answer::Close).await;
+    let failure = get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await;
+    check(
+        &failure,
+        "DispatchFailure",
+        &format!("http://127.0.0.1:{port} closed the connection without answering"),
+    );
+}
+
+#[tokio::test]
+async fn a_black_hole_meets_the_sdk_timeouts() {
+    let (port, _, _server) = serve(Answer::Hang).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let read = TimeoutConfig::builder()
+        .read_timeout(Duration::from_millis(200))
+        .build();
+    check(
+        &get_item(&endpoint, read).await,
+        "Timeout",
+        &format!("http://127.0.0.1:{port} did not answer within the read timeout"),
+    );
+    let operation = TimeoutConfig::builder()
+        .operation_timeout(Duration::from_millis(200))
+        .build();
+    check(
+        &get_item(&endpoint, operation).await,
+        "Timeout",
+        "no answer before the SDK client's operation timeout (or attempt timeout) expired",
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_is_never_accepted() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+    // neither succeeds nor fails.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(address)).await
+        {
+            fillers.push(stream);
+        }
+    }
+    let connect = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .build();
+    let failure = get_item(&format!("http://{address}"), connect).await;
+    check(
+        &failure,
+        "Timeout",
+        &format!("could not connect to http://{address}: no answer within the connect timeout"),
+    );
+}
+
+#[tokio::test]
+async fn an_unresolvable_host() {
+    // `.invalid` never resolves (RFC 2606).
+    let failure = get_item("http://dynamodb.tern-test.invalid:8000", no_timeouts()).await;
+    check(
+        &failure,
+        "DispatchFailure",
+        "could not connect to http://dynamodb.tern-test.invalid:8000: its host name does not \
+         resolve",
+    );
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server() {
+    let (port, _, _server) = serve(Answer::Raw(
+        "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    ))
+    .await;
+    let failure = get_item(&format!("https://127.0.0.1:{port}"), no_timeouts()).await;
+    check(
+        &failure,
+        "DispatchFailure",
+        &format!(
+            "could not connect to https://127.0.0.1:{port}: the TLS handshake failed: the \
+             server did not answer in TLS (is it a plain http endpoint?)"
+        ),
+    );
+}
+
+#[tokio::test]
+async fn service_errors_keep_the_aws_code_and_message() {
+    let (port, _, _server) = serve(Answer::Raw(
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-errortype: InternalServerError\r\ncontent-length: 66\r\n\r\n\
+         {\"__type\":\"InternalServerError\",\"message\":\"Internal server error\"}",
+    ))
+    .await;
+    check(
+        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
+        "InternalServerError",
+        "Internal server error",
+    );
+    // A proxy's own error page: no AWS code, no message, only the status.
+    let (port, _, _server) = serve(Answer::Raw(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 20\r\n\r\n\
+         <h1>bad gateway</h1>",
+    ))
+    .await;
+    check(
+        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
+        "Unknown",
+        "the answer (HTTP 502) carries no AWS error code or message",
+    );
+}
+
+#[tokio::test]
+async fn answers_that_cannot_be_read() {
+    let (port, _, _server) = serve(Answer::Raw(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 25\r\n\r\n\
+         {\"Item\": \"not an item\"} x",
+    ))
+    .await;
+    check(
+        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
+        "Unknown",
+        "the answer (HTTP 200) could not be parsed",
+    );
+    // The body ends before its content-length.
+    let (port, _, _server) = serve(Answer::Raw(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 400\r\n\r\n\
+         {\"Item\": {",
+    ))
+    .await;
+    check(
+        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
+        "ResponseError",
+        "the answer (HTTP 200) was cut off: the connection was closed before its end",
+    );
+}
+
+#[tokio::test]
+async fn transport_failures_are_retried_as_before() {
+    for answer in [Answer::Reset, Answer::Close] {
+        let (port, requests, _server) = serve(answer).await;
+        let config = tern_runtime::aws::config_loader()
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(1)),
+            )
+            .load()
+            .await;
+        let failure = get_item_with(Client::new(&config)).await;
+        assert_eq!(failure.code(), "DispatchFailure");
+        assert_eq!(requests.load(Ordering::SeqCst), 3, "{failure}");
+    }
+}
+
+/// Without credentials the request is never signed: the SDK reports that as a dispatch
+/// failure, in its own (plain) words.
+#[tokio::test]
+async fn a_request_that_is_never_sent() {
+    let config = tern_runtime::aws::config_loader()
+        .endpoint_url("http://127.0.0.1:9")
+        .region(Region::new("eu-west-1"))
+        .no_credentials()
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    let failure = get_item_with(Client::new(&config)).await;
+    assert_eq!(failure.code(), "DispatchFailure");
+    assert!(
+        failure.message().starts_with(
+            "the request was not sent: failed to select an auth scheme to sign the request with. "
+        ),
+        "{failure}"
+    );
+    // The rest is the SDK's own sentence, not a Debug dump of its error.
+    assert!(!failure.message().contains(['{', '}']), "{failure}");
+}
