@@ -1,7 +1,7 @@
 //! `cargo bench -p tern-bench`: the in-process comparisons alone (moto serves the secret the
 //! full stack caches). `make bench` runs them too, next to Powertools and the emulator runs.
 
-use tern_bench::inprocess;
+use tern_bench::{inprocess, log_line};
 
 fn main() {
     let moto = tern_testkit::Moto::start();
@@ -20,5 +20,12 @@ fn main() {
     println!(
         "framework cost per Kinesis record: {:.3} µs",
         (results.kinesis_full.median() - results.kinesis_bare.median()) / 10_000.0
+    );
+    let line = log_line::run(15);
+    println!(
+        "JSON log line, ns: tern {} | tern with tracing-subscriber's clock {} | tracing-subscriber's JSON {}",
+        line.tern.summary(0),
+        line.library_clock.summary(0),
+        line.library.summary(0)
     );
 }

@@ -5,13 +5,14 @@
 //! its validation and the events; [`stack`] builds the same work two ways — tern's full stack
 //! (invocation span and JSON logging, cached secrets, per-record idempotency with a local cache,
 //! the batch layer) and the bare decode → validate → encode path a hand-written `lambda_runtime`
-//! function takes; [`inprocess`] times both without any I/O. The `tern-bench` binary runs them,
+//! function takes; [`inprocess`] times both without any I/O, and [`log_line`] one log line. The `tern-bench` binary runs them,
 //! and the same work built as Lambda functions under the Runtime Interface Emulator, next to
 //! Powertools for AWS Lambda (Python), and writes the tables of `BENCHMARKS.md`.
 #![warn(missing_docs)]
 
 pub mod harness_support;
 pub mod inprocess;
+pub mod log_line;
 pub mod rie;
 pub mod stack;
 pub mod stats;

@@ -16,7 +16,7 @@ use std::{
 };
 
 use tern_bench::{
-    harness_support, inprocess,
+    harness_support, inprocess, log_line,
     rie::{self, Function, Run},
     stats::Samples,
     workload,
@@ -224,6 +224,7 @@ fn main() {
     let secrets = harness_support::fetch_secret(&moto);
     let mut rust = inprocess::InProcess::default();
     let mut python = Samples::new();
+    let mut line = log_line::LogLine::default();
     for _ in 0..3 {
         let part = inprocess::run(Some(secrets.clone()), 5);
         rust.sqs_full.extend(part.sqs_full.values().iter().copied());
@@ -233,6 +234,11 @@ fn main() {
         rust.kinesis_bare
             .extend(part.kinesis_bare.values().iter().copied());
         python.extend(python_inprocess(&options, 5).values().iter().copied());
+        let part = log_line::run(5);
+        line.tern.extend(part.tern.values().iter().copied());
+        line.library_clock
+            .extend(part.library_clock.values().iter().copied());
+        line.library.extend(part.library.values().iter().copied());
     }
 
     eprintln!(
@@ -289,6 +295,20 @@ fn main() {
         rust.kinesis_full.median() / 1000.0,
         rust.kinesis_bare.median() / 1000.0,
         per_record_ns
+    );
+
+    let _ = writeln!(
+        report,
+        "### One JSON log line, in process\n\n\
+         The SQS example's per-order line inside the invocation and record spans, ns per line, \
+         the three alternating.\n\n\
+         | formatter | ns per line |\n|---|---|\n\
+         | tern (`LambdaJsonFormat`) | {} |\n\
+         | tern with tracing-subscriber's `SystemTime` clock | {} |\n\
+         | tracing-subscriber's JSON (`fmt::layer().json()`) | {} |\n",
+        line.tern.summary(0),
+        line.library_clock.summary(0),
+        line.library.summary(0)
     );
 
     let _ = writeln!(
