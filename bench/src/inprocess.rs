@@ -95,16 +95,18 @@ async fn measure(secrets: Option<SecretsLayer>, samples: usize) -> InProcess {
         stack::memory_idempotency(1024),
         BatchConfig::new().with_metrics(false),
     );
-    let mut full = InvocationLayer.layer(service_fn(move |invocation: LambdaInvocation| {
-        let mut stack = stack.clone();
-        async move {
-            let event: SqsEvent = serde_json::from_slice(&invocation.body)?;
-            let event = LambdaEvent::new(event, invocation.context);
-            let service = stack.ready().await.map_err(|d| d.error_message)?;
-            let response = service.call(event).await.map_err(|d| d.error_message)?;
-            Ok::<_, lambda_runtime::Error>(serde_json::to_vec(&response)?)
-        }
-    }));
+    let mut full = InvocationLayer::from_env::<SqsEvent>()
+        .expect("the invocation settings of the environment")
+        .layer(service_fn(move |invocation: LambdaInvocation| {
+            let mut stack = stack.clone();
+            async move {
+                let event: SqsEvent = serde_json::from_slice(&invocation.body)?;
+                let event = LambdaEvent::new(event, invocation.context);
+                let service = stack.ready().await.map_err(|d| d.error_message)?;
+                let response = service.call(event).await.map_err(|d| d.error_message)?;
+                Ok::<_, lambda_runtime::Error>(serde_json::to_vec(&response)?)
+            }
+        }));
     let mut kinesis = stack::kinesis_stack();
 
     let iterations = 2_000;

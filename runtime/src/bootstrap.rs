@@ -147,6 +147,7 @@ impl Bootstrap {
         );
         let start: Start = Box::new(move |init| {
             Box::pin(async move {
+                let invocations = InvocationLayer::from_env::<E>()?;
                 let service = HandlerGuard::new(constructor(init).await?);
                 let serve: Serve = Box::pin(async move {
                     let mut left_pending_at = None;
@@ -154,7 +155,7 @@ impl Bootstrap {
                         // The guard takes `Decoded<E>`, so decode errors reach it instead of
                         // failing inside lambda_runtime with a type name as errorType.
                         let ended = lambda_runtime::Runtime::new(service.clone())
-                            .layer(InvocationLayer)
+                            .layer(invocations.clone())
                             .run_concurrent()
                             .await;
                         let Err(error) = ended else { return Ok(()) };
@@ -199,7 +200,9 @@ impl Bootstrap {
     /// Returns a failure exit code after an init error (already reported to Lambda) or if the
     /// Runtime API becomes unusable.
     pub fn run(self) -> ExitCode {
-        logging::init();
+        if let Err(error) = logging::init() {
+            return fail_before_runtime(error);
+        }
         guard::install_hook();
         let flavor = match self.flavor.map_or_else(RuntimeFlavor::from_env, Ok) {
             Ok(flavor) => flavor,

@@ -137,6 +137,28 @@ impl Env {
             .map(Duration::from_millis))
     }
 
+    /// A number from 0 to 1 (a share), e.g. `0.1`.
+    pub fn fraction(&self, name: &str) -> Result<Option<f64>, InitError> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        match value.parse::<f64>() {
+            Ok(number) if (0.0..=1.0).contains(&number) => Ok(Some(number)),
+            Ok(number) if number.is_finite() => Err(invalid(
+                name,
+                &value,
+                "is out of range",
+                "use a number from 0 to 1",
+            )),
+            _ => Err(invalid(
+                name,
+                &value,
+                "is not a number",
+                "use a number from 0 to 1, e.g. `0.1`",
+            )),
+        }
+    }
+
     /// One of `choices` (`(text, value)`), matched without regard to case.
     pub fn choice<T: Copy>(
         &self,
@@ -297,6 +319,16 @@ mod tests {
                  `key` or `batch`",
             ),
             (
+                env.fraction("S").unwrap_err(),
+                "environment variable `S` is invalid: `-1` is out of range; use a number from 0 \
+                 to 1",
+            ),
+            (
+                env.fraction("N").unwrap_err(),
+                "environment variable `N` is invalid: `four` is not a number; use a number from \
+                 0 to 1, e.g. `0.1`",
+            ),
+            (
                 env.flag("F").unwrap_err(),
                 "environment variable `F` is invalid: `yes` is not one of the choices; use \
                  `true` or `false`",
@@ -334,6 +366,11 @@ mod tests {
             Some(Scope::Batch)
         );
         assert_eq!(env.flag("F").unwrap(), Some(true));
+        let shares = Env::from_vars([("A", "0"), ("B", "0.25"), ("C", "1"), ("D", "1.0")]);
+        for (name, share) in [("A", 0.0), ("B", 0.25), ("C", 1.0), ("D", 1.0)] {
+            assert_eq!(shares.fraction(name).unwrap(), Some(share), "{name}");
+        }
+        assert_eq!(shares.fraction("UNSET").unwrap(), None);
         assert_eq!(env.flag("UNSET").unwrap(), None);
         assert_eq!(format!("{env:?}"), "Env(5 fixed variables)");
     }

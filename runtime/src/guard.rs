@@ -1,13 +1,16 @@
 //! The guard between lambda_runtime and a handler: undecodable events and panics become error
-//! responses with stable `errorType`s, and a panic is logged as one structured line.
+//! responses with stable `errorType`s, and every failed invocation is logged as one structured
+//! line with its `errorType` and message.
 //!
 //! lambda_runtime already rejects undecodable events and catches panics, but reports both with
 //! a Rust type name as the `errorType`. Decoding through [`Decoded`] and catching panics one
 //! layer closer to the handler lets us report `Runtime.UnmarshalError` and
 //! `Runtime.HandlerPanic`, which users can alarm and filter on. The panic hook replaces the
-//! default multi-line stderr dump with one JSON log line inside the invocation's span.
+//! default multi-line stderr dump: a handler's panic becomes the invocation's error line (with
+//! the panic's location), any other panic one line of its own.
 
 use std::{
+    cell::{Cell, RefCell},
     fmt,
     panic::{AssertUnwindSafe, PanicHookInfo},
     pin::Pin,
@@ -104,9 +107,14 @@ where
     type Future = GuardFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.poll_ready(cx))) {
+        match guarded(|| self.inner.poll_ready(cx)) {
             Ok(ready) => ready.map_err(Into::into),
-            Err(payload) => Poll::Ready(Err(panic_diagnostic(payload.as_ref()))),
+            Err(panic) => {
+                // Not an invocation's failure: lambda_runtime ends its loop on it.
+                let diagnostic = panic.diagnostic();
+                panic.log_alone();
+                Poll::Ready(Err(diagnostic))
+            }
         }
     }
 
@@ -116,20 +124,20 @@ where
             Ok(payload) => payload,
             Err(reason) => {
                 return GuardFuture::Failed {
-                    diagnostic: Some(Diagnostic {
+                    failure: Some(Failure::Error(Diagnostic {
                         error_type: UNMARSHAL_ERROR.to_owned(),
                         error_message: format!(
                             "the event does not match the handler's input type: {reason}"
                         ),
-                    }),
+                    })),
                 };
             }
         };
         let event = LambdaEvent::new(payload, context);
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(event))) {
+        match guarded(|| self.inner.call(event)) {
             Ok(inner) => GuardFuture::Running { inner },
-            Err(payload) => GuardFuture::Failed {
-                diagnostic: Some(panic_diagnostic(payload.as_ref())),
+            Err(panic) => GuardFuture::Failed {
+                failure: Some(Failure::Panic(panic)),
             },
         }
     }
@@ -140,7 +148,7 @@ pin_project_lite::pin_project! {
     #[project = GuardProj]
     pub(crate) enum GuardFuture<F> {
         Running { #[pin] inner: F },
-        Failed { diagnostic: Option<Diagnostic> },
+        Failed { failure: Option<Failure> },
     }
 }
 
@@ -152,46 +160,200 @@ where
     type Output = Result<R, Diagnostic>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardProj::Running { inner } => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(Into::into)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    // Ready now, so the panicked future is never polled again.
-                    Err(payload) => Poll::Ready(Err(panic_diagnostic(payload.as_ref()))),
-                }
+        let failure = match self.project() {
+            GuardProj::Running { inner } => match guarded(|| inner.poll(cx)) {
+                Ok(Poll::Ready(Ok(response))) => return Poll::Ready(Ok(response)),
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Err(error))) => Failure::Error(error.into()),
+                // Ready now, so the panicked future is never polled again.
+                Err(panic) => Failure::Panic(panic),
+            },
+            GuardProj::Failed { failure } => failure.take().unwrap_or_else(|| {
+                Failure::Error(Diagnostic {
+                    error_type: HANDLER_PANIC.to_owned(),
+                    error_message: "the handler's future was polled after it completed".to_owned(),
+                })
+            }),
+        };
+        Poll::Ready(Err(failure.report()))
+    }
+}
+
+/// Why an invocation failed.
+pub(crate) enum Failure {
+    /// The handler's error, or an event that does not decode.
+    Error(Diagnostic),
+    /// The handler panicked.
+    Panic(CaughtPanic),
+}
+
+impl Failure {
+    /// Writes the invocation's error line and hands back what Lambda is told.
+    ///
+    /// The one line per failed invocation: `errorType` and the message (with the panic's
+    /// location for a panic), inside the invocation's span, so with its request and
+    /// correlation ids. (lambda_runtime's own line, the `Diagnostic`'s `Debug` text, is
+    /// filtered out by `logging`.)
+    fn report(self) -> Diagnostic {
+        match self {
+            Self::Error(diagnostic) => {
+                tracing::error!(
+                    target: FAILURE_TARGET,
+                    errorType = %diagnostic.error_type,
+                    "{}",
+                    diagnostic.error_message
+                );
+                diagnostic
             }
-            GuardProj::Failed { diagnostic } => Poll::Ready(Err(diagnostic
-                .take()
-                .unwrap_or_else(|| panic_diagnostic(&"polled after completion")))),
+            Self::Panic(panic) => {
+                let diagnostic = panic.diagnostic();
+                match panic.report.as_deref() {
+                    Some(Report {
+                        location,
+                        backtrace: Some(backtrace),
+                        ..
+                    }) => tracing::error!(
+                        target: FAILURE_TARGET,
+                        errorType = %diagnostic.error_type,
+                        panic.location = %location,
+                        panic.backtrace = %backtrace,
+                        "{}",
+                        diagnostic.error_message
+                    ),
+                    Some(Report { location, .. }) => tracing::error!(
+                        target: FAILURE_TARGET,
+                        errorType = %diagnostic.error_type,
+                        panic.location = %location,
+                        "{}",
+                        diagnostic.error_message
+                    ),
+                    None => tracing::error!(
+                        target: FAILURE_TARGET,
+                        errorType = %diagnostic.error_type,
+                        "{}",
+                        diagnostic.error_message
+                    ),
+                }
+                diagnostic
+            }
         }
     }
 }
 
-fn panic_diagnostic(payload: &(dyn std::any::Any + Send)) -> Diagnostic {
-    Diagnostic {
-        error_type: HANDLER_PANIC.to_owned(),
-        error_message: format!("handler panicked: {}", panic_message(payload)),
+/// The target of the line that reports a failed invocation.
+pub(crate) const FAILURE_TARGET: &str = "tern_runtime::invocation";
+
+/// A panic the guard caught: its payload's message, and what the panic hook saw of it.
+pub(crate) struct CaughtPanic {
+    message: String,
+    /// Boxed: the error side of [`guarded`]'s result stays small.
+    report: Option<Box<Report>>,
+}
+
+impl CaughtPanic {
+    fn diagnostic(&self) -> Diagnostic {
+        Diagnostic {
+            error_type: HANDLER_PANIC.to_owned(),
+            error_message: format!("handler panicked: {}", self.message),
+        }
     }
+
+    /// Logs the panic as the hook would have, for a panic that does not fail an invocation.
+    fn log_alone(self) {
+        match self.report {
+            Some(report) => report.log(),
+            None => tracing::error!("panic: {}", self.message),
+        }
+    }
+}
+
+/// What the panic hook records of a panic: where it happened, the backtrace when
+/// `RUST_BACKTRACE` asks for one, and the span it happened in.
+struct Report {
+    message: String,
+    location: String,
+    backtrace: Option<String>,
+    span: tracing::Span,
+}
+
+impl Report {
+    fn capture(info: &PanicHookInfo<'_>) -> Self {
+        let backtrace = std::backtrace::Backtrace::capture();
+        Self {
+            message: panic_message(info.payload()),
+            location: info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default(),
+            backtrace: (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+                .then(|| backtrace.to_string()),
+            span: tracing::Span::current(),
+        }
+    }
+
+    /// The panic's own line, in the span it happened in.
+    fn log(&self) {
+        let _entered = self.span.enter();
+        match &self.backtrace {
+            Some(backtrace) => tracing::error!(
+                panic.location = %self.location,
+                panic.backtrace = %backtrace,
+                "panic: {}",
+                self.message
+            ),
+            None => tracing::error!(panic.location = %self.location, "panic: {}", self.message),
+        }
+    }
+}
+
+thread_local! {
+    /// Set while [`guarded`] runs the handler on this thread: a panic then is recorded in
+    /// [`PANICS`] instead of logged, and reported by the guard.
+    static GUARDING: Cell<bool> = const { Cell::new(false) };
+    /// Panics recorded while [`GUARDING`], in order.
+    static PANICS: RefCell<Vec<Report>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` catching a panic. A panic that unwinds out of `f` is the handler's: it comes back
+/// with what the hook recorded, for the invocation's one error line. Panics that code inside
+/// `f` caught itself (the batch layer's record handlers) are logged here, each in its own span,
+/// as the hook logs panics anywhere else.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, CaughtPanic> {
+    let outer = GUARDING.replace(true);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    GUARDING.set(outer);
+    let mut reports = PANICS.take();
+    let caught = match result {
+        Ok(value) => Ok(value),
+        Err(payload) => Err(CaughtPanic {
+            message: panic_message(payload.as_ref()),
+            report: reports.pop().map(Box::new),
+        }),
+    };
+    for inner in &reports {
+        inner.log();
+    }
+    caught
 }
 
 /// Replaces the default panic hook with one that logs a single structured error line (inside
-/// the current invocation's span, so it carries the request id), with the location, and a
-/// backtrace when `RUST_BACKTRACE` asks for one.
+/// the current span, so inside an invocation it carries the request id), with the location,
+/// and a backtrace when `RUST_BACKTRACE` asks for one. A panic in a handler is not logged here
+/// but in the invocation's error line.
 pub(crate) fn install_hook() {
     std::panic::set_hook(Box::new(|info: &PanicHookInfo<'_>| {
-        let message = panic_message(info.payload());
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-            .unwrap_or_default();
-        let backtrace = std::backtrace::Backtrace::capture();
-        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            tracing::error!(panic.location = %location, panic.backtrace = %backtrace, "panic: {message}");
-        } else {
-            tracing::error!(panic.location = %location, "panic: {message}");
+        if !record_if_guarding(info) {
+            Report::capture(info).log();
         }
     }));
+}
+
+/// Records a panic that happens while [`guarded`] runs; `false` for any other panic.
+pub(crate) fn record_if_guarding(info: &PanicHookInfo<'_>) -> bool {
+    if GUARDING.get() {
+        PANICS.with_borrow_mut(|panics| panics.push(Report::capture(info)));
+    }
+    GUARDING.get()
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 mod bootstrap;
+mod correlation;
 pub mod env;
 mod guard;
 mod init;
@@ -66,9 +67,13 @@ mod select;
 mod shutdown;
 
 pub use bootstrap::{Bootstrap, HandlerService, RuntimeFlavor};
+pub use correlation::{Correlation, InvalidPointer};
 pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR};
 pub use init::{InitContext, InitError};
-pub use invocation::{InvocationLayer, InvocationService, is_cold_start};
+pub use invocation::{
+    DEFAULT_LOG_BUFFER_BYTES, DEFAULT_SDK_DEADLINE_MARGIN, InvocationFuture, InvocationLayer,
+    InvocationService, is_cold_start,
+};
 pub use lambda_runtime::{Context, Diagnostic, Error, LambdaEvent, service_fn};
 pub use redact::{decode_json, redact_json_error_message, redact_serde_message};
 pub use rescue::INVALID_INVOCATION_CONTEXT;

@@ -1,24 +1,28 @@
 //! `SdkFailure` through a real SDK client built from `tern_runtime::aws::config_loader()`,
 //! against loopback servers that refuse, reset, close, black-hole, fail or garble: every
-//! message is asserted whole.
+//! message is asserted whole. Inside an invocation the same clients end their calls before its
+//! deadline and send its trace header.
 #![cfg(feature = "aws")]
 
 use std::{
+    convert::Infallible,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use aws_config::{Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{Client, config::Credentials, types::AttributeValue};
-use tern_runtime::aws::SdkFailure;
+use lambda_runtime::{Config, Context, LambdaInvocation};
+use tern_runtime::{InvocationLayer, aws::SdkFailure};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
+use tower::{Layer as _, Service as _};
 
 /// A DynamoDB client for `endpoint`: one attempt per call, test credentials.
 async fn client(endpoint: &str, timeouts: TimeoutConfig) -> Client {
@@ -51,6 +55,8 @@ async fn get_item_with(client: Client) -> SdkFailure {
 /// What a loopback server does with each request it reads.
 #[derive(Clone, Copy)]
 enum Answer {
+    /// Writes these bytes and keeps the connection open without another word.
+    RawThenHang(&'static str),
     /// Resets the connection (`SO_LINGER` 0, then close).
     Reset,
     /// Closes the connection without a word.
@@ -64,15 +70,31 @@ enum Answer {
 /// A server on a free loopback port that answers every connection with `answer`; it counts
 /// the requests it read.
 async fn serve(answer: Answer) -> (u16, Arc<AtomicUsize>, JoinHandle<()>) {
+    let (port, requests, _, task) = serve_recording(answer).await;
+    (port, requests, task)
+}
+
+/// [`serve`], recording the `x-amzn-trace-id` header of each request (`None` without one).
+async fn serve_tracing(answer: Answer) -> (u16, Traces, JoinHandle<()>) {
+    let (port, _, traces, task) = serve_recording(answer).await;
+    (port, traces, task)
+}
+
+type Traces = Arc<Mutex<Vec<Option<String>>>>;
+
+async fn serve_recording(answer: Answer) -> (u16, Arc<AtomicUsize>, Traces, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(AtomicUsize::new(0));
     let counted = requests.clone();
+    let traces = Traces::default();
+    let recorded = traces.clone();
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
-            read_request(&mut stream).await;
+            let trace = read_request(&mut stream).await;
+            recorded.lock().unwrap().push(trace);
             counted.fetch_add(1, Ordering::SeqCst);
             match answer {
                 Answer::Reset => stream.set_zero_linger().unwrap(),
@@ -81,37 +103,46 @@ async fn serve(answer: Answer) -> (u16, Arc<AtomicUsize>, JoinHandle<()>) {
                 Answer::Raw(bytes) => {
                     let _ = stream.write_all(bytes.as_bytes()).await;
                 }
+                Answer::RawThenHang(bytes) => {
+                    let _ = stream.write_all(bytes.as_bytes()).await;
+                    held.push(stream);
+                }
             }
         }
     });
-    (port, requests, task)
+    (port, requests, traces, task)
 }
 
 /// Reads one request: its head, then as many body bytes as `content-length` says (a TLS
-/// client hello has no head: whatever came first is enough).
-async fn read_request(stream: &mut TcpStream) {
+/// client hello has no head: whatever came first is enough). Its `x-amzn-trace-id`, if any.
+async fn read_request(stream: &mut TcpStream) -> Option<String> {
     let mut seen = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
         let Ok(read) = stream.read(&mut buffer).await else {
-            return;
+            return None;
         };
         if read == 0 {
-            return;
+            return None;
         }
         seen.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
-        if !text.starts_with("post ") {
-            return;
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if !text.to_ascii_lowercase().starts_with("post ") {
+            return None;
         }
         if let Some(head_end) = text.find("\r\n\r\n") {
-            let length: usize = text
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|value| value.trim().parse().ok())
+            let header = |name: &str| {
+                text[..head_end].lines().find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+            };
+            let length: usize = header("content-length")
+                .and_then(|value| value.parse().ok())
                 .unwrap_or(0);
             if seen.len() >= head_end + 4 + length {
-                return;
+                return header("x-amzn-trace-id");
             }
         }
     }
@@ -334,4 +365,236 @@ async fn a_request_that_is_never_sent() {
     );
     // The rest is the SDK's own sentence, not a Debug dump of its error.
     assert!(!failure.message().contains(['{', '}']), "{failure}");
+}
+
+/// Runs `call` as the handler of one invocation through `layer`: its deadline `deadline` from
+/// now, its trace header `trace_id`.
+async fn in_invocation<F: Future + 'static>(
+    layer: &InvocationLayer,
+    deadline: Duration,
+    trace_id: Option<&str>,
+    call: F,
+) -> F::Output {
+    let mut call = Some(call);
+    let mut service = layer.layer(tower::service_fn(move |_: LambdaInvocation| {
+        let call = call.take().expect("one invocation");
+        async move { Ok::<_, Infallible>(call.await) }
+    }));
+    let mut context = Context::default();
+    context.request_id = "req-1".to_owned();
+    context.deadline = (SystemTime::now() + deadline)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.xray_trace_id = trace_id.map(str::to_owned);
+    context.env_config = Arc::new(Config::default());
+    let invocation = LambdaInvocation {
+        parts: http::Response::new(()).into_parts().0,
+        body: bytes::Bytes::from_static(b"{}"),
+        context,
+    };
+    let answer = service.call(invocation).await;
+    match answer {
+        Ok(output) => output,
+        Err(never) => match never {},
+    }
+}
+
+/// A client with the SDK's standard retries (`attempts`) and no timeouts of its own.
+async fn retrying_client(endpoint: &str, attempts: u32) -> Client {
+    let config = tern_runtime::aws::config_loader()
+        .endpoint_url(endpoint)
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+        .timeout_config(TimeoutConfig::disabled())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// SDK calls end 500 ms before the deadline here: time enough, on a loaded machine, for the
+/// assertion that they ended before it.
+fn half_a_second_early() -> InvocationLayer {
+    InvocationLayer::new().with_sdk_deadline_margin(Duration::from_millis(500))
+}
+
+#[tokio::test]
+async fn a_black_hole_ends_the_call_before_the_invocations_deadline_without_retries() {
+    let (port, requests, _server) = serve(Answer::Hang).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = retrying_client(&endpoint, 3).await;
+    let started = Instant::now();
+    let failure = in_invocation(
+        &half_a_second_early(),
+        Duration::from_secs(2),
+        None,
+        get_item_with(client),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    check(
+        &failure,
+        "DeadlineExceeded",
+        &format!(
+            "no answer from {endpoint} before the invocation's deadline (less 500 ms to send the \
+             error)"
+        ),
+    );
+    // It waited for the answer until 1.5 s, and ended before the deadline.
+    assert!(elapsed >= Duration::from_millis(1_450), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "not retried");
+}
+
+#[tokio::test]
+async fn throttled_retries_back_off_no_further_than_the_deadline() {
+    let body = r#"{"__type":"ThrottlingException","message":"Rate of requests exceeds the limit"}"#;
+    let throttled = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (port, requests, _server) = serve(Answer::Raw(throttled.leak())).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // Ten attempts with the SDK's backoff (up to 1 s, 2 s, 4 s … with jitter) would take far
+    // longer than the invocation has.
+    let client = retrying_client(&endpoint, 10).await;
+    let started = Instant::now();
+    let failure = in_invocation(
+        &half_a_second_early(),
+        Duration::from_secs(2),
+        None,
+        get_item_with(client),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    check(
+        &failure,
+        "DeadlineExceeded",
+        &format!(
+            "no answer from {endpoint} before the invocation's deadline (less 500 ms to send the \
+             error)"
+        ),
+    );
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let sent = requests.load(Ordering::SeqCst);
+    assert!((1..10).contains(&sent), "{sent} requests");
+}
+
+#[tokio::test]
+async fn an_answer_whose_body_stops_coming_ends_at_the_deadline() {
+    let (port, _, _server) = serve(Answer::RawThenHang(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 400\r\n\r\n\
+         {\"Item\": {",
+    ))
+    .await;
+    let client = retrying_client(&format!("http://127.0.0.1:{port}"), 1).await;
+    let started = Instant::now();
+    let failure = in_invocation(
+        &half_a_second_early(),
+        Duration::from_secs(2),
+        None,
+        get_item_with(client),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    check(
+        &failure,
+        "DeadlineExceeded",
+        "the answer (HTTP 200) did not arrive whole before the invocation's deadline (less 500 \
+         ms to send the error)",
+    );
+    assert!(elapsed >= Duration::from_millis(1_450), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn concurrent_invocations_keep_their_own_deadline_and_trace_header() {
+    let (port, traces, _server) = serve_tracing(Answer::Hang).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = retrying_client(&endpoint, 1).await;
+    let layer = half_a_second_early();
+    let timed = |deadline: Duration, trace: &'static str| {
+        let client = client.clone();
+        let layer = layer.clone();
+        async move {
+            let started = Instant::now();
+            let failure = in_invocation(&layer, deadline, Some(trace), get_item_with(client)).await;
+            (failure.code().to_owned(), started.elapsed())
+        }
+    };
+    let (first, second) = tokio::join!(
+        timed(
+            Duration::from_millis(1_500),
+            "Root=1-00000001-aaaaaaaaaaaaaaaaaaaaaaaa"
+        ),
+        timed(
+            Duration::from_millis(2_500),
+            "Root=1-00000002-bbbbbbbbbbbbbbbbbbbbbbbb"
+        ),
+    );
+    assert_eq!(first.0, "DeadlineExceeded");
+    assert_eq!(second.0, "DeadlineExceeded");
+    assert!(
+        first.1 >= Duration::from_millis(950) && first.1 < Duration::from_millis(1_500),
+        "{first:?}"
+    );
+    assert!(
+        second.1 >= Duration::from_millis(1_950) && second.1 < Duration::from_millis(2_500),
+        "{second:?}"
+    );
+    let mut seen = traces.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            Some("Root=1-00000001-aaaaaaaaaaaaaaaaaaaaaaaa".to_owned()),
+            Some("Root=1-00000002-bbbbbbbbbbbbbbbbbbbbbbbb".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_call_outside_an_invocation_or_without_tracing_sends_no_trace_header() {
+    let (port, traces, _server) = serve_tracing(Answer::Raw(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let client = retrying_client(&format!("http://127.0.0.1:{port}"), 1).await;
+    let get = |client: Client| async move {
+        client
+            .get_item()
+            .table_name("orders")
+            .key("id", AttributeValue::S("o-1".into()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| SdkFailure::from_sdk_error(&error))
+    };
+    get(client.clone()).await.unwrap();
+    in_invocation(
+        &InvocationLayer::new(),
+        Duration::from_secs(5),
+        None,
+        get(client.clone()),
+    )
+    .await
+    .unwrap();
+    in_invocation(
+        &InvocationLayer::new(),
+        Duration::from_secs(5),
+        Some("Root=1-00000003-cccccccccccccccccccccccc;Sampled=1"),
+        get(client),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        *traces.lock().unwrap(),
+        [
+            None,
+            None,
+            Some("Root=1-00000003-cccccccccccccccccccccccc;Sampled=1".to_owned())
+        ]
+    );
 }

@@ -89,7 +89,7 @@ pub(super) fn unreadable(status: Option<u16>, source: Option<&(dyn Error + 'stat
 
 /// What the transport layers of an error chain say.
 #[derive(Default)]
-struct Transport<'a> {
+pub(super) struct Transport<'a> {
     /// From the connector of [`config_loader`](super::config_loader).
     origin: Option<&'a str>,
     /// The failure happened while connecting (hyper-util's client says so).
@@ -112,6 +112,11 @@ enum Cutoff {
 }
 
 impl<'a> Transport<'a> {
+    /// The endpoint `error` names (`scheme://host[:port]`), from this module's connector.
+    pub(super) fn origin(error: &'a (dyn Error + 'static)) -> Option<&'a str> {
+        Self::read(error).origin
+    }
+
     fn read(error: &'a (dyn Error + 'static)) -> Self {
         let mut facts = Self::default();
         for cause in chain(error) {
@@ -172,7 +177,9 @@ fn is_hyper_util_dns_error(error: &(dyn Error + 'static)) -> bool {
 
 /// `error` and then each error in its chain. After an `io::Error` the next one is its payload
 /// (`get_ref`): `io::Error::source` skips the payload and returns the payload's source.
-fn chain<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+pub(super) fn chain<'a>(
+    error: &'a (dyn Error + 'static),
+) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
     std::iter::successors(Some(error), |&error| {
         match error.downcast_ref::<io::Error>() {
             Some(io) => io

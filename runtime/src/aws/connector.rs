@@ -5,7 +5,9 @@
 //! re-raise a failure with the request's origin (`scheme://host[:port]`: never the path, the
 //! query or credentials) attached as a [`FailedRequest`] in its source chain, which
 //! [`SdkFailure`](super::SdkFailure) reads. The error keeps its kind (timeout, I/O, user,
-//! other) and connection metadata, which the SDK's retry policy reads.
+//! other) and connection metadata, which the SDK's retry policy reads. Inside an invocation
+//! the connectors also bound each request by its deadline and give it the invocation's trace
+//! header ([`deadline`](super::deadline)).
 
 use std::{
     error::Error,
@@ -28,6 +30,8 @@ use aws_smithy_runtime_api::{
     },
 };
 use aws_smithy_types::config_bag::ConfigBag;
+
+use super::deadline;
 
 /// An [`HttpClient`] whose connectors name the endpoint in their errors.
 #[derive(Debug)]
@@ -121,14 +125,24 @@ impl<C: HttpClient> HttpClient for EndpointInErrors<C> {
 struct EndpointInErrorsConnector(SharedHttpConnector);
 
 impl HttpConnector for EndpointInErrorsConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
         let origin = Origin::of(request.uri());
+        let tag = |error| match origin {
+            Some(origin) => with_origin(error, origin),
+            None => error,
+        };
+        // Inside an invocation: its trace header, and its deadline.
+        let bound = match deadline::prepare(&mut request) {
+            Ok(bound) => bound,
+            Err(too_late) => return HttpConnectorFuture::ready(Err(tag(too_late))),
+        };
         let sent = self.0.call(request);
         HttpConnectorFuture::new(async move {
-            sent.await.map_err(|error| match origin {
-                Some(origin) => with_origin(error, origin),
-                None => error,
-            })
+            let answer = match bound {
+                Some((until, margin)) => deadline::answer_by(until, margin, sent).await,
+                None => sent.await,
+            };
+            answer.map_err(tag)
         })
     }
 }

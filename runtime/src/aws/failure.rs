@@ -10,7 +10,18 @@ use std::{
 use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::cause::{no_answer, plain_chain, unreadable};
+use super::{
+    cause::{Transport, chain, no_answer, plain_chain, unreadable},
+    deadline::DeadlineExceeded,
+};
+
+/// The code of a call cut off at the invocation's deadline.
+const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
+
+/// The [`DeadlineExceeded`] in `error`'s chain, if the call was cut off at the deadline.
+fn deadline_in<'e>(error: &'e (dyn Error + 'static)) -> Option<&'e DeadlineExceeded> {
+    chain(error).find_map(|cause| cause.downcast_ref::<DeadlineExceeded>())
+}
 
 /// A failed AWS SDK call as an error code and a plain message, never the SDK's `Debug` text.
 ///
@@ -19,6 +30,7 @@ use super::cause::{no_answer, plain_chain, unreadable};
 /// | The service answered with an error | its AWS error code (`Unknown` when it sent none) | its message, or what was wrong with the answer |
 /// | No answer: the connection failed or broke | `DispatchFailure` | the cause, naming the endpoint |
 /// | No answer within a timeout (connect, read, the SDK's operation timeout) | `Timeout` | which timeout, naming the endpoint when known |
+/// | No (whole) answer before the invocation's deadline, less the margin kept to answer ([`DeadlineExceeded`](super::DeadlineExceeded)) | `DeadlineExceeded` | naming the endpoint |
 /// | An answer that cannot be read (cut off, or not the operation's output) | `ResponseError` (`Unknown` when the SDK reports a success status it cannot parse as a service error) | its HTTP status and why |
 /// | A request that could not be built | `ConstructionFailure` | why |
 ///
@@ -67,6 +79,14 @@ impl SdkFailure {
         let (code, message): (Cow<'static, str>, String) = match error {
             SdkError::ServiceError(service) => answered(service.err(), status(service.raw())),
             SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+                Some(connector) if let Some(exceeded) = deadline_in(connector) => (
+                    Cow::Borrowed(DEADLINE_EXCEEDED),
+                    format!(
+                        "no answer from {} {}",
+                        Transport::origin(connector).unwrap_or("the endpoint"),
+                        exceeded.before_the_deadline()
+                    ),
+                ),
                 Some(connector) => (
                     Cow::Borrowed(if connector.is_timeout() {
                         "Timeout"
@@ -85,10 +105,25 @@ impl SdkFailure {
                 "no answer before the SDK client's operation timeout (or attempt timeout) expired"
                     .to_owned(),
             ),
-            SdkError::ResponseError(response) => (
-                Cow::Borrowed("ResponseError"),
-                unreadable(status(response.raw()), error.source()),
-            ),
+            SdkError::ResponseError(response) => match error.source().and_then(deadline_in) {
+                Some(exceeded) => (
+                    Cow::Borrowed(DEADLINE_EXCEEDED),
+                    match status(response.raw()) {
+                        Some(status) => format!(
+                            "the answer (HTTP {status}) did not arrive whole {}",
+                            exceeded.before_the_deadline()
+                        ),
+                        None => format!(
+                            "the answer did not arrive whole {}",
+                            exceeded.before_the_deadline()
+                        ),
+                    },
+                ),
+                None => (
+                    Cow::Borrowed("ResponseError"),
+                    unreadable(status(response.raw()), error.source()),
+                ),
+            },
             SdkError::ConstructionFailure(_) => (
                 Cow::Borrowed("ConstructionFailure"),
                 match plain_chain(error.source()) {
@@ -106,7 +141,8 @@ impl SdkFailure {
     }
 
     /// The AWS error code (`ThrottlingException`), or the kind of failure when no answer came
-    /// (`DispatchFailure`, `Timeout`, `ResponseError`, `ConstructionFailure`).
+    /// (`DispatchFailure`, `Timeout`, `DeadlineExceeded`, `ResponseError`,
+    /// `ConstructionFailure`).
     pub fn code(&self) -> &str {
         &self.code
     }

@@ -18,6 +18,14 @@
 //! the SDK's `Debug` text. The endpoint it names comes from this module's client: its
 //! connectors attach the request's `scheme://host[:port]` to the errors they return.
 //!
+//! **Invocations.** During an invocation, every call of a client built from [`config_loader`]
+//! (and so from `InitContext::aws_config`) ends, retries and backoff included, at the
+//! invocation's deadline less a margin (100 ms unless `TERN_AWS_DEADLINE_MARGIN_MS` says
+//! otherwise) with [`DeadlineExceeded`], which `SdkFailure` reports as `DeadlineExceeded`; and
+//! it carries the invocation's X-Ray trace header, not the process environment's, so
+//! concurrent invocations (Lambda Managed Instances) never share one. Outside an invocation
+//! the SDK's own timeouts apply.
+//!
 //! ```no_run
 //! # async fn example() {
 //! // What `InitContext::aws_config` loads: the standard resolution, this module's client.
@@ -28,6 +36,7 @@
 
 mod cause;
 mod connector;
+mod deadline;
 mod failure;
 
 use std::{ffi::OsString, sync::OnceLock};
@@ -52,6 +61,7 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 
 pub use aws_smithy_runtime_api::client::http::SharedHttpClient;
+pub use deadline::DeadlineExceeded;
 pub use failure::SdkFailure;
 
 use connector::EndpointInErrors;
@@ -123,7 +133,9 @@ impl<C: HttpClient> HttpClient for ConnectorOnFirstRequest<C> {
 /// would pick them first anyway; building the chain (profile files, web identity with its STS
 /// client, container and instance metadata providers) costs about a millisecond of init.
 pub fn config_loader() -> ConfigLoader {
-    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .sleep_impl(deadline::DeadlineSleep);
     if credentials_in(|name| std::env::var_os(name)) {
         loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
     } else {

@@ -5,6 +5,24 @@
 /// `AWS_LAMBDA_MAX_CONCURRENCY` > 1, else `current_thread`).
 pub const TOKIO_RUNTIME: &str = "TERN_TOKIO_RUNTIME";
 
+/// AWS SDK calls made during an invocation end this long before its deadline, in
+/// milliseconds (default 100).
+pub const AWS_DEADLINE_MARGIN_MS: &str = "TERN_AWS_DEADLINE_MARGIN_MS";
+
+/// The share of invocations logged at DEBUG, a number from 0 to 1 (default 0; alias
+/// `POWERTOOLS_LOGGER_SAMPLE_RATE`).
+pub const LOG_SAMPLE_RATE: &str = "TERN_LOG_SAMPLE_RATE";
+/// `true` keeps each invocation's lines below the level (down to DEBUG) and writes them only
+/// if it fails or logs at ERROR (default `false`).
+pub const LOG_BUFFER: &str = "TERN_LOG_BUFFER";
+/// The most bytes of lines an invocation's log buffer keeps (default 20480).
+pub const LOG_BUFFER_MAX_BYTES: &str = "TERN_LOG_BUFFER_MAX_BYTES";
+/// A JSON Pointer (RFC 6901) to the event's correlation id, e.g. `/detail/correlation_id`
+/// (default: by the event's type, else the request id).
+pub const LOG_CORRELATION_ID_POINTER: &str = "TERN_LOG_CORRELATION_ID_POINTER";
+/// The SQS message attribute holding the correlation id (default `correlation_id`).
+pub const LOG_CORRELATION_ID_ATTRIBUTE: &str = "TERN_LOG_CORRELATION_ID_ATTRIBUTE";
+
 /// Records (of different groups or keys) processed at once (default 1).
 pub const BATCH_CONCURRENCY: &str = "TERN_BATCH_CONCURRENCY";
 /// No record starts with less time left than this, in milliseconds (default 1000).
@@ -45,6 +63,12 @@ pub const METRICS_DISABLED: &str = "TERN_METRICS_DISABLED";
 /// Every name above.
 pub const ALL: &[&str] = &[
     TOKIO_RUNTIME,
+    AWS_DEADLINE_MARGIN_MS,
+    LOG_SAMPLE_RATE,
+    LOG_BUFFER,
+    LOG_BUFFER_MAX_BYTES,
+    LOG_CORRELATION_ID_POINTER,
+    LOG_CORRELATION_ID_ATTRIBUTE,
     BATCH_CONCURRENCY,
     BATCH_SAFETY_MARGIN_MS,
     BATCH_ABANDON_MARGIN_MS,
@@ -61,3 +85,19 @@ pub const ALL: &[&str] = &[
     METRICS_SERVICE,
     METRICS_DISABLED,
 ];
+
+#[cfg(test)]
+mod tests {
+    /// The README's configuration reference names every variable, and no other `TERN_*` one
+    /// a function reads.
+    #[test]
+    fn the_readme_lists_every_name() {
+        let readme = include_str!("../../../README.md");
+        for name in super::ALL {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README.md does not list `{name}`"
+            );
+        }
+    }
+}

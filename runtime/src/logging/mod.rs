@@ -20,105 +20,121 @@
 //! (streaming into the line, not serde_json's) and the per-thread buffer span fields are
 //! rendered in.
 
+pub(crate) mod buffer;
 mod escape;
+mod filter;
 mod format;
 pub mod settings;
 mod timestamp;
+mod writer;
 
+use std::hash::{BuildHasher as _, RandomState};
+
+use tracing::Dispatch;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
-    filter::FilterFn,
+    fmt::{MakeWriter, time::FormatTime},
     layer::SubscriberExt as _,
-    util::{SubscriberInitExt as _, TryInitError},
 };
 
 pub use format::{LambdaJsonFields, LambdaJsonFormat};
-pub use settings::{LevelSource, LogFormat, LogSettings};
+pub use settings::{InvocationLogSettings, LevelSource, LogFormat, LogSettings};
 pub use timestamp::UtcMicros;
+
+use crate::init::InitError;
 
 /// Installs the global subscriber writing to stdout, per [`LogSettings::from_env`].
 ///
-/// Does nothing if a global subscriber is already installed (e.g. by a test).
-pub fn init() {
+/// Does nothing if a global subscriber is already installed (e.g. by a test). An error is a
+/// sampling or buffering variable that cannot be used: logging is installed without them, so
+/// that the error can be reported.
+pub fn init() -> Result<(), InitError> {
     let settings = LogSettings::from_env();
-    // A plain level (what `AWS_LAMBDA_LOG_LEVEL` and the default give) is a level filter: it
-    // decides per callsite once. `EnvFilter` also looks every span up in its own tables, under
-    // locks, when it is entered, exited and closed, which only directives with span or field
-    // filters need.
-    let installed = match settings.plain_level() {
-        Some(level) => install(level, settings.format),
-        None => install(EnvFilter::new(&settings.directives), settings.format),
-    };
+    let installed =
+        tracing::dispatcher::set_global_default(dispatch(&settings, std::io::stdout, UtcMicros));
     if installed.is_ok() {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
     }
+    settings.invocations.map(drop)
 }
 
-fn install<F>(filter: F, format: LogFormat) -> Result<(), TryInitError>
+/// The subscriber [`init`] installs, writing to `writer` with `timer`'s timestamps (tests
+/// capture lines with a fixed time).
+pub(crate) fn dispatch<W, T>(settings: &LogSettings, writer: W, timer: T) -> Dispatch
 where
-    F: Layer<Registry> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    T: FormatTime + Clone + Send + Sync + 'static,
 {
-    let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(raw_event_filter());
-    match format {
-        LogFormat::Json => subscriber
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(LambdaJsonFields)
-                    .event_format(LambdaJsonFormat::new())
-                    .with_writer(std::io::stdout),
-            )
-            .try_init(),
-        LogFormat::Text => subscriber
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(std::io::stdout),
-            )
-            .try_init(),
+    // A plain level (what `AWS_LAMBDA_LOG_LEVEL` and the default give) is a level filter: it
+    // decides per callsite once. `EnvFilter` also looks every span up in its own tables, under
+    // locks, when it is entered, exited and closed, which only directives with span or field
+    // filters need. Lines below the level are let through only when invocations may want
+    // them, and only with a plain level (`settings` warns otherwise).
+    let below_level = settings
+        .invocations
+        .as_ref()
+        .is_ok_and(InvocationLogSettings::below_level);
+    let format = settings.format;
+    match settings.plain_level() {
+        Some(level) if below_level => {
+            let writer = writer::InvocationWriter {
+                inner: writer,
+                level,
+                format,
+                timer: timer.clone(),
+            };
+            subscriber(filter::InvocationLevel { level }, format, writer, timer)
+        }
+        Some(level) => subscriber(level, format, writer, timer),
+        None => subscriber(EnvFilter::new(&settings.directives), format, writer, timer),
     }
 }
 
-/// The target of lambda_runtime's TRACE line with the raw invocation body.
-const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
-
-/// Whether `meta` is lambda_runtime's TRACE line with the raw invocation body, which is never
-/// written: it would put the event's content in the logs, and lambda_runtime 1.5 converts the
-/// body to UTF-8 with `?` for it, so a body that is not UTF-8 would end the run loop (and the
-/// process) at TRACE while it is answered with `Runtime.UnmarshalError` at any other level.
-/// Disabled here, the callsite is off for good: its arguments are never evaluated.
-fn is_raw_event_line(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() == tracing::Level::TRACE && meta.target() == RAW_EVENT_TARGET && !meta.is_span()
+fn subscriber<F, W, T>(filter: F, format: LogFormat, writer: W, timer: T) -> Dispatch
+where
+    F: Layer<Registry> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    T: FormatTime + Send + Sync + 'static,
+{
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(filter::lambda_runtime_lines());
+    match format {
+        LogFormat::Json => Dispatch::new(
+            subscriber.with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(LambdaJsonFields)
+                    .event_format(LambdaJsonFormat::new().with_timer(timer))
+                    .with_writer(writer),
+            ),
+        ),
+        LogFormat::Text => Dispatch::new(
+            subscriber.with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(writer),
+            ),
+        ),
+    }
 }
 
-/// A global filter that turns off [`is_raw_event_line`] and nothing else.
-fn raw_event_filter() -> FilterFn<fn(&tracing::Metadata<'_>) -> bool> {
-    FilterFn::new(|meta| !is_raw_event_line(meta))
+/// One draw of the sampling decision: `true` with probability `below / u64::MAX`.
+pub(crate) fn sample(below: u64) -> bool {
+    // `RandomState` seeds SipHash from the OS once per thread and varies the key on every
+    // `new`, which is random enough to pick invocations and costs no dependency.
+    RandomState::new().hash_one(0u8) <= below
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use tracing::level_filters::LevelFilter;
-
     #[test]
-    fn lambda_runtime_raw_event_line_is_never_enabled() {
-        let subscriber = tracing_subscriber::registry()
-            .with(LevelFilter::TRACE)
-            .with(raw_event_filter());
-        tracing::subscriber::with_default(subscriber, || {
-            assert!(!tracing::enabled!(
-                target: "lambda_runtime::layers::api_response",
-                tracing::Level::TRACE
-            ));
-            assert!(tracing::enabled!(
-                target: "lambda_runtime::layers::api_response",
-                tracing::Level::DEBUG
-            ));
-            assert!(tracing::enabled!(target: "lambda_runtime::runtime", tracing::Level::TRACE));
-        });
+    fn sampling_draws_follow_the_rate() {
+        assert!((0..1_000).all(|_| super::sample(u64::MAX)));
+        let half = (0..10_000).filter(|_| super::sample(u64::MAX / 2)).count();
+        assert!((4_500..=5_500).contains(&half), "{half} of 10000");
+        let tenth = (0..10_000).filter(|_| super::sample(u64::MAX / 10)).count();
+        assert!((800..=1_200).contains(&tenth), "{tenth} of 10000");
     }
 }

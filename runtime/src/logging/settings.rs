@@ -1,9 +1,20 @@
-//! What the environment asks of logging: the line format and the level.
+//! What the environment asks of logging: the line format, the level, and what invocations do
+//! with the lines below it.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
-use crate::env::Env;
+use crate::{
+    env::{Env, names},
+    init::InitError,
+    invocation::DEFAULT_LOG_BUFFER_BYTES,
+};
+
+/// Powertools' name for [`names::LOG_SAMPLE_RATE`], honoured as an alias.
+const POWERTOOLS_SAMPLE_RATE: &str = "POWERTOOLS_LOGGER_SAMPLE_RATE";
+
+/// The largest log buffer an invocation may keep.
+const MAX_LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// The log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +47,59 @@ pub struct LogSettings {
     pub level_source: LevelSource,
     /// Problems with the environment that should be logged as warnings once logging works.
     pub warnings: Vec<String>,
+    /// Sampling and buffering, or why their variables cannot be used (an init error).
+    pub invocations: Result<InvocationLogSettings, InitError>,
+}
+
+/// What invocations do with their lines below the level; read by the subscriber
+/// ([`init`](super::init)) and by the [`InvocationLayer`](crate::InvocationLayer) alike.
+///
+/// | setting | environment | default |
+/// |---|---|---|
+/// | share of invocations logged at DEBUG | `TERN_LOG_SAMPLE_RATE`, `POWERTOOLS_LOGGER_SAMPLE_RATE` (0 to 1) | 0 |
+/// | keep lines below the level, written if the invocation fails or logs at ERROR | `TERN_LOG_BUFFER` (`true`/`false`) | `false` |
+/// | the most bytes of lines kept per invocation | `TERN_LOG_BUFFER_MAX_BYTES` | 20480 |
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InvocationLogSettings {
+    /// The share of invocations logged at DEBUG (0: none, 1: all).
+    pub sample_rate: f64,
+    /// The bound of each invocation's buffer; `None` when buffering is off.
+    pub buffer_bytes: Option<usize>,
+}
+
+impl InvocationLogSettings {
+    /// Reads the variables in the table above from the process environment.
+    pub fn from_env() -> Result<Self, InitError> {
+        Self::from(&Env::process())
+    }
+
+    pub(crate) fn from(env: &Env) -> Result<Self, InitError> {
+        let sample_rate = match env.first(&[names::LOG_SAMPLE_RATE, POWERTOOLS_SAMPLE_RATE]) {
+            Some((name, _)) => env.fraction(name)?.unwrap_or_default(),
+            None => 0.0,
+        };
+        let max_bytes = env
+            .integer(names::LOG_BUFFER_MAX_BYTES, 1..=MAX_LOG_BUFFER_BYTES)?
+            .unwrap_or(DEFAULT_LOG_BUFFER_BYTES);
+        let buffer_bytes = env
+            .flag(names::LOG_BUFFER)?
+            .unwrap_or(false)
+            .then_some(max_bytes);
+        Ok(Self {
+            sample_rate,
+            buffer_bytes,
+        })
+    }
+
+    /// Whether any invocation may log below the level.
+    pub fn below_level(&self) -> bool {
+        self.sample_rate > 0.0 || self.buffer_bytes.is_some()
+    }
 }
 
 impl LogSettings {
-    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`.
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, and the sampling
+    /// and buffering variables ([`InvocationLogSettings`]).
     pub fn from_env() -> Self {
         Self::from(&Env::process())
     }
@@ -69,31 +129,27 @@ impl LogSettings {
                 LogFormat::Json
             }
         };
-        let settings = |directives: &str, level_source, warnings| Self {
-            format,
-            directives: directives.to_owned(),
-            level_source,
-            warnings,
-        };
-        if let Some(level) = env.get("AWS_LAMBDA_LOG_LEVEL") {
-            match lambda_level_directive(&level) {
-                Some(directive) => {
-                    return settings(directive, LevelSource::LambdaLogLevel, warnings);
-                }
-                None => warnings.push(format!(
-                    "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL; ignoring it"
-                )),
-            }
-        }
-        if let Some(rust_log) = env.get("RUST_LOG") {
-            if EnvFilter::try_new(&rust_log).is_ok() {
-                return settings(&rust_log, LevelSource::RustLog, warnings);
-            }
+        let (directives, level_source) = level(env, &mut warnings);
+        let invocations = InvocationLogSettings::from(env);
+        let below_level = invocations
+            .as_ref()
+            .is_ok_and(InvocationLogSettings::below_level);
+        if below_level && plain_level(&directives).is_none() {
             warnings.push(format!(
-                "RUST_LOG={rust_log:?} is not a valid filter; using INFO"
+                "{} and {} need one level (AWS_LAMBDA_LOG_LEVEL, or RUST_LOG naming a single \
+                 level); with the RUST_LOG directives {directives:?} no line below the level is \
+                 sampled or buffered",
+                names::LOG_SAMPLE_RATE,
+                names::LOG_BUFFER
             ));
         }
-        settings("info", LevelSource::Default, warnings)
+        Self {
+            format,
+            directives,
+            level_source,
+            warnings,
+            invocations,
+        }
     }
 
     /// The level the directives name when they are one bare level name (`info`, `WARN`, …):
@@ -101,6 +157,28 @@ impl LogSettings {
     pub(super) fn plain_level(&self) -> Option<LevelFilter> {
         plain_level(&self.directives)
     }
+}
+
+/// The level directives and where they came from: `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`,
+/// else `info`.
+fn level(env: &Env, warnings: &mut Vec<String>) -> (String, LevelSource) {
+    if let Some(level) = env.get("AWS_LAMBDA_LOG_LEVEL") {
+        match lambda_level_directive(&level) {
+            Some(directive) => return (directive.to_owned(), LevelSource::LambdaLogLevel),
+            None => warnings.push(format!(
+                "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL; ignoring it"
+            )),
+        }
+    }
+    if let Some(rust_log) = env.get("RUST_LOG") {
+        if EnvFilter::try_new(&rust_log).is_ok() {
+            return (rust_log, LevelSource::RustLog);
+        }
+        warnings.push(format!(
+            "RUST_LOG={rust_log:?} is not a valid filter; using INFO"
+        ));
+    }
+    ("info".to_owned(), LevelSource::Default)
 }
 
 fn lambda_level_directive(level: &str) -> Option<&'static str> {
