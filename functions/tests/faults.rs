@@ -6,8 +6,10 @@
 //! What must hold: a secret that cannot be fetched fails init with an error naming it and the
 //! AWS error code; a DynamoDB fault makes idempotency fail closed (the handler does not run,
 //! the error says so, no item is half written); the SDK's retries are counted exactly and end
-//! before the invocation's deadline; every message says what failed in words (the AWS code and
-//! message, or the cause and the endpoint), never in Rust `Debug` text.
+//! before the invocation's deadline, the handler's own calls included (the function answers
+//! with `DeadlineExceeded` and the same process serves the next invocation); every message
+//! says what failed in words (the AWS code and message, or the cause and the endpoint), never
+//! in Rust `Debug` text.
 
 use std::time::{Duration, Instant};
 
@@ -401,8 +403,7 @@ fn sdk_retries_end_before_the_invocation_deadline() {
             "errorType": "Idempotency.PersistenceError",
             "errorMessage": persistence_message(
                 "PutItem",
-                "DeadlineExceeded: no answer before the invocation's deadline (less 100 ms to \
-                 send the error)",
+                &cut_off_at_the_deadline(proxy.endpoint()),
                 "the handler did not run"
             ),
         }),
@@ -527,4 +528,106 @@ fn s3_faults_name_the_object_the_code_and_the_cause() {
         answer.body
     );
     assert_plain_message(&message);
+}
+
+/// The message of a handler's own call cut off at the invocation's deadline (100 ms kept).
+fn cut_off_at_the_deadline(endpoint: &str) -> String {
+    format!(
+        "DeadlineExceeded: no answer from {endpoint} before the invocation's deadline (less 100 \
+         ms to send the error)"
+    )
+}
+
+/// Invokes `event` on `function` whose own call black-holes: the answer comes before the
+/// 3-second timeout (having used its time), and the next invocation (`next`, with the proxy
+/// forwarding again) is served by the same process.
+fn answered_before_the_timeout(
+    function: &Emulator,
+    proxy: &FaultProxy,
+    event: &str,
+    next: &str,
+) -> (Value, Value) {
+    let pid = function.runtime_pid().expect("the runtime is running");
+    let started = Instant::now();
+    let answer = function.invoke(event);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "{elapsed:?}: {}",
+        answer.body
+    );
+    assert!(
+        elapsed > Duration::from_millis(2_500),
+        "it used its time: {elapsed:?}"
+    );
+    assert_plain_message(&answer.error_message().unwrap_or_default());
+    proxy.clear();
+    let served = function.invoke(next);
+    assert_eq!(served.error_type(), None, "{}", served.body);
+    assert_eq!(
+        function.runtime_pid(),
+        Some(pid),
+        "the process was not restarted"
+    );
+    assert!(
+        !function.logs().contains("Task timed out"),
+        "{}",
+        function.logs()
+    );
+    (answer.json(), served.json())
+}
+
+#[test]
+fn a_handlers_own_call_that_never_answers_ends_before_the_timeout_in_the_same_process() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_sns();
+    env.extend(scenario.seed_s3());
+    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let at = proxy.endpoint().to_owned();
+
+    // sns: the idempotency lock (the first PutItem) is taken; the write to the notifications
+    // table (the second) is never answered.
+    let sns = behind(&proxy, &scenario, "sns", env.clone(), 3);
+    warm_up(&sns);
+    proxy.push(Rule::after(Some("PutItem"), 1, Fault::Hang));
+    let (answer, served) = answered_before_the_timeout(
+        &sns,
+        &proxy,
+        &sns_event(),
+        &tern_testkit::tools::event("sns", "3-payment-refunded.json"),
+    );
+    assert_eq!(
+        answer,
+        json!({
+            "errorType": "Sns.StoreFailed",
+            "errorMessage": format!(
+                "storing message d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b5a01 in table \
+                 {NOTIFICATIONS_TABLE} failed: {}",
+                cut_off_at_the_deadline(&at)
+            ),
+        })
+    );
+    assert_eq!(served["processed"][0]["payment_id"], "p-5002", "{served}");
+
+    // s3: the object is read; the copy into the data bucket is never answered.
+    let s3 = behind(&proxy, &scenario, "s3", env, 3);
+    warm_up(&s3);
+    proxy.push(Rule::always(Some("PUT /tern-demo-data/"), Fault::Hang));
+    let (answer, served) = answered_before_the_timeout(
+        &s3,
+        &proxy,
+        &tern_testkit::tools::event("s3", "1-orders-json.json"),
+        &tern_testkit::tools::event("s3", "3-report-csv.json"),
+    );
+    assert_eq!(
+        answer,
+        json!({
+            "errorType": "S3.RequestFailed",
+            "errorMessage": format!(
+                "CopyObject s3://{S3_SOURCE_BUCKET}/incoming/orders 2026-11-22.json failed: {}",
+                cut_off_at_the_deadline(&at)
+            ),
+        })
+    );
+    assert_eq!(served["routed"][0]["class"], "csv", "{served}");
 }

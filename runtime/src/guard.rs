@@ -362,6 +362,14 @@ mod tests {
     use lambda_runtime::{Config, Context};
     use std::sync::Arc;
 
+    /// A subscriber for this test's thread. tracing caches whether a log line is enabled per
+    /// callsite, across every subscriber alive: the guard's error lines, first reached here
+    /// with none (while another test's subscriber is being registered), could be cached as off
+    /// for the tests in `invocation` that assert them.
+    fn subscribed() -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(tracing_subscriber::registry())
+    }
+
     fn event() -> LambdaEvent<Decoded<u8>> {
         decode("1")
     }
@@ -456,6 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn undecodable_event_never_reaches_the_handler() {
+        let _subscribed = subscribed();
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let seen = calls.clone();
         let mut guard = HandlerGuard::new(tower::service_fn(move |e: LambdaEvent<u8>| {
@@ -474,6 +483,7 @@ mod tests {
 
     #[tokio::test]
     async fn panics_in_call_and_in_future_become_handler_panic_diagnostics() {
+        let _subscribed = subscribed();
         let mut in_future = HandlerGuard::new(tower::service_fn(|_e: LambdaEvent<u8>| async {
             if true {
                 panic!("bad record {}", 7);
@@ -495,6 +505,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_and_values_pass_through() {
+        let _subscribed = subscribed();
         let mut ok = HandlerGuard::new(tower::service_fn(|e: LambdaEvent<u8>| async move {
             Ok::<u8, Diagnostic>(e.payload + 1)
         }));

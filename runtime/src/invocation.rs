@@ -90,10 +90,12 @@ impl Current {
             if self.deadline_ms == 0 {
                 return None;
             }
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| since.as_millis() as u64);
-            let left = Duration::from_millis(self.deadline_ms.saturating_sub(now_ms));
+            // To the microsecond, as lambda_runtime's `Context::deadline()` and the middleware
+            // that bounds its own calls by it count.
+            let deadline = UNIX_EPOCH + Duration::from_millis(self.deadline_ms);
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
             Some(Instant::now() + left.saturating_sub(self.sdk_margin))
         })
     }

@@ -24,6 +24,10 @@ const PUT_ATTEMPTS: usize = 3;
 /// leaves in time (the batch layer's default abandon margin is the same).
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
+/// How long after its own deadline a store call is cut off here, leaving the runtime's bound
+/// of SDK calls (the same instant) to end it first.
+const AFTER_THE_SDK_BOUND: Duration = Duration::from_millis(2);
+
 /// Metric: a duplicate answered with the stored response (local cache or store).
 const HIT: &str = "IdempotencyHit";
 /// Metric: a new key; the handler ran.
@@ -295,7 +299,10 @@ async fn bounded<T>(
     let Some(until) = until else {
         return call.await;
     };
-    tokio::time::timeout_at(until, call)
+    // A little after `until`: a client built from `tern_runtime::aws::config_loader` is cut
+    // off at the same instant inside an invocation, and its error, which names the endpoint,
+    // is the one to report (it comes first, deterministically, rather than in the same tick).
+    tokio::time::timeout_at(until + AFTER_THE_SDK_BOUND, call)
         .await
         .unwrap_or_else(|_| {
             Err(StoreError::new(
