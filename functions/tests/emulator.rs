@@ -115,19 +115,79 @@ fn panic_becomes_an_error_response_and_the_next_invocation_is_served() {
         "the panic restarted the runtime process"
     );
 
-    // The panic is one structured error line inside the invocation, not a stderr dump.
-    let panic_message = "panic: echo was asked to panic (message: \"boom\")";
+    // The panic is the invocation's one structured error line, not a stderr dump.
+    let panic_message = "handler panicked: echo was asked to panic (message: \"boom\")";
     let panic_line = invocation_lines(&emulator, panic_message, 1)
         .into_iter()
         .find(|l| l["message"] == panic_message)
         .expect("a panic log line");
     assert_eq!(panic_line["level"], "ERROR");
+    assert_eq!(panic_line["errorType"], "Runtime.HandlerPanic");
     assert!(
         panic_line["panic.location"]
             .as_str()
             .unwrap()
             .contains("echo.rs")
     );
+}
+
+#[test]
+fn every_failed_invocation_is_one_error_line_without_debug_text() {
+    let emulator = emulator().handler("echo").start();
+    let failures = [
+        (
+            r#"{"message":"no","fail":"error"}"#,
+            "Echo.RequestedFailure",
+            "echo was asked to fail (message: \"no\")",
+        ),
+        (
+            r#"{"message": 42}"#,
+            "Runtime.UnmarshalError",
+            "the event does not match the handler's input type: [message] invalid type: integer, \
+             expected a string at line 1 column 14",
+        ),
+        (
+            r#"{"message":"boom","fail":"panic"}"#,
+            "Runtime.HandlerPanic",
+            "handler panicked: echo was asked to panic (message: \"boom\")",
+        ),
+    ];
+    for (event, error_type, message) in failures {
+        let answer = emulator.invoke(event);
+        assert_eq!(
+            answer.json(),
+            json!({"errorType": error_type, "errorMessage": message})
+        );
+    }
+    assert_eq!(emulator.invoke(r#"{"message":"ok"}"#).status, 200);
+    emulator.wait_for_logs(LOG_WAIT, |logs| {
+        logs.matches("REPORT RequestId").count() >= 4
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    let lines = emulator.json_logs();
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    let summary: Vec<Value> = errors
+        .iter()
+        .map(|l| json!([l["target"], l["errorType"], l["message"]]))
+        .collect();
+    let expected: Vec<Value> = failures
+        .iter()
+        .map(|(_, error_type, message)| json!(["tern_runtime::invocation", error_type, message]))
+        .collect();
+    assert_eq!(summary, expected, "{}", emulator.logs());
+    let mut request_ids = Vec::new();
+    for line in &errors {
+        let request_id = line["requestId"].as_str().expect("a request id");
+        // No correlation id in an echo event: the request id stands in.
+        assert_eq!(line["correlation_id"], request_id, "{line}");
+        request_ids.push(request_id);
+    }
+    request_ids.dedup();
+    assert_eq!(request_ids.len(), 3, "one line per invocation: {errors:?}");
+    let logs = emulator.logs();
+    assert!(!logs.contains("Diagnostic"), "{logs}");
+    assert!(!logs.contains("lambda_runtime::layers"), "{logs}");
 }
 
 #[test]
