@@ -87,34 +87,26 @@ impl Reading {
             sequence_number: record.kinesis.sequence_number.clone(),
             reason,
         };
-        let reading: Reading = serde_json::from_slice(&record.kinesis.data.0)
-            .map_err(|err| invalid(format!("data is not a reading: {err}")))?;
+        let reading: Reading = tern_runtime::decode_json(&record.kinesis.data.0)
+            .map_err(|reason| invalid(format!("data is not a reading: {reason}")))?;
         if reading.device_id.trim().is_empty() {
             return Err(invalid("device_id is empty".to_owned()));
         }
         if reading.device_id != record.kinesis.partition_key {
-            return Err(invalid(format!(
-                "device_id `{}` differs from the partition key `{}`",
-                reading.device_id, record.kinesis.partition_key
-            )));
+            return Err(invalid(
+                "device_id differs from the record's partition key".to_owned(),
+            ));
         }
         if minute_of(&reading.recorded_at).is_none() {
-            return Err(invalid(format!(
-                "recorded_at {:?} is not an RFC 3339 UTC time",
-                reading.recorded_at
-            )));
+            return Err(invalid(
+                "recorded_at is not an RFC 3339 UTC time".to_owned(),
+            ));
         }
         if !(-60.0..=80.0).contains(&reading.temperature_c) {
-            return Err(invalid(format!(
-                "temperature_c {} is outside -60..80",
-                reading.temperature_c
-            )));
+            return Err(invalid("temperature_c is outside -60..80".to_owned()));
         }
         if !(0.0..=100.0).contains(&reading.humidity_pct) {
-            return Err(invalid(format!(
-                "humidity_pct {} is outside 0..100",
-                reading.humidity_pct
-            )));
+            return Err(invalid("humidity_pct is outside 0..100".to_owned()));
         }
         Ok(reading)
     }

@@ -194,9 +194,8 @@ impl PaymentNotifications {
                 Some(t) if self.accepted.iter().any(|a| a == t) => {}
                 other => {
                     let reason = match other {
-                        Some(t) => {
-                            format!("event_type `{t}` is not accepted (ACCEPTED_EVENT_TYPES)")
-                        }
+                        // The value is the event's: withheld.
+                        Some(_) => "event_type is not one of ACCEPTED_EVENT_TYPES".to_owned(),
                         None => "no event_type message attribute".to_owned(),
                     };
                     tracing::warn!(message_id = %message.message_id, %reason, "notification ignored");
@@ -296,15 +295,14 @@ fn parse_payment(message: &SnsMessage, event_type: &str) -> Result<PaymentEvent,
         ));
     }
     if payment.currency.len() != 3 || !payment.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(invalid(format!(
-            "currency {:?} is not an ISO 4217 code",
-            payment.currency
-        )));
+        return Err(invalid(
+            "currency is not an ISO 4217 code (three capital letters)".to_owned(),
+        ));
     }
     if event_type != format!("payment.{}", payment.status) {
         return Err(invalid(format!(
-            "event_type attribute `{event_type}` does not match the payload's status `{}`",
-            payment.status
+            "the event_type attribute `{event_type}` (accepted) does not match the payload's \
+             status"
         )));
     }
     Ok(payment)
@@ -361,12 +359,12 @@ mod tests {
             (
                 ok,
                 "payment.refunded",
-                "event_type attribute `payment.refunded` does not match the payload's status `captured`",
+                "the event_type attribute `payment.refunded` (accepted) does not match the payload's status",
             ),
             (
                 r#"{"payment_id":"p-1","order_id":"o-1","amount_cents":5,"currency":"euro","status":"captured"}"#,
                 "payment.captured",
-                "currency \"euro\" is not an ISO 4217 code",
+                "currency is not an ISO 4217 code (three capital letters)",
             ),
             (
                 r#"{"payment_id":"","order_id":"o-1","amount_cents":5,"currency":"EUR","status":"captured"}"#,

@@ -55,11 +55,12 @@ pub struct OrderLine {
 /// Why an order was not stored (the message is reported failed).
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
-    /// The order breaks a rule.
-    #[error("order {order_id} is invalid: {reason}")]
+    /// The order breaks a rule. Neither names a value of the order but its id (the message
+    /// travels to logs and failure destinations).
+    #[error("order {} is invalid: {reason}", .order_id.as_deref().unwrap_or("(id withheld)"))]
     Invalid {
-        /// The order.
-        order_id: String,
+        /// The order; `None` when the id itself breaks the rules (it is withheld).
+        order_id: Option<String>,
         /// Which rule.
         reason: String,
     },
@@ -94,25 +95,25 @@ impl Order {
     /// Checks the business rules; the error names the first one broken.
     pub fn validate(&self) -> Result<u64, OrderError> {
         let invalid = |reason: String| OrderError::Invalid {
-            order_id: self.order_id.clone(),
+            order_id: Some(self.order_id.clone()),
             reason,
         };
         let id_ok = self.order_id.strip_prefix("o-").is_some_and(|digits| {
             !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
         });
         if !id_ok {
-            return Err(invalid(
-                "order_id must be `o-` followed by 1 to 20 digits".to_owned(),
-            ));
+            return Err(OrderError::Invalid {
+                order_id: None,
+                reason: "order_id must be `o-` followed by 1 to 20 digits".to_owned(),
+            });
         }
         if self.customer_id.trim().is_empty() {
             return Err(invalid("customer_id is empty".to_owned()));
         }
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(format!(
-                "currency {:?} is not an ISO 4217 code",
-                self.currency
-            )));
+            return Err(invalid(
+                "currency is not an ISO 4217 code (three capital letters)".to_owned(),
+            ));
         }
         if self.items.is_empty() || self.items.len() > 100 {
             return Err(invalid(format!(
@@ -127,8 +128,7 @@ impl Order {
             }
             if !(1..=1000).contains(&line.quantity) {
                 return Err(invalid(format!(
-                    "line {index} ({}) has quantity {}; allowed 1 to 1000",
-                    line.sku, line.quantity
+                    "line {index}: quantity is outside 1 to 1000"
                 )));
             }
             total = line
@@ -242,7 +242,7 @@ impl OrderStore {
                 });
                 if !same {
                     return Err(OrderError::Invalid {
-                        order_id: order.order_id.clone(),
+                        order_id: Some(order.order_id.clone()),
                         reason: "an order with this id but different content is already stored"
                             .to_owned(),
                     });
@@ -279,7 +279,7 @@ mod tests {
             (
                 r#""order_id":"o-1""#,
                 r#""order_id":"1""#,
-                "order 1 is invalid: order_id must be `o-` followed by 1 to 20 digits",
+                "order (id withheld) is invalid: order_id must be `o-` followed by 1 to 20 digits",
             ),
             (
                 r#""customer_id":"c""#,
@@ -289,12 +289,12 @@ mod tests {
             (
                 r#""currency":"EUR""#,
                 r#""currency":"Euro""#,
-                "order o-1 is invalid: currency \"Euro\" is not an ISO 4217 code",
+                "order o-1 is invalid: currency is not an ISO 4217 code (three capital letters)",
             ),
             (
                 r#""quantity":2"#,
                 r#""quantity":0"#,
-                "order o-1 is invalid: line 0 (A) has quantity 0; allowed 1 to 1000",
+                "order o-1 is invalid: line 0: quantity is outside 1 to 1000",
             ),
             (
                 r#""sku":"B""#,

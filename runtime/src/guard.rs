@@ -63,25 +63,20 @@ fn failure_reason<E: DeserializeOwned>(first: &dyn fmt::Display) -> String {
     let tracked = invocation::decoding_body(|body| {
         let jd = &mut serde_json::Deserializer::from_slice(body);
         match serde_path_to_error::deserialize::<_, E>(jd) {
-            Err(error) => Err(error),
+            Err(error) => Err(crate::redact::with_path::<E>(error)),
             // The original decodes, so `E` was handed an emptied body because this one is not
             // UTF-8 (see `InvocationService`).
             Ok(_) => Ok(std::str::from_utf8(body).err()),
         }
     });
-    let error = match tracked {
-        Some(Err(error)) => error,
-        Some(Ok(Some(not_utf8))) => {
-            return format!(
-                "the event is not valid UTF-8 (at byte {})",
-                not_utf8.valid_up_to()
-            );
-        }
-        Some(Ok(None)) | None => {
-            return crate::redact::redact_json_error_message(&first.to_string());
-        }
-    };
-    crate::redact::with_path(error)
+    match tracked {
+        Some(Err(reason)) => reason,
+        Some(Ok(Some(not_utf8))) => format!(
+            "the event is not valid UTF-8 (at byte {})",
+            not_utf8.valid_up_to()
+        ),
+        Some(Ok(None)) | None => crate::redact::redact_json_error_message(&first.to_string()),
+    }
 }
 
 /// Wraps a handler: an undecodable event never reaches it, and a panic in `call` or in its

@@ -4,7 +4,16 @@
 //! error responses travel on: to the caller, to an async invocation's failure destination, to
 //! logs. These helpers keep the part that comes from the handler's type and drop the input.
 
+mod names;
+
+use std::fmt::Write as _;
+
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
+
+/// What stands in a path for an object key the event holds but the handler's type does not
+/// name (a map's key).
+const WITHHELD_KEY: &str = "<withheld>";
 
 /// Kinds serde names in `invalid type` / `invalid value` messages, without the value.
 const UNEXPECTED_KINDS: [&str; 16] = [
@@ -105,7 +114,8 @@ pub fn redact_json_error_message(message: &str) -> String {
 
 /// Decodes `input` as JSON into `T`, like `serde_json::from_slice`; when it does not decode,
 /// the reason names the path of the offending field and withholds the input's content:
-/// `[lines[1].qty] invalid value: integer, expected u32 at line 1 column 38`.
+/// `[lines[1].qty] invalid value: integer, expected u32 at line 1 column 38`. Object keys on
+/// the path that `T` does not declare (a map's keys, an unknown field) are withheld too.
 ///
 /// The path is only tracked, in a second decode, once the first has failed: a valid input
 /// costs what `serde_json::from_slice` costs.
@@ -113,18 +123,51 @@ pub fn decode_json<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
     serde_json::from_slice(input).map_err(|first| {
         let jd = &mut serde_json::Deserializer::from_slice(input);
         match serde_path_to_error::deserialize::<_, T>(jd) {
-            Err(tracked) => with_path(tracked),
+            Err(tracked) => with_path::<T>(tracked),
             // Only the end-of-input check (trailing characters) can fail the first decode alone.
             Ok(_) => redact_json_error_message(&first.to_string()),
         }
     })
 }
 
-/// `[path] reason` of a path-tracked JSON error (no prefix at the top level), content withheld.
-pub(crate) fn with_path(error: serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = error.path().to_string();
-    let reason = redact_json_error_message(&error.into_inner().to_string());
-    if path == "." {
+/// `[path] reason` of a path-tracked error of decoding into `T` (no prefix at the top
+/// level), content withheld: the path keeps indexes and the names `T` declares, and shows
+/// `<withheld>` for any other key; the unknown field of an `unknown field` error is left out
+/// (the reason says it is unknown, and what was expected).
+pub(crate) fn with_path<T: DeserializeOwned>(
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> String {
+    let reason = redact_json_error_message(&error.inner().to_string());
+    let declared = names::declared::<T>(error.path());
+    let mut segments: Vec<&Segment> = error.path().iter().collect();
+    if reason.starts_with("unknown field")
+        && let Some(Segment::Map { key }) = segments.last()
+        && !declared.contains(key.as_str())
+    {
+        segments.pop();
+    }
+    let mut path = String::new();
+    for segment in segments {
+        let name = match segment {
+            Segment::Seq { index } => {
+                let _ = write!(path, "[{index}]");
+                continue;
+            }
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                if declared.contains(name.as_str()) {
+                    name.as_str()
+                } else {
+                    WITHHELD_KEY
+                }
+            }
+            Segment::Unknown => "?",
+        };
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+    }
+    if path.is_empty() {
         reason
     } else {
         format!("[{path}] {reason}")
@@ -176,6 +219,80 @@ mod tests {
                 .amount_cents,
             7
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        id: String,
+        lines: Vec<Line>,
+        #[serde(default)]
+        attributes: std::collections::HashMap<String, Attribute>,
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        qty: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Attribute {
+        value: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Kind {
+        Gift { note: String },
+        Plain,
+    }
+
+    #[test]
+    fn keys_the_type_does_not_declare_are_withheld_from_the_path() {
+        let cases = [
+            (
+                r#"{"id":"o","lines":[],"c4n4ry":1}"#,
+                "unknown field (name withheld), expected one of `id`, `lines`, `attributes`, \
+                 `kind` at line 1 column 29",
+            ),
+            (
+                r#"{"id":"o","lines":[{"sku":"a","qty":1,"c4n4ry":2}]}"#,
+                "[lines[0]] unknown field (name withheld), expected `sku` or `qty` at line 1 \
+                 column 46",
+            ),
+            (
+                r#"{"id":"o","lines":[],"attributes":{"c4n4ry":{"value":7}}}"#,
+                "[attributes.<withheld>.value] invalid type: integer, expected a string at line \
+                 1 column 54",
+            ),
+            (
+                r#"{"id":"o","lines":[],"attributes":{"c4n4ry":{}}}"#,
+                "[attributes.<withheld>] missing field `value` at line 1 column 46",
+            ),
+            (
+                r#"{"id":"o","lines":[],"kind":{"Gift":{"note":5}}}"#,
+                "[kind.Gift.note] invalid type: integer, expected a string at line 1 column 45",
+            ),
+            (
+                r#"{"id":"o","lines":[],"kind":"c4n4ry"}"#,
+                "[kind] unknown variant (name withheld), expected `Gift` or `Plain` at line 1 \
+                 column 36",
+            ),
+            (
+                r#"{"id":"o","lines":[],"attributes":{"c4n4ry":{"value":"x""#,
+                "[attributes.<withheld>.?] EOF while parsing an object at line 1 column 56",
+            ),
+        ];
+        for (json, expected) in cases {
+            let got = decode_json::<Order>(json.as_bytes()).unwrap_err();
+            assert_eq!(got, expected, "{json}");
+        }
     }
 
     #[test]
