@@ -1,7 +1,9 @@
 //! Secrets hygiene: every handler runs with canary secrets through its success and error
 //! paths, and no canary may appear in anything the function emits — stdout and stderr (log
 //! lines and EMF metric documents alike, both captured by the emulator) and the responses and
-//! error responses it returns.
+//! error responses it returns. Hostile events carry a canary of their own in unknown keys and
+//! bad values (the envelope the runtime decodes, and the payloads the handlers and the batch
+//! layer decode): events may hold personal data, and a decode error never repeats them.
 //!
 //! The canaries are the secrets a Lambda function really holds: the execution role's
 //! credentials (`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; every handler signs its AWS
@@ -11,6 +13,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use serde_json::{Value, json};
 use tern_testkit::{Emulator, Invocation, Scenario, scenario::SIGNING_KEY};
 
 const SECRET_ACCESS_KEY: &str = "canary-secret-access-key-5c2e81f0d9b7";
@@ -71,6 +75,12 @@ impl Run {
 }
 
 fn assert_no_canary(run: &Run) {
+    assert_none_of(run, &[SECRET_ACCESS_KEY, SESSION_TOKEN, SIGNING_KEY]);
+}
+
+/// No `canaries` in the function's output or in any answer, once every invocation's lines
+/// are in; and the paths ran (EMF documents, at least one WARN or ERROR line).
+fn assert_none_of(run: &Run, canaries: &[&str]) {
     // Log lines travel to the emulator asynchronously: wait for every invocation's report
     // line, then a little for lines the runtime wrote after its response.
     run.emulator.wait_for_logs(Duration::from_secs(10), |logs| {
@@ -78,7 +88,7 @@ fn assert_no_canary(run: &Run) {
     });
     std::thread::sleep(Duration::from_millis(300));
     let output = run.emulator.logs();
-    for canary in [SECRET_ACCESS_KEY, SESSION_TOKEN, SIGNING_KEY] {
+    for &canary in canaries {
         assert!(
             !output.contains(canary),
             "{}: `{canary}` leaked into the output:\n{output}",
@@ -211,5 +221,259 @@ fn no_canary_secret_reaches_output_or_responses_on_any_path() {
 
     for run in &runs {
         assert_no_canary(run);
+    }
+}
+
+/// A string no AWS service sends, placed in hostile events: it must come back nowhere.
+const CANARY: &str = "c4n4ry-e1f07a";
+
+fn sample(handler: &str, name: &str) -> Value {
+    serde_json::from_str(&event(handler, name)).expect("a sample event")
+}
+
+/// `event` changed by `edit`, as a payload.
+fn hostile(mut event: Value, edit: impl FnOnce(&mut Value)) -> String {
+    edit(&mut event);
+    event.to_string()
+}
+
+/// `value` with an extra member named by the canary.
+fn with_canary_key(mut value: Value) -> Value {
+    value[CANARY] = json!(CANARY);
+    value
+}
+
+fn base64(data: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+#[test]
+fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line() {
+    let scenario = Scenario::start();
+    let mut s3_env = scenario.seed_s3();
+    s3_env.extend(scenario.seed_idempotency());
+    let mut sns_env = scenario.seed_sns_without_idempotency();
+    sns_env.push((
+        "TERN_IDEMPOTENCY_TABLE".into(),
+        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
+    ));
+    let mut runs: Vec<Run> = [
+        ("echo", Vec::new()),
+        ("s3", s3_env),
+        ("sns", sns_env),
+        ("sqs", scenario.seed_sqs()),
+        ("kinesis", scenario.seed_kinesis()),
+    ]
+    .into_iter()
+    .map(|(handler, env)| Run {
+        handler,
+        emulator: function(&scenario, handler, env),
+        answers: Vec::new(),
+    })
+    .collect();
+    let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
+        unreachable!()
+    };
+    let unmarshal = Err("Runtime.UnmarshalError");
+
+    // The envelope, decoded by the runtime: an unknown key, a bad value holding the canary,
+    // a map's key on the way to a bad value.
+    let hello = sample("echo", "1-hello.json");
+    echo.invoke(&with_canary_key(hello.clone()).to_string(), unmarshal);
+    echo.invoke(
+        &hostile(hello.clone(), |e| e["message"] = json!({ CANARY: CANARY })),
+        unmarshal,
+    );
+    echo.invoke(&hostile(hello, |e| e["fail"] = json!(CANARY)), unmarshal);
+    echo.invoke(&format!("{{\"{CANARY}\": [1, "), unmarshal);
+
+    let s3_event = sample("s3", "1-orders-json.json");
+    s3.invoke(&with_canary_key(s3_event.clone()).to_string(), Ok(None));
+    s3.invoke(
+        &hostile(s3_event.clone(), |e| {
+            e["Records"][0]["s3"]["object"]["size"] = json!(CANARY)
+        }),
+        unmarshal,
+    );
+    s3.invoke(
+        &hostile(s3_event.clone(), |e| {
+            e["Records"][0]["s3"]["bucket"]["name"] = json!(format!("{CANARY}_Bucket!"))
+        }),
+        Err("S3.InvalidRecord"),
+    );
+    s3.invoke(
+        &hostile(s3_event.clone(), |e| {
+            e["Records"][0]["s3"]["object"]["sequencer"] = json!(format!("{CANARY}\u{1}"))
+        }),
+        Err("S3.InvalidRecord"),
+    );
+    s3.invoke(
+        &hostile(s3_event, |e| {
+            e["Records"][0]["eventTime"] = json!(CANARY);
+        }),
+        unmarshal,
+    );
+
+    // sns: the envelope, then the payload the handler decodes, and the attribute it matches.
+    let captured = sample("sns", "1-payment-captured.json");
+    let message = |id: &str, payload: Value| {
+        hostile(captured.clone(), |e| {
+            e["Records"][0]["Sns"]["MessageId"] = json!(id);
+            e["Records"][0]["Sns"]["Message"] = json!(payload.to_string());
+        })
+    };
+    let payment = json!({
+        "payment_id": "p-9001", "order_id": "o-9001", "amount_cents": 5, "currency": "EUR",
+        "status": "captured"
+    });
+    sns.invoke(
+        &hostile(captured.clone(), |e| {
+            e["Records"][0]["Sns"]["MessageAttributes"][CANARY] = json!({"Type": 5})
+        }),
+        unmarshal,
+    );
+    sns.invoke(
+        &hostile(captured.clone(), |e| {
+            e["Records"][0]["Sns"]["Timestamp"] = json!(CANARY)
+        }),
+        unmarshal,
+    );
+    for (id, payload) in [
+        ("c1", with_canary_key(payment.clone())),
+        (
+            "c2",
+            hostile(payment.clone(), |p| p["currency"] = json!(CANARY))
+                .parse()
+                .unwrap(),
+        ),
+        (
+            "c3",
+            hostile(payment.clone(), |p| p["status"] = json!(CANARY))
+                .parse()
+                .unwrap(),
+        ),
+        (
+            "c4",
+            hostile(payment.clone(), |p| p["amount_cents"] = json!(CANARY))
+                .parse()
+                .unwrap(),
+        ),
+        ("c5", json!(CANARY)),
+    ] {
+        sns.invoke(&message(id, payload), Err("Sns.InvalidMessage"));
+    }
+    sns.invoke(&format!("{{\"Records\": [{{\"Sns\": \"{CANARY}"), unmarshal);
+    sns.invoke(
+        &hostile(captured, |e| {
+            e["Records"][0]["Sns"]["MessageAttributes"]["event_type"]["Value"] = json!(CANARY)
+        }),
+        Ok(None),
+    );
+
+    // sqs: the envelope, then each body through the batch layer's record decode and the
+    // handler's validation.
+    let orders = sample("sqs", "1-orders.json");
+    sqs.invoke(
+        &hostile(orders.clone(), |e| {
+            e["Records"][0]["messageAttributes"][CANARY] = json!({"dataType": 5})
+        }),
+        unmarshal,
+    );
+    let order = json!({
+        "order_id": "o-9001", "customer_id": "c-1", "currency": "EUR",
+        "items": [{"sku": CANARY, "quantity": 1, "unit_price_cents": 100}]
+    });
+    let bodies = [
+        with_canary_key(order.clone()).to_string(),
+        hostile(order.clone(), |o| o["customer_id"] = json!({ CANARY: 1 })),
+        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["items"][0]["quantity"] = json!(0)),
+        hostile(order, |o| o["items"][0]["quantity"] = json!(CANARY)),
+        format!("{CANARY} is not JSON"),
+    ];
+    let batch = hostile(orders, |e| {
+        let template = e["Records"][0].clone();
+        e["Records"] = bodies
+            .iter()
+            .enumerate()
+            .map(|(index, body)| {
+                let mut record = template.clone();
+                record["messageId"] = json!(format!("m-{index}"));
+                record["body"] = json!(body);
+                record
+            })
+            .collect();
+    });
+    sqs.invoke(&batch, Err("Batch.AllRecordsFailed"));
+
+    // kinesis: the envelope, then each record's data.
+    let telemetry = sample("kinesis", "1-telemetry.json");
+    kinesis.invoke(
+        &hostile(telemetry.clone(), |e| {
+            e["Records"][0]["kinesis"]["data"] = json!(format!("{CANARY}!"))
+        }),
+        unmarshal,
+    );
+    // One device per record: a failed reading holds back only its own device's records.
+    let reading = |device: usize| {
+        json!({
+            "device_id": format!("d-{device}"), "recorded_at": "2026-11-22T12:00:05Z",
+            "temperature_c": 21.5, "humidity_pct": 40
+        })
+    };
+    let data = [
+        with_canary_key(reading(0)).to_string(),
+        hostile(reading(1), |r| r["device_id"] = json!(CANARY)),
+        hostile(reading(2), |r| r["recorded_at"] = json!(CANARY)),
+        hostile(reading(3), |r| r["temperature_c"] = json!(CANARY)),
+        hostile(reading(4), |r| r["humidity_pct"] = json!({ CANARY: 1 })),
+        format!("{CANARY} is not JSON"),
+    ];
+    let records = hostile(telemetry, |e| {
+        let template = e["Records"][0].clone();
+        e["Records"] = data
+            .iter()
+            .enumerate()
+            .map(|(index, data)| {
+                let mut record = template.clone();
+                record["kinesis"]["partitionKey"] = json!(format!("d-{index}"));
+                record["kinesis"]["sequenceNumber"] = json!(format!("{index}"));
+                record["kinesis"]["data"] = json!(base64(data));
+                record
+            })
+            .collect();
+    });
+    kinesis.invoke(&records, Err("Batch.AllRecordsFailed"));
+
+    // A map's key on the path is withheld; the names the type declares stay.
+    let in_type = "the event does not match the handler's input type:";
+    for (run, index, expected) in [
+        (
+            &runs[2],
+            0,
+            format!(
+                "{in_type} [Records[0].Sns.MessageAttributes.<withheld>.Type] invalid type: \
+                 integer, expected a string at line 1 column 357"
+            ),
+        ),
+        (
+            &runs[3],
+            0,
+            format!(
+                "{in_type} [Records[0].messageAttributes.<withheld>.dataType] invalid type: \
+                 integer, expected a string at line 1 column 550"
+            ),
+        ),
+    ] {
+        assert_eq!(
+            run.answers[index].error_message(),
+            Some(expected),
+            "{}",
+            run.handler
+        );
+    }
+    for run in &runs {
+        assert_none_of(run, &[CANARY]);
     }
 }
