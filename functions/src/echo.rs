@@ -85,16 +85,19 @@ pub async fn handle(event: LambdaEvent<EchoRequest>) -> Result<EchoResponse, Ech
         fail,
         delay_ms,
     } = event.payload;
+    let length = message.chars().count();
+    // Below INFO: what sampled invocations show, and buffered ones show when they fail.
+    tracing::debug!(length, "echo received");
     if delay_ms > 0 {
         tracing::info!(delay_ms, "echo waiting");
         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
     }
+    tracing::debug!(fails = fail.is_some(), "echo checked");
     match fail {
         Some(FailMode::Error) => return Err(EchoError(message)),
         Some(FailMode::Panic) => panic!("echo was asked to panic (message: {message:?})"),
         None => {}
     }
-    let length = message.chars().count();
     tracing::info!(length, "echo");
     Ok(EchoResponse { message, length })
 }

@@ -352,6 +352,136 @@ fn max_concurrency_runs_invocations_concurrently() {
     assert_eq!(init_line(&emulator)["runtime"], "MultiThread");
 }
 
+/// The messages an invocation of echo logs, in order, by what happened to it: succeeded or
+/// failed, sampled or not (buffering on, INFO level, a delay).
+fn echo_lines(failed: bool, sampled: bool) -> &'static [&'static str] {
+    match (failed, sampled) {
+        (false, false) => &["echo waiting", "echo"],
+        (false, true) => &["echo received", "echo waiting", "echo checked", "echo"],
+        // Its DEBUG lines were buffered, and come out before the error line.
+        (true, false) => &["echo waiting", "echo received", "echo checked", "<error>"],
+        (true, true) => &["echo received", "echo waiting", "echo checked", "<error>"],
+    }
+}
+
+#[test]
+fn concurrent_invocations_never_share_ids_lines_buffers_or_sampling_decisions() {
+    const WORKERS: usize = 8;
+    const EACH: usize = 200;
+    let emulator = emulator()
+        .handler("echo")
+        .managed_instances(WORKERS as u32)
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env("TERN_LOG_BUFFER", "true")
+        .env("TERN_LOG_SAMPLE_RATE", "0.5")
+        .env("TERN_LOG_CORRELATION_ID_POINTER", "/message")
+        .start();
+    // Every fifth invocation fails; each waits 1 to 3 ms, so invocations interleave.
+    let fails = |i: usize| i.is_multiple_of(5);
+    std::thread::scope(|scope| {
+        for worker in 0..WORKERS {
+            let emulator = &emulator;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    let id = format!("w{worker}-{i}");
+                    let mut event = json!({"message": id, "delay_ms": 1 + i % 3});
+                    if fails(i) {
+                        event["fail"] = json!("error");
+                    }
+                    // The emulator does not queue: with all eight runtime workers between
+                    // an answer and their next poll, it refuses the invocation unsent.
+                    let answer = loop {
+                        let answer = emulator.invoke_json(&event);
+                        if answer.json() != json!({"errorType": "Runtime.Unavailable"}) {
+                            break answer;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    };
+                    let expected = if fails(i) {
+                        json!({
+                            "errorType": "Echo.RequestedFailure",
+                            "errorMessage": format!("echo was asked to fail (message: \"{id}\")"),
+                        })
+                    } else {
+                        json!({"message": id, "length": id.len()})
+                    };
+                    assert_eq!(answer.json(), expected, "{id}");
+                }
+            });
+        }
+    });
+    let total = WORKERS * EACH;
+    let failures = WORKERS * EACH.div_ceil(5);
+    let lines = emulator.wait_for_json_logs(Duration::from_secs(60), |lines| {
+        lines.iter().filter(|l| l["message"] == "echo").count() == total - failures
+            && lines.iter().filter(|l| l["level"] == "ERROR").count() == failures
+    });
+
+    // Every line of an invocation carries its own ids: one request id per correlation id
+    // (the event's message) and the other way round, and no id that was not sent.
+    let mut by_id: std::collections::BTreeMap<String, (String, Vec<String>)> = Default::default();
+    let mut request_ids = std::collections::BTreeSet::new();
+    // (A sampled invocation also logs lambda_runtime's and hyper's DEBUG lines: they carry
+    // its ids, and are left out of the sequences below.)
+    let ours = |l: &&Value| {
+        l["target"] == "tern_functions::echo" || l["target"] == "tern_runtime::invocation"
+    };
+    for line in lines.iter().filter(|l| l.get("requestId").is_some()) {
+        let id = line["correlation_id"].as_str().expect("a correlation id");
+        let request_id = line["requestId"].as_str().unwrap();
+        let message = if line["level"] == "ERROR" {
+            assert_eq!(line["errorType"], "Echo.RequestedFailure", "{line}");
+            assert_eq!(
+                line["message"],
+                format!("echo was asked to fail (message: \"{id}\")"),
+                "{line}"
+            );
+            "<error>".to_owned()
+        } else {
+            line["message"].as_str().unwrap().to_owned()
+        };
+        let (seen_request_id, messages) = by_id
+            .entry(id.to_owned())
+            .or_insert_with(|| (request_id.to_owned(), Vec::new()));
+        assert_eq!(seen_request_id, request_id, "{id}: two request ids");
+        request_ids.insert(request_id.to_owned());
+        if ours(&line) {
+            messages.push(message);
+        }
+    }
+    assert_eq!(
+        by_id.len(),
+        total,
+        "every invocation logged, under its own id"
+    );
+    assert_eq!(
+        request_ids.len(),
+        total,
+        "no request id shared by two invocations"
+    );
+
+    // Each invocation's lines are exactly what its own outcome and sampling decision give.
+    let mut sampled = [0usize; 2];
+    for worker in 0..WORKERS {
+        for i in 0..EACH {
+            let id = format!("w{worker}-{i}");
+            let (_, messages) = &by_id[&id];
+            let was_sampled = messages[0] == "echo received";
+            assert_eq!(
+                messages,
+                echo_lines(fails(i), was_sampled),
+                "{id}: {messages:?}"
+            );
+            sampled[usize::from(was_sampled)] += 1;
+        }
+    }
+    // Sampling is decided per invocation: about half of them, never all or none.
+    assert!(
+        (total / 4..total * 3 / 4).contains(&sampled[1]),
+        "sampled {sampled:?}"
+    );
+}
+
 #[test]
 fn sigterm_runs_shutdown_hooks_and_exits_cleanly() {
     let emulator = emulator().handler("echo").start();
