@@ -119,32 +119,24 @@ fn assert_none_of(run: &Run, canaries: &[&str]) {
     );
 }
 
+/// Each handler as a function with the canary credentials, in this order: echo, s3, sns, sqs,
+/// kinesis (what each needs seeded, one idempotency table shared).
+fn every_function(scenario: &Scenario) -> Vec<Run> {
+    let env = scenario.seed_every_handler();
+    ["echo", "s3", "sns", "sqs", "kinesis"]
+        .into_iter()
+        .map(|handler| Run {
+            handler,
+            emulator: function(scenario, handler, env.clone()),
+            answers: Vec::new(),
+        })
+        .collect()
+}
+
 #[test]
 fn no_canary_secret_reaches_output_or_responses_on_any_path() {
     let mut scenario = Scenario::start();
-    let mut s3_env = scenario.seed_s3();
-    s3_env.extend(scenario.seed_idempotency());
-    let mut sns_env = scenario.seed_sns_without_idempotency();
-    sns_env.push((
-        "TERN_IDEMPOTENCY_TABLE".into(),
-        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
-    ));
-    let sqs_env = scenario.seed_sqs();
-    let kinesis_env = scenario.seed_kinesis();
-    let mut runs: Vec<Run> = [
-        ("echo", Vec::new()),
-        ("s3", s3_env),
-        ("sns", sns_env),
-        ("sqs", sqs_env),
-        ("kinesis", kinesis_env),
-    ]
-    .into_iter()
-    .map(|(handler, env)| Run {
-        handler,
-        emulator: function(&scenario, handler, env),
-        answers: Vec::new(),
-    })
-    .collect();
+    let mut runs = every_function(&scenario);
     let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
         unreachable!()
     };
@@ -250,27 +242,7 @@ fn base64(data: &str) -> String {
 #[test]
 fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line() {
     let scenario = Scenario::start();
-    let mut s3_env = scenario.seed_s3();
-    s3_env.extend(scenario.seed_idempotency());
-    let mut sns_env = scenario.seed_sns_without_idempotency();
-    sns_env.push((
-        "TERN_IDEMPOTENCY_TABLE".into(),
-        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
-    ));
-    let mut runs: Vec<Run> = [
-        ("echo", Vec::new()),
-        ("s3", s3_env),
-        ("sns", sns_env),
-        ("sqs", scenario.seed_sqs()),
-        ("kinesis", scenario.seed_kinesis()),
-    ]
-    .into_iter()
-    .map(|(handler, env)| Run {
-        handler,
-        emulator: function(&scenario, handler, env),
-        answers: Vec::new(),
-    })
-    .collect();
+    let mut runs = every_function(&scenario);
     let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
         unreachable!()
     };

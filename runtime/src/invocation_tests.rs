@@ -11,34 +11,14 @@ use std::{
 use lambda_runtime::{Config, Context, Diagnostic, LambdaEvent, LambdaInvocation};
 use serde::{Deserialize, de::DeserializeOwned};
 use tower::{Layer as _, Service, ServiceExt as _};
-use tracing_subscriber::fmt::{MakeWriter, format::Writer, time::FormatTime};
+use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
 
 use super::*;
 use crate::{
     correlation::Correlation,
     guard::{Decoded, HandlerGuard},
-    logging::LogSettings,
+    logging::{Capture, LogSettings},
 };
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[derive(Clone, Copy)]
 struct FixedTime;

@@ -419,11 +419,18 @@ fn half_a_second_early() -> InvocationLayer {
     InvocationLayer::new().with_sdk_deadline_margin(Duration::from_millis(500))
 }
 
-#[tokio::test]
-async fn a_black_hole_ends_the_call_before_the_invocations_deadline_without_retries() {
-    let (port, requests, _server) = serve(Answer::Hang).await;
+/// One GetItem against a loopback server answering `answer`, by a client retrying up to
+/// `attempts` times, in an invocation with 2 s left whose SDK calls end 500 ms early: it
+/// fails with `DeadlineExceeded` and the message `expected` gives for the server's endpoint,
+/// before the deadline. The requests the server received, and how long the call took.
+async fn cut_off_at_the_deadline(
+    answer: Answer,
+    attempts: u32,
+    expected: impl FnOnce(&str) -> String,
+) -> (usize, Duration) {
+    let (port, requests, _server) = serve(answer).await;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let client = retrying_client(&endpoint, 3).await;
+    let client = retrying_client(&endpoint, attempts).await;
     let started = Instant::now();
     let failure = in_invocation(
         &half_a_second_early(),
@@ -433,18 +440,25 @@ async fn a_black_hole_ends_the_call_before_the_invocations_deadline_without_retr
     )
     .await;
     let elapsed = started.elapsed();
-    check(
-        &failure,
-        "DeadlineExceeded",
-        &format!(
-            "no answer from {endpoint} before the invocation's deadline (less 500 ms to send the \
-             error)"
-        ),
-    );
-    // It waited for the answer until 1.5 s, and ended before the deadline.
-    assert!(elapsed >= Duration::from_millis(1_450), "{elapsed:?}");
+    check(&failure, "DeadlineExceeded", &expected(&endpoint));
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-    assert_eq!(requests.load(Ordering::SeqCst), 1, "not retried");
+    (requests.load(Ordering::SeqCst), elapsed)
+}
+
+/// The message of a call that had no answer from `endpoint` in time.
+fn no_answer_from(endpoint: &str) -> String {
+    format!(
+        "no answer from {endpoint} before the invocation's deadline (less 500 ms to send the \
+         error)"
+    )
+}
+
+#[tokio::test]
+async fn a_black_hole_ends_the_call_before_the_invocations_deadline_without_retries() {
+    let (requests, elapsed) = cut_off_at_the_deadline(Answer::Hang, 3, no_answer_from).await;
+    // It waited for the answer until 1.5 s.
+    assert!(elapsed >= Duration::from_millis(1_450), "{elapsed:?}");
+    assert_eq!(requests, 1, "not retried");
 }
 
 #[tokio::test]
@@ -455,58 +469,26 @@ async fn throttled_retries_back_off_no_further_than_the_deadline() {
          content-length: {}\r\n\r\n{body}",
         body.len()
     );
-    let (port, requests, _server) = serve(Answer::Raw(throttled.leak())).await;
-    let endpoint = format!("http://127.0.0.1:{port}");
     // Ten attempts with the SDK's backoff (up to 1 s, 2 s, 4 s … with jitter) would take far
     // longer than the invocation has.
-    let client = retrying_client(&endpoint, 10).await;
-    let started = Instant::now();
-    let failure = in_invocation(
-        &half_a_second_early(),
-        Duration::from_secs(2),
-        None,
-        get_item_with(client),
-    )
-    .await;
-    let elapsed = started.elapsed();
-    check(
-        &failure,
-        "DeadlineExceeded",
-        &format!(
-            "no answer from {endpoint} before the invocation's deadline (less 500 ms to send the \
-             error)"
-        ),
-    );
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-    let sent = requests.load(Ordering::SeqCst);
-    assert!((1..10).contains(&sent), "{sent} requests");
+    let (requests, _) =
+        cut_off_at_the_deadline(Answer::Raw(throttled.leak()), 10, no_answer_from).await;
+    assert!((1..10).contains(&requests), "{requests} attempts");
 }
 
 #[tokio::test]
 async fn an_answer_whose_body_stops_coming_ends_at_the_deadline() {
-    let (port, _, _server) = serve(Answer::RawThenHang(
+    let answer = Answer::RawThenHang(
         "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 400\r\n\r\n\
          {\"Item\": {",
-    ))
-    .await;
-    let client = retrying_client(&format!("http://127.0.0.1:{port}"), 1).await;
-    let started = Instant::now();
-    let failure = in_invocation(
-        &half_a_second_early(),
-        Duration::from_secs(2),
-        None,
-        get_item_with(client),
-    )
-    .await;
-    let elapsed = started.elapsed();
-    check(
-        &failure,
-        "DeadlineExceeded",
-        "the answer (HTTP 200) did not arrive whole before the invocation's deadline (less 500 \
-         ms to send the error)",
     );
+    let (_, elapsed) = cut_off_at_the_deadline(answer, 1, |_| {
+        "the answer (HTTP 200) did not arrive whole before the invocation's deadline (less 500 \
+         ms to send the error)"
+            .to_owned()
+    })
+    .await;
     assert!(elapsed >= Duration::from_millis(1_450), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }
 
 #[tokio::test]

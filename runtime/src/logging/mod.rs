@@ -127,6 +127,30 @@ pub(crate) fn sample(below: u64) -> bool {
     RandomState::new().hash_one(0u8) <= below
 }
 
+/// Captures the lines a test's subscriber writes.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Capture(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
