@@ -114,8 +114,8 @@ fn case(i: usize) -> (Vec<u8>, Value) {
         Kind::UnknownField => (
             format!(r#"{{"message":"{message}","secret":"s-{i}"}}"#).into_bytes(),
             unmarshal(&format!(
-                "[secret] unknown field (name withheld), expected one of `message`, `fail`, \
-                 `delay_ms` at line 1 column {}",
+                "unknown field (name withheld), expected one of `message`, `fail`, `delay_ms` \
+                 at line 1 column {}",
                 message.len() + 22
             )),
         ),
