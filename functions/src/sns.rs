@@ -92,7 +92,7 @@ pub enum SnsError {
         reason: String,
     },
     /// Writing to the notifications table failed.
-    #[error("storing message {message_id} in table {table} failed: {code}: {message}")]
+    #[error("storing message {message_id} in table {table}: PutItem failed with {code}: {message}")]
     Store {
         /// SNS `MessageId`.
         message_id: String,

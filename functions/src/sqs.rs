@@ -65,7 +65,7 @@ pub enum OrderError {
         reason: String,
     },
     /// DynamoDB refused or failed the write.
-    #[error("storing order {order_id} in table {table} failed: {code}: {message}")]
+    #[error("storing order {order_id} in table {table}: PutItem failed with {code}: {message}")]
     Store {
         /// The order.
         order_id: String,

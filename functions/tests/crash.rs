@@ -130,8 +130,8 @@ fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_deli
                 json!({
                     "errorType": "Sns.StoreFailed",
                     "errorMessage": format!(
-                        "storing message {message_id} in table {NOTIFICATIONS_TABLE} failed: \
-                         DeadlineExceeded: no answer from {} before the invocation's deadline \
+                        "storing message {message_id} in table {NOTIFICATIONS_TABLE}: PutItem \
+                         failed with DeadlineExceeded: no answer from {} before the invocation's deadline \
                          (less 100 ms to send the error)",
                         proxy.endpoint()
                     ),

@@ -602,7 +602,7 @@ fn a_handlers_own_call_that_never_answers_ends_before_the_timeout_in_the_same_pr
             "errorType": "Sns.StoreFailed",
             "errorMessage": format!(
                 "storing message d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b5a01 in table \
-                 {NOTIFICATIONS_TABLE} failed: {}",
+                 {NOTIFICATIONS_TABLE}: PutItem failed with {}",
                 cut_off_at_the_deadline(&at)
             ),
         })
