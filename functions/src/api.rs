@@ -124,6 +124,8 @@ fn bad_body(reason: &str) -> Response {
     let field = reason
         .strip_prefix('[')
         .and_then(|rest| rest.split_once("] "))
+        // `?`: the input ended before a field could be named.
+        .filter(|(field, _)| *field != "?")
         .map(|(field, _)| field.to_owned());
     let problem = Problem::new(
         StatusCode::BAD_REQUEST,

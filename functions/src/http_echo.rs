@@ -3,8 +3,8 @@
 //! HTTP event kind end to end (as `echo` does for plain invocations).
 //!
 //! - `GET /echo/{name}?…`: `200` JSON `{"method","path","name","query","cookie","accept"}`
-//!   (the query string as received, the `Cookie` header as lambda_http joined it), with two
-//!   `Set-Cookie` headers and two `Vary` values.
+//!   (the query's decoded name/value pairs, sorted; the `Cookie` header as lambda_http joined
+//!   it), with two `Set-Cookie` headers and two `Vary` values.
 //! - `GET /bytes/{count}`: `count` bytes (at most 65536), `0, 1, 2, …` modulo 256, as
 //!   `application/octet-stream`.
 //! - `POST /json`: a body `{"message": "…"}` is answered `200` with it; anything else `400`
@@ -53,7 +53,7 @@ struct Reflection<'a> {
     method: &'a str,
     path: &'a str,
     name: &'a str,
-    query: Option<&'a str>,
+    query: Vec<(String, String)>,
     cookie: Option<&'a str>,
     accept: Vec<&'a str>,
 }
@@ -67,7 +67,7 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap, Path(name): Path<Str
         method: method.as_str(),
         path: uri.path(),
         name: &name,
-        query: uri.query(),
+        query: query_pairs(uri.query().unwrap_or_default()),
         cookie: headers.get(header::COOKIE).map(text),
         accept: headers.get_all(header::ACCEPT).iter().map(text).collect(),
     };
@@ -89,6 +89,26 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap, Path(name): Path<Str
     headers.append(header::VARY, HeaderValue::from_static("Accept"));
     headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     response
+}
+
+/// The decoded `name=value` pairs of a query string (`+` is a space), sorted: the event kinds
+/// pass the same query in different orders and encodings.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut pairs: Vec<_> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect();
+    pairs.sort();
+    pairs
 }
 
 async fn bytes(Path(count): Path<String>) -> Response {
