@@ -84,3 +84,5 @@ pub use service::{HttpService, LambdaResponse};
 
 /// The error type bodies' errors convert into.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[cfg(test)]
+mod tests;
