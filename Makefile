@@ -114,7 +114,7 @@ image: image-tools image-context
 sam-build: venv build
 	sam build --build-in-source --template template.yaml --build-dir target/sam-build
 	test -x target/sam-build/BootstrapLayer/bootstrap
-	for f in RoutingFunction OrdersFunction PaymentsFunction TelemetryFunction; do \
+	for f in RoutingFunction OrdersFunction PaymentsFunction TelemetryFunction ApiFunction; do \
 		test -s target/sam-build/$$f/README.md || { echo "sam build produced no package for $$f"; exit 1; }; done
 
 lint:

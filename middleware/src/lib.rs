@@ -5,11 +5,13 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! Modules: [`secrets`], [`idempotency`], [`batch`] and [`metrics`].
+//! Modules: [`secrets`], [`idempotency`], [`batch`], [`metrics`] and [`http`].
 #![warn(missing_docs)]
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]

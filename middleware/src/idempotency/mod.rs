@@ -98,3 +98,4 @@ pub use error::IdempotencyError;
 pub use key::KeySelector;
 pub use layer::IdempotencyLayer;
 pub use service::IdempotencyService;
+pub(crate) use transitions::TimeLeft;

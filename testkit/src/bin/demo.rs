@@ -17,7 +17,7 @@ use tern_testkit::{
 };
 
 /// Handlers the demo runs, in order.
-const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis"];
+const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis", "api"];
 
 fn main() -> ExitCode {
     let Some(bootstrap) = std::env::args_os()
@@ -41,6 +41,11 @@ fn main() -> ExitCode {
             "sqs" => scenario.seed_sqs(),
             "sns" => scenario.seed_sns_without_idempotency(),
             "kinesis" => scenario.seed_kinesis(),
+            // The orders table `sqs` wrote; REST APIs route on the resource path.
+            "api" => vec![
+                ("ORDERS_TABLE".into(), ORDERS_TABLE.into()),
+                ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH".into(), "true".into()),
+            ],
             _ => Vec::new(),
         };
         let mut env = env;
@@ -172,6 +177,24 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
                 .collect();
             format!("stored: {}", processed.join(", "))
         }
+        "api" => {
+            // The four HTTP event kinds answer in their own shapes.
+            let header = |name: &str| {
+                body["headers"][name]
+                    .as_str()
+                    .or_else(|| body["multiValueHeaders"][name][0].as_str())
+                    .map(str::to_owned)
+            };
+            let location = header("location").or_else(|| header("Location"));
+            format!(
+                "HTTP {}{} {}",
+                body["statusCode"],
+                location
+                    .map(|l| format!(" Location: {l}"))
+                    .unwrap_or_default(),
+                body["body"].as_str().unwrap_or("")
+            )
+        }
         _ => answer.body.clone(),
     };
     if duplicate {
@@ -198,7 +221,7 @@ fn report_state(scenario: &Scenario, handler: &str) {
                 }
             }
         }
-        "sqs" => {
+        "sqs" | "api" => {
             let ids: Vec<String> = scenario
                 .table_items(ORDERS_TABLE)
                 .iter()
