@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::{
+    error::{ProvideErrorMetadata, SdkError},
     operation::put_item::PutItemError,
     types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
 };
@@ -233,12 +234,7 @@ impl OrderStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| OrderError::Store {
-                order_id: order_id.to_owned(),
-                table: self.table.clone(),
-                code: err.code().unwrap_or("Unknown").to_owned(),
-                message: err.message().map_or_else(|| err.to_string(), str::to_owned),
-            })?;
+            .map_err(|err| self.store_error(order_id, &err))?;
         Ok(got.item().map(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
             let number = |value: Option<&AttributeValue>| {
@@ -350,15 +346,21 @@ impl OrderStore {
                 tracing::info!(order_id = %order.order_id, "order already stored (redelivery); not overwritten");
                 Ok(Saved::AlreadyStored)
             }
-            Err(err) => {
-                let (code, message) = SdkFailure::from_sdk_error(&err).into_parts();
-                Err(OrderError::Store {
-                    order_id: order.order_id.clone(),
-                    table: self.table.clone(),
-                    code: code.into_owned(),
-                    message,
-                })
-            }
+            Err(err) => Err(self.store_error(&order.order_id, &err)),
+        }
+    }
+
+    fn store_error<E, R>(&self, order_id: &str, err: &SdkError<E, R>) -> OrderError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let (code, message) = SdkFailure::from_sdk_error(err).into_parts();
+        OrderError::Store {
+            order_id: order_id.to_owned(),
+            table: self.table.clone(),
+            code: code.into_owned(),
+            message,
         }
     }
 }
