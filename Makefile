@@ -197,7 +197,7 @@ $(BENCH_PYVENV)/.installed: bench/python/requirements.txt
 	touch $@
 .PHONY: bench
 bench: venv layer $(BENCH_PYVENV)/.installed
-	cargo build --release --locked --package tern-bench --bins
+	cargo build --release --locked --package tern-bench --package tern-bench-bare --bins
 	$(BENCH_BIN_DIR)/tern-bench --bin-dir $(BENCH_BIN_DIR) --python $(BENCH_PYVENV)/bin/python \
 		--bootstrap $(LAMBDA_DIR)/bootstrap/bootstrap --layer $(LAYER_ZIP) --image $(IMAGE) \
 		--out target/bench/results.md
