@@ -10,8 +10,10 @@
 //! Powertools for AWS Lambda (Python), and writes the tables of `BENCHMARKS.md`.
 #![warn(missing_docs)]
 
+pub mod clean_build;
 pub mod harness_support;
 pub mod inprocess;
+mod orders;
 pub mod rie;
 pub mod stack;
 pub mod stats;

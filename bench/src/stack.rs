@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::{
     kinesis::KinesisEvent,
-    sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent},
+    sqs::{SqsBatchResponse, SqsEvent},
 };
 use tern_middleware::{
     batch::{BatchConfig, BatchLayer},
@@ -16,6 +16,7 @@ use tern_middleware::{
 use tern_runtime::{Diagnostic, LambdaEvent, service_fn};
 use tower::{Service, ServiceBuilder};
 
+pub use crate::orders::bare_sqs;
 use crate::workload::{Accepted, Order, Reading, check_reading};
 
 /// The logical name the full stack reads its secret by.
@@ -73,27 +74,6 @@ pub fn full_stack(
             let secrets = handle.clone();
             async move { accept(secrets, &event.payload).await }
         }))
-}
-
-/// The bare path a hand-written `lambda_runtime` function takes for the same batch: each body
-/// parsed and validated in a loop, failures logged and collected.
-pub fn bare_sqs(event: &SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in &event.records {
-        let outcome = match record.body.as_deref().map(serde_json::from_str::<Order>) {
-            Some(Ok(order)) => order.validate().map(|_| ()),
-            Some(Err(err)) => Err(err.to_string()),
-            None => Err("no body".to_owned()),
-        };
-        if let Err(reason) = outcome {
-            let id = record.message_id.clone().unwrap_or_default();
-            tracing::warn!(message_id = %id, %reason, "record failed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
 }
 
 /// tern's batch layer over Kinesis readings (base64 JSON decoded per record), sequential.

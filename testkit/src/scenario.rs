@@ -98,6 +98,23 @@ impl Scenario {
         });
     }
 
+    /// Creates a Secrets Manager secret with a text value; returns its ARN.
+    pub fn create_secret(&self, name: &str, value: &str) -> String {
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        self.block_on(async {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("create secret {name}: {err:?}"))
+                .arn()
+                .expect("secret ARN")
+                .to_owned()
+        })
+    }
+
     /// Creates the Powertools-compatible idempotency table (`id`) and returns the variable
     /// that names it.
     pub fn seed_idempotency(&self) -> Vec<(String, String)> {
@@ -119,19 +136,7 @@ impl Scenario {
     /// [`seed_sns`](Self::seed_sns) for a moto that already has the idempotency table.
     pub fn seed_sns_without_idempotency(&self) -> Vec<(String, String)> {
         self.create_table(NOTIFICATIONS_TABLE, "message_id");
-        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        let arn = self.block_on(async {
-            secrets
-                .create_secret()
-                .name(SIGNING_KEY_SECRET)
-                .secret_string(SIGNING_KEY)
-                .send()
-                .await
-                .expect("create secret")
-                .arn()
-                .expect("secret ARN")
-                .to_owned()
-        });
+        let arn = self.create_secret(SIGNING_KEY_SECRET, SIGNING_KEY);
         vec![
             (
                 "NOTIFICATIONS_TABLE".to_owned(),

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
-//!            [--rounds N] [--invokes N] [--out FILE]
+//!            [--rounds N] [--invokes N] [--build-rounds N] [--build-dir DIR] [--out FILE]
 //! ```
 //! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare` and
 //! `tern-bench-bare-fetch`; `--python` is the interpreter of the venv with the pinned
-//! Powertools and awslambdaric.
+//! Powertools and awslambdaric. `--build-rounds` (default 1) clean release builds of the bare
+//! function and the minimal tern example are made in `--build-dir` (default
+//! `target/bench/clean`), for their build times and sizes.
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +18,7 @@ use std::{
 };
 
 use tern_bench::{
-    harness_support, inprocess,
+    clean_build, harness_support, inprocess,
     rie::{self, Function, Run},
     stats::Samples,
     workload,
@@ -31,6 +33,8 @@ struct Options {
     image: Option<String>,
     rounds: usize,
     invokes: usize,
+    build_rounds: usize,
+    build_dir: PathBuf,
     out: Option<PathBuf>,
 }
 
@@ -62,6 +66,8 @@ fn options() -> Options {
         image: args.get("image").cloned(),
         rounds: number("rounds", 20),
         invokes: number("invokes", 150),
+        build_rounds: number("build-rounds", 1),
+        build_dir: path("build-dir").unwrap_or_else(|| workspace_root().join("target/bench/clean")),
         out: path("out"),
     }
 }
@@ -245,6 +251,24 @@ fn main() {
     eprintln!("idempotency: DynamoDB requests on the wire");
     let calls = harness_support::idempotency_calls(&moto);
 
+    eprintln!(
+        "clean release builds of the bare function and the minimal tern example, {} round(s)",
+        options.build_rounds
+    );
+    let built_functions = [
+        clean_build::Function {
+            label: "bare lambda_runtime (`bench/src/bin/bare.rs`)",
+            package: "tern-bench-bare",
+            bin: "tern-bench-bare",
+        },
+        clean_build::Function {
+            label: "tern, minimal features (`examples/batch-minimal`)",
+            package: "tern-example-batch-minimal",
+            bin: "tern-example-batch-minimal",
+        },
+    ];
+    let built = clean_build::measure(&built_functions, options.build_rounds, &options.build_dir);
+
     // ---- tables ----
     let _ = writeln!(
         report,
@@ -325,6 +349,26 @@ fn main() {
         mb(layer),
         mb(image)
     );
+    let _ = writeln!(
+        report,
+        "### The minimal function: size and clean build\n\n\
+         The same SQS order function, each package alone: `cargo build --release` from an empty \
+         target directory (release profile, stripped), {} round(s) alternated; the fastest \
+         round. CPU is user + system time of cargo and the compilers.\n\n\
+         | function | stripped binary | clean build, wall | clean build, CPU |\n|---|---|---|---|",
+        options.build_rounds
+    );
+    for (function, m) in built_functions.iter().zip(&built) {
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} s | {:.0} s |",
+            function.label,
+            mb(Some(m.size)),
+            m.wall_s.quantile(0.0),
+            m.cpu_s.quantile(0.0)
+        );
+    }
+    let _ = writeln!(report);
 
     // ---- targets ----
     let [full, full_secrets, bare, bare_secrets, bare_mt, powertools] = &measured[..] else {
@@ -420,6 +464,28 @@ fn main() {
             size <= 10_000_000,
         );
     }
+    let [built_bare, built_minimal] = &built[..] else {
+        unreachable!("two clean builds")
+    };
+    let size_ratio = built_minimal.size as f64 / built_bare.size as f64;
+    row(
+        "minimal example ≤ 1.25× bare, stripped size",
+        format!(
+            "{size_ratio:.2}× ({:.2} vs {:.2} MB)",
+            built_minimal.size as f64 / 1e6,
+            built_bare.size as f64 / 1e6
+        ),
+        size_ratio <= 1.25,
+    );
+    let build_ratio = built_minimal.wall_s.quantile(0.0) / built_bare.wall_s.quantile(0.0);
+    row(
+        "minimal example clean release build ≤ 1.5× bare",
+        format!(
+            "{build_ratio:.2}× wall, {:.2}× CPU",
+            built_minimal.cpu_s.quantile(0.0) / built_bare.cpu_s.quantile(0.0)
+        ),
+        build_ratio <= 1.5,
+    );
     // Not a target: what prefetching through the secrets layer costs over fetching the same
     // secret by hand at init (same SDK, same HTTP client, same moto).
     let by_hand = format!(
