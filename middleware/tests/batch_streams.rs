@@ -1,5 +1,6 @@
 //! The per-record rules on stream sources: Kinesis stops the batch (by default) or the
-//! partition key after a failure; DynamoDB decodes new images and orders records by item.
+//! partition key after a failure; DynamoDB decodes new images and orders records by item;
+//! a stop with concurrency starts nothing that had not started.
 
 mod batch_support;
 
@@ -127,4 +128,52 @@ async fn dynamodb_decodes_new_images_and_orders_by_item() {
         *seen.lock().unwrap(),
         [counter("a", 1), counter("b", 1), None, counter("c", 0)]
     );
+}
+
+/// Issue #23, the minimal case: `r0[key 1] fails, r1[key 5] ok` at concurrency 2. Both are
+/// called at once, but r1's handler would first be polled after r0 failed: it must not run,
+/// and is reported.
+#[tokio::test]
+async fn a_record_not_yet_polled_when_the_batch_stops_never_runs() {
+    let n = |v: &str| AttributeValue::N(v.into());
+    let records = [
+        dynamodb_record(
+            "r0",
+            "1",
+            &[("pk", AttributeValue::S("1".into())), ("count", n("0"))],
+        ),
+        dynamodb_record(
+            "r1",
+            "5",
+            &[("pk", AttributeValue::S("5".into())), ("count", n("1"))],
+        ),
+    ];
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let ran = ran.clone();
+        move |event: LambdaEvent<Option<Counter>>| {
+            let ran = ran.clone();
+            async move {
+                let counter = event.payload.unwrap();
+                ran.lock().unwrap().push(counter.pk);
+                match counter.count {
+                    0 => Err::<(), _>("count 0 is rejected"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    };
+    for concurrency in [2, 8] {
+        ran.lock().unwrap().clear();
+        let config = BatchConfig::new()
+            .with_concurrency(concurrency)
+            .with_all_failed(AllFailedPolicy::ReportEveryRecord);
+        let response = BatchLayer::dynamodb(config)
+            .service_fn(handler.clone())
+            .oneshot(dynamodb_event(records.clone(), context(None)))
+            .await
+            .unwrap();
+        assert_eq!(reported_ids(&response), ["r0", "r1"], "{concurrency}");
+        assert_eq!(*ran.lock().unwrap(), ["1"], "{concurrency}");
+    }
 }

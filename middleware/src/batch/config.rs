@@ -25,8 +25,8 @@ pub enum FailureScope {
     /// SQS FIFO, where Lambda redelivers exactly the reported messages.
     /// `TERN_BATCH_FAILURE_SCOPE=key`.
     OrderingKey,
-    /// Every record not yet started is reported failed without running; records already
-    /// running finish. The default for Kinesis and DynamoDB streams: Lambda resumes the shard
+    /// Every record not yet started is reported failed without running (a record has started
+    /// once its handler future has been polled); records already running finish. The default for Kinesis and DynamoDB streams: Lambda resumes the shard
     /// from the lowest reported sequence number, so records processed after a failure would be
     /// delivered (and processed) again anyway. `TERN_BATCH_FAILURE_SCOPE=batch`.
     Batch,

@@ -75,9 +75,11 @@
 //! shards or a different checkpoint rule ever meet, and makes the summary line exact. It costs
 //! a few bytes per skipped record. Because everything after the lowest reported record is
 //! redelivered, a record processed after a failure would run twice; so by default a failure
-//! stops the whole stream batch (records already running finish). Choose
-//! [`FailureScope::OrderingKey`] to keep other keys going, trading duplicates for progress
-//! within the invocation.
+//! stops the whole stream batch. Once it has, no record starts — including records already
+//! called but whose handler future has not been polled yet, which with concurrency above 1
+//! wait for their turn — and every record that has not succeeded is reported. Records whose
+//! handler had started finish, and their result stands. Choose [`FailureScope::OrderingKey`]
+//! to keep other keys going, trading duplicates for progress within the invocation.
 //!
 //! # Per-record middleware
 //!
