@@ -1,10 +1,10 @@
-//! Property tests: random batches (sizes 0..50, random groups / keys) with random failure,
-//! panic and poison sets, for every source, at concurrency 1..=8.
+//! Property tests: random batches (sizes 0..50, random groups / keys / partitions) with random
+//! failure, panic and poison sets, for every source, at concurrency 1..=8.
 //!
 //! Checked on every case, from the log the record handler and the decoder keep of what ran:
 //! the reported ids are exactly the records whose handler did not return `Ok` (nothing lost,
-//! nothing successful reported), in arrival order; within a FIFO group or stream key the
-//! handler saw records one at a time, in order, and never a record after
+//! nothing successful reported), in the order records run in; within a FIFO group, stream key
+//! or Kafka partition the handler saw records one at a time, in order, and never a record after
 //! one that failed; with the whole-batch scope on an ordered source, no record started after
 //! the first failure. Where the outcome does not depend on timing, the reported set also equals
 //! the one a simple reference model of the rules computes.
@@ -20,7 +20,9 @@ use batch_support::*;
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
-use tern_middleware::batch::{AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope};
+use tern_middleware::batch::{
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, decode::KafkaMessage,
+};
 use tern_runtime::{Error, LambdaEvent};
 use tower::ServiceExt;
 
@@ -38,6 +40,7 @@ enum Source {
     SqsFifo,
     Kinesis,
     DynamoDb,
+    Kafka,
 }
 
 impl Source {
@@ -48,7 +51,7 @@ impl Source {
     fn default_scope(self) -> FailureScope {
         match self {
             Self::SqsStandard | Self::SqsFifo => FailureScope::OrderingKey,
-            Self::Kinesis | Self::DynamoDb => FailureScope::Batch,
+            Self::Kinesis | Self::DynamoDb | Self::Kafka => FailureScope::Batch,
         }
     }
 }
@@ -294,12 +297,65 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                 .await?;
             reported_ids(&response)
         }
+        Source::Kafka => {
+            // Partition = key, offset = position: `normalized` made positions run in
+            // partition, then offset order, the order a Kafka batch runs in.
+            let records = records.map(|(seq, (key, behaviour))| {
+                let data = json(seq, *behaviour);
+                kafka_record("orders", i64::from(*key), seq as i64, data.as_bytes())
+            });
+            let event = kafka_event(records, context(None));
+            let expected_key = |seq: usize| format!("key-{seq}").into_bytes();
+            let handler = move |event: LambdaEvent<KafkaMessage<Cmd>>| {
+                let message = event.payload;
+                let seq = message.value.seq;
+                // Metadata that does not match fails the record, and so the check.
+                let metadata = (
+                    message.topic.as_str(),
+                    message.offset,
+                    message.key.as_deref(),
+                );
+                let wrong = metadata != ("orders", seq as i64, Some(&expected_key(seq)[..]))
+                    || message.partition != i64::from(case.records[seq].0);
+                async move {
+                    if wrong {
+                        ran(Ran::Failed(seq));
+                        return Err::<(), Error>(format!("record {seq}: wrong metadata").into());
+                    }
+                    handle(message.value).await
+                }
+            };
+            let response = BatchLayer::kafka(config)
+                .service_fn(handler)
+                .oneshot(event)
+                .await?;
+            let reported = kafka_reported(&response);
+            for (partition, offset) in &reported {
+                let key = case.records[usize::try_from(*offset).unwrap()].0;
+                assert_eq!(*partition, format!("orders-{key}"));
+            }
+            reported
+                .into_iter()
+                .map(|(_, offset)| offset.to_string())
+                .collect()
+        }
     };
     Ok(ids.iter().map(|id| id.parse().unwrap()).collect())
 }
 
+/// Kafka runs partitions in partition order: sort the records by key (stable) so that
+/// positions are that order.
+fn normalized(case: &Case) -> Case {
+    let mut case = case.clone();
+    if case.source == Source::Kafka {
+        case.records.sort_by_key(|(key, _)| *key);
+    }
+    case
+}
+
 fn check(case: &Case) -> Result<(), TestCaseError> {
     quiet_expected_panics();
+    let case = &normalized(case);
     RAN.with(|log| log.borrow_mut().clear());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -319,7 +375,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let expected: BTreeSet<usize> = all.difference(&succeeded).copied().collect();
     match result {
         Ok(ids) => {
-            // Arrival order, no duplicates, exactly what did not succeed.
+            // Run order, no duplicates, exactly what did not succeed.
             prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
             let reported: BTreeSet<usize> = ids.into_iter().collect();
             prop_assert_eq!(&reported, &expected);
@@ -431,9 +487,19 @@ proptest! {
     }
 
     #[test]
+    fn kafka(case in case(Just(Source::Kafka), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
     fn per_key_order_is_arrival_order_at_concurrency_8(
         case in case(
-            prop_oneof![Just(Source::SqsFifo), Just(Source::Kinesis), Just(Source::DynamoDb)],
+            prop_oneof![
+                Just(Source::SqsFifo),
+                Just(Source::Kinesis),
+                Just(Source::DynamoDb),
+                Just(Source::Kafka),
+            ],
             Just(8usize),
         )
     ) {
@@ -446,7 +512,7 @@ proptest! {
     #[test]
     fn whole_batch_stop_starts_nothing_after_the_first_failure(
         case in case(
-            prop_oneof![Just(Source::Kinesis), Just(Source::DynamoDb)],
+            prop_oneof![Just(Source::Kinesis), Just(Source::DynamoDb), Just(Source::Kafka)],
             2usize..=8,
         ).prop_map(|case| Case { scope: Some(FailureScope::Batch), ..case })
     ) {

@@ -181,7 +181,7 @@ where
     /// Decodes the record and calls the record handler; the outcome if it ended right there.
     fn start(&mut self, position: usize) -> Option<RecordOutcome> {
         let record = &mut self.records[position];
-        let span = tracing::info_span!("batch_record", record_id = Src::identifier(record));
+        let span = tracing::info_span!("batch_record", record_id = %Src::identifier(record));
         let entered = span.enter();
         let service = &mut self.service;
         let context = &self.context;
@@ -247,7 +247,7 @@ where
         for position in self.running.positions() {
             let record_id = Src::identifier(&self.records[position]);
             tracing::warn!(
-                record_id,
+                record_id = %record_id,
                 outcome = "abandoned",
                 "record still running at the batch abandon margin: dropped and reported as a \
                  failure"
@@ -310,7 +310,7 @@ where
                 counts: outcome.counts(),
             });
         }
-        let failed = outcome
+        let failed: Vec<Src::ItemIdentifier> = outcome
             .reported()
             .map(|position| Src::take_identifier(&mut self.records[position]))
             .collect();

@@ -236,11 +236,15 @@ impl<F> Slot<F> {
     }
 }
 
-pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usize) {
+pub(crate) fn log_failure(
+    record_id: impl std::fmt::Display,
+    outcome: &RecordOutcome,
+    skipped: usize,
+) {
     let label = outcome.label();
     match outcome {
         RecordOutcome::Failed(diagnostic) => tracing::warn!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             error_type = %diagnostic.error_type,
             reason = %diagnostic.error_message,
@@ -248,7 +252,7 @@ pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usi
             "record handler failed; the record is reported as a batch item failure"
         ),
         RecordOutcome::Poison(error) => tracing::warn!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             reason = %error,
             skipped_after = skipped,
@@ -256,7 +260,7 @@ pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usi
              batch item failure"
         ),
         RecordOutcome::Panicked(message) => tracing::error!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             reason = %message,
             skipped_after = skipped,
