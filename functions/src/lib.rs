@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod echo;
+pub mod kafka;
 pub mod kinesis;
 pub mod observability;
 pub mod s3;
@@ -20,6 +21,7 @@ pub fn bootstrap() -> Bootstrap {
         .handler("sns", sns::build)
         .handler("sqs", sqs::build)
         .handler("kinesis", kinesis::build)
+        .handler("kafka", kafka::build)
 }
 
 // The README's Rust examples compile and run as doctests, so they cannot drift from the API.

@@ -157,12 +157,8 @@ pub async fn build(
     >,
     InitError,
 > {
-    let table = init.required_env("ORDERS_TABLE", "the DynamoDB table orders are written to")?;
     let config = BatchConfig::from_env()?;
-    let store = Arc::new(OrderStore {
-        dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
-        table,
-    });
+    let store = Arc::new(OrderStore::from_env(&init).await?);
     Ok(ServiceBuilder::new()
         .layer(crate::observability::metrics_layer())
         .layer(BatchLayer::sqs(config))
@@ -173,6 +169,16 @@ pub async fn build(
 }
 
 impl OrderStore {
+    /// The store of the table named by `ORDERS_TABLE`.
+    pub async fn from_env(init: &InitContext) -> Result<Self, InitError> {
+        let table =
+            init.required_env("ORDERS_TABLE", "the DynamoDB table orders are written to")?;
+        Ok(Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
+            table,
+        })
+    }
+
     /// Validates and stores one order; an order already stored (a redelivery) succeeds.
     pub async fn save(&self, order: &Order) -> Result<(), OrderError> {
         let total = order.validate()?;
