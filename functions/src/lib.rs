@@ -6,6 +6,7 @@
 pub mod api;
 pub mod echo;
 pub mod http_echo;
+pub mod kafka;
 pub mod kinesis;
 pub mod observability;
 pub mod s3;
@@ -22,6 +23,7 @@ pub fn bootstrap() -> Bootstrap {
         .handler("sns", sns::build)
         .handler("sqs", sqs::build)
         .handler("kinesis", kinesis::build)
+        .handler("kafka", kafka::build)
         .handler("api", api::build)
         .handler("http-echo", http_echo::build)
 }

@@ -150,7 +150,7 @@ fn unknown_handler_is_an_init_error_listing_registered_names() {
         got.error_message().as_deref(),
         Some(
             "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo, s3, sns, sqs, \
-             kinesis, api, http-echo. Set the function's Handler (zip or layer) or the image CMD \
+             kinesis, kafka, api, http-echo. Set the function's Handler (zip or layer) or the image CMD \
              to one of them"
         )
     );

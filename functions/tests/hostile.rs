@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
 
-const HANDLERS: [&str; 6] = ["echo", "s3", "sns", "sqs", "kinesis", "api"];
+const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
 
 fn bootstrap() -> std::path::PathBuf {
     tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))

@@ -17,7 +17,7 @@ use tern_testkit::{
 };
 
 /// Handlers the demo runs, in order.
-const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis", "api"];
+const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis", "kafka", "api"];
 
 fn main() -> ExitCode {
     let Some(bootstrap) = std::env::args_os()
@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             "sqs" => scenario.seed_sqs(),
             "sns" => scenario.seed_sns_without_idempotency(),
             "kinesis" => scenario.seed_kinesis(),
+            // The orders table `sqs` created.
+            "kafka" => vec![("ORDERS_TABLE".into(), ORDERS_TABLE.into())],
             // The orders table `sqs` wrote; REST APIs route on the resource path.
             "api" => vec![
                 ("ORDERS_TABLE".into(), ORDERS_TABLE.into()),
@@ -147,12 +149,20 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        "sqs" | "kinesis" => {
-            let failed: Vec<&str> = body["batchItemFailures"]
+        "sqs" | "kinesis" | "kafka" => {
+            let failed: Vec<String> = body["batchItemFailures"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str())
+                .map(|f| match &f["itemIdentifier"] {
+                    // Kafka: {"partition": "<topic>-<partition>", "offset": <offset>}
+                    Value::Object(id) => format!(
+                        "{}@{}",
+                        id["partition"].as_str().unwrap_or_default(),
+                        id["offset"]
+                    ),
+                    id => id.as_str().unwrap_or_default().to_owned(),
+                })
                 .collect();
             if failed.is_empty() {
                 "every record processed".to_owned()
@@ -221,7 +231,7 @@ fn report_state(scenario: &Scenario, handler: &str) {
                 }
             }
         }
-        "sqs" | "api" => {
+        "sqs" | "kafka" | "api" => {
             let ids: Vec<String> = scenario
                 .table_items(ORDERS_TABLE)
                 .iter()
