@@ -6,15 +6,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_smithy_http_client::tls;
 use tern_middleware::{
     idempotency::{Idempotency, IdempotencyConfig, store::DynamoDbStore},
     secrets::{SecretsConfig, SecretsLayer},
 };
-use tern_testkit::Moto;
+use tern_testkit::{Moto, Scenario};
 
 use crate::{stack, stats::Samples};
 
@@ -129,30 +126,10 @@ pub struct IdempotencyCalls {
 /// Runs the idempotency engine on a real (moto) DynamoDB table and counts its requests: a new
 /// key, the same key again with the local cache, the same key from another environment (no
 /// cache entry: a duplicate), and a failing handler.
-pub fn idempotency_calls(moto: &Moto) -> IdempotencyCalls {
-    block_on(async {
-        let sdk = moto.sdk_config().await;
-        let setup = aws_sdk_dynamodb::Client::new(&sdk);
-        let _ = setup
-            .create_table()
-            .table_name(TABLE)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .expect("attribute"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .expect("key"),
-            )
-            .send()
-            .await;
+pub fn idempotency_calls(scenario: &Scenario) -> IdempotencyCalls {
+    scenario.create_table(TABLE, "id");
+    scenario.block_on(async {
+        let sdk = scenario.moto.sdk_config().await;
         let calls = WireCalls::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -218,10 +218,18 @@ impl OrderStore {
     pub async fn from_init(init: &InitContext) -> Result<Self, InitError> {
         let table =
             init.required_env("ORDERS_TABLE", "the DynamoDB table orders are written to")?;
-        Ok(Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
+        Ok(Self::new(
+            aws_sdk_dynamodb::Client::new(init.aws_config().await),
             table,
-        })
+        ))
+    }
+
+    /// The store on `table` (partition key `order_id`, S) through `dynamodb`.
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            dynamodb,
+            table: table.into(),
+        }
     }
 
     /// The stored order `order_id` with its total (as [`Order::with_total`] shows it), if any.

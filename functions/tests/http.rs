@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use tern_testkit::{
-    Emulator, Scenario,
+    Emulator, EmulatorBuilder, Scenario,
     scenario::{IDEMPOTENCY_TABLE, ORDERS_TABLE},
 };
 
@@ -41,6 +41,18 @@ struct Request<'a> {
     /// Send the body base64-encoded (as the front doors do for binary media types).
     base64: bool,
     id: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// `method path` and nothing else; `id` is the front door's request id.
+    fn to(method: &'a str, path: &'a str, id: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            id,
+            ..Self::default()
+        }
+    }
 }
 
 fn encode(part: &str) -> String {
@@ -322,13 +334,10 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
             &function,
             kind,
             &Request {
-                method: "GET",
-                path: "/echo/world",
                 query: &[("q", "a b/é"), ("tag", "x"), ("tag", "y")],
                 headers: &[("Accept", "application/json"), ("User-Agent", "tern-test")],
                 cookies: &["a=1", "b=2"],
-                id: &id,
-                ..Request::default()
+                ..Request::to("GET", "/echo/world", &id)
             },
         );
         let tags: Vec<Value> = match kind {
@@ -370,16 +379,7 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
         assert_eq!(echo.header("set-cookie"), cookies, "{kind:?}");
         assert_eq!(echo.header("vary"), vary, "{kind:?}");
 
-        let bytes = call(
-            &function,
-            kind,
-            &Request {
-                method: "GET",
-                path: "/bytes/300",
-                id: &id,
-                ..Request::default()
-            },
-        );
+        let bytes = call(&function, kind, &Request::to("GET", "/bytes/300", &id));
         assert_eq!(bytes.status, 200);
         assert_eq!(bytes.header("content-type"), ["application/octet-stream"]);
         let expected: Vec<u8> = (0..300_u32).map(|i| (i % 256) as u8).collect();
@@ -390,13 +390,10 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
             &function,
             kind,
             &Request {
-                method: "POST",
-                path: "/json",
                 headers: &[("Content-Type", "application/json")],
                 body: Some("{\"message\":\"café\"}".as_bytes()),
                 base64: true,
-                id: &id,
-                ..Request::default()
+                ..Request::to("POST", "/json", &id)
             },
         );
         assert_eq!(message.json(), json!({"message": "café"}), "{kind:?}");
@@ -405,12 +402,9 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
             &function,
             kind,
             &Request {
-                method: "POST",
-                path: "/json",
                 headers: &[("Content-Type", "application/json")],
                 body: Some(b"{\"message\": \"secret-value\""),
-                id: &id,
-                ..Request::default()
+                ..Request::to("POST", "/json", &id)
             },
         );
         assert_eq!(malformed.status, 400);
@@ -430,11 +424,8 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
             &function,
             kind,
             &Request {
-                method: "POST",
-                path: "/json",
                 body: Some(b"{\"message\": 4111111111111111}"),
-                id: &id,
-                ..Request::default()
+                ..Request::to("POST", "/json", &id)
             },
         );
         assert_eq!(
@@ -446,41 +437,14 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
             "{kind:?}"
         );
 
-        let missing = call(
-            &function,
-            kind,
-            &Request {
-                method: "GET",
-                path: "/nowhere",
-                id: &id,
-                ..Request::default()
-            },
-        );
+        let missing = call(&function, kind, &Request::to("GET", "/nowhere", &id));
         assert_eq!(missing.status, 404, "{kind:?}");
-        let not_allowed = call(
-            &function,
-            kind,
-            &Request {
-                method: "DELETE",
-                path: "/echo/x",
-                id: &id,
-                ..Request::default()
-            },
-        );
+        let not_allowed = call(&function, kind, &Request::to("DELETE", "/echo/x", &id));
         assert_eq!(not_allowed.status, 405, "{kind:?}");
         assert_eq!(not_allowed.header("allow"), ["GET,HEAD"], "{kind:?}");
 
         let pid = function.runtime_pid().expect("the runtime's pid");
-        let panicked = call(
-            &function,
-            kind,
-            &Request {
-                method: "GET",
-                path: "/panic",
-                id: &id,
-                ..Request::default()
-            },
-        );
+        let panicked = call(&function, kind, &Request::to("GET", "/panic", &id));
         assert_eq!(panicked.status, 500);
         assert_eq!(
             panicked.header("content-type"),
@@ -493,16 +457,7 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
                 "the request failed inside the function; the failure is logged under this request's id"
             )
         );
-        let after = call(
-            &function,
-            kind,
-            &Request {
-                method: "GET",
-                path: "/echo/after",
-                id: &id,
-                ..Request::default()
-            },
-        );
+        let after = call(&function, kind, &Request::to("GET", "/echo/after", &id));
         assert_eq!(after.json()["name"], "after", "{kind:?}");
         assert_eq!(
             function.runtime_pid(),
@@ -542,7 +497,8 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
 
 // --- api (moto) ---
 
-fn api(scenario: &Scenario) -> Emulator {
+/// The `api` function on the scenario's orders and idempotency tables, not started yet.
+fn api(scenario: &Scenario) -> EmulatorBuilder {
     let mut env = scenario.seed_sqs();
     env.extend(scenario.seed_idempotency());
     Emulator::builder(bootstrap())
@@ -550,7 +506,6 @@ fn api(scenario: &Scenario) -> Emulator {
         .envs(scenario.function_env())
         .envs(env)
         .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
-        .start()
 }
 
 fn sample(name: &str) -> String {
@@ -562,7 +517,7 @@ const ORDER: &str = r#"{"order_id":"o-4001","customer_id":"c-9","currency":"EUR"
 #[test]
 fn api_serves_orders_from_every_event_kind() {
     let scenario = Scenario::start();
-    let function = api(&scenario);
+    let function = api(&scenario).start();
 
     // The sample events, in the exact shapes AWS sends.
     let created = function.invoke(sample("1-http-api-create-order.json"));
@@ -616,12 +571,9 @@ fn api_serves_orders_from_every_event_kind() {
                 &function,
                 kind,
                 &Request {
-                    method: "POST",
-                    path: "/orders",
                     headers: &idempotency,
                     body: Some(body),
-                    id: "post",
-                    ..Request::default()
+                    ..Request::to("POST", "/orders", "post")
                 },
             )
         };
@@ -672,18 +624,7 @@ fn api_serves_orders_from_every_event_kind() {
         assert_eq!(bad_quantity.json(), expected, "{kind:?}");
         assert!(!String::from_utf8_lossy(&bad_quantity.body).contains("5000"));
 
-        let get = |path: &str| {
-            call(
-                &function,
-                kind,
-                &Request {
-                    method: "GET",
-                    path,
-                    id: "get",
-                    ..Request::default()
-                },
-            )
-        };
+        let get = |path: &str| call(&function, kind, &Request::to("GET", path, "get"));
         assert_eq!(
             get(&format!("/orders/o-40{:02}", kind as u8)).json()["total_cents"],
             2697
@@ -696,12 +637,7 @@ fn api_serves_orders_from_every_event_kind() {
         let not_allowed = call(
             &function,
             kind,
-            &Request {
-                method: "DELETE",
-                path: "/orders/o-9999",
-                id: "delete",
-                ..Request::default()
-            },
+            &Request::to("DELETE", "/orders/o-9999", "delete"),
         );
         assert_eq!(not_allowed.status, 405, "{kind:?}");
         assert_eq!(not_allowed.header("allow"), ["GET,HEAD"], "{kind:?}");
@@ -718,26 +654,16 @@ fn api_serves_orders_from_every_event_kind() {
 #[test]
 fn twenty_concurrent_requests_with_one_key_run_the_handler_once() {
     let scenario = Scenario::start();
-    let mut env = scenario.seed_sqs();
-    env.extend(scenario.seed_idempotency());
-    let function = Emulator::builder(bootstrap())
-        .handler("api")
-        .envs(scenario.function_env())
-        .envs(env)
-        .managed_instances(20)
-        .start();
+    let function = api(&scenario).managed_instances(20).start();
     let request = event(
         Kind::HttpApi,
         &Request {
-            method: "POST",
-            path: "/orders",
             headers: &[
                 ("Content-Type", "application/json"),
                 ("Idempotency-Key", "\"one-key-for-twenty\""),
             ],
             body: Some(ORDER.as_bytes()),
-            id: "concurrent",
-            ..Request::default()
+            ..Request::to("POST", "/orders", "concurrent")
         },
     );
     let answers: Vec<Answer> = std::thread::scope(|scope| {

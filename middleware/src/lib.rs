@@ -10,6 +10,8 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(any(feature = "http", feature = "idempotency"))]
+pub mod future;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "idempotency")]

@@ -3,12 +3,15 @@
 //! ```text
 //! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
 //!            [--rounds N] [--invokes N] [--build-rounds N] [--build-dir DIR] [--out FILE]
+//!            [--only api]
 //! ```
-//! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare` and
-//! `tern-bench-bare-fetch`; `--python` is the interpreter of the venv with the pinned
-//! Powertools and awslambdaric. `--build-rounds` (default 1) clean release builds of the bare
-//! function and the minimal tern example are made in `--build-dir` (default
-//! `target/bench/clean`), for their build times and sizes.
+//! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare`,
+//! `tern-bench-bare-fetch`, `tern-bench-api` and `tern-bench-bare-api`; `--python` is the
+//! interpreter of the venv with the pinned Powertools and awslambdaric. `--build-rounds`
+//! (default 1) clean release builds of the bare function and the minimal tern example are made
+//! in `--build-dir` (default `target/bench/clean`), for their build times and sizes. `--only
+//! api` runs the `api` comparison alone (with `--bootstrap`, the shipped bootstrap as a fourth
+//! row).
 
 use std::{
     collections::BTreeMap,
@@ -18,12 +21,12 @@ use std::{
 };
 
 use tern_bench::{
-    clean_build, harness_support, inprocess,
+    api, clean_build, harness_support, inprocess,
     rie::{self, Function, Run},
     stats::Samples,
     workload,
 };
-use tern_testkit::{Moto, tools::workspace_root};
+use tern_testkit::{Moto, Scenario, tools::workspace_root};
 
 struct Options {
     bin_dir: PathBuf,
@@ -36,6 +39,7 @@ struct Options {
     build_rounds: usize,
     build_dir: PathBuf,
     out: Option<PathBuf>,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -69,6 +73,7 @@ fn options() -> Options {
         build_rounds: number("build-rounds", 1),
         build_dir: path("build-dir").unwrap_or_else(|| workspace_root().join("target/bench/clean")),
         out: path("out"),
+        only: args.get("only").cloned(),
     }
 }
 
@@ -146,16 +151,16 @@ fn end_to_end(options: &Options, functions: &[Function]) -> Vec<Measured> {
     for round in 0..options.rounds {
         // A B C … A B C …: every implementation sees the same neighbours' noise.
         for (function, out) in functions.iter().zip(&mut measured) {
-            let run: Run = rie::measure(function, &payload, 20, options.invokes);
+            let run: Run = rie::measure(function, &[&payload], 20, options.invokes);
+            let response = &run.last_response[0];
             assert!(
-                run.last_response.contains(&expected_failure)
-                    && run.last_response.matches("itemIdentifier").count() == 1,
-                "{}: unexpected response {}",
+                response.contains(&expected_failure)
+                    && response.matches("itemIdentifier").count() == 1,
+                "{}: unexpected response {response}",
                 function.label,
-                run.last_response
             );
-            out.busy.extend(run.busy_ms);
-            out.client.extend(run.client_ms);
+            out.busy.extend(run.busy_ms.concat());
+            out.client.extend(run.client_ms.concat());
             out.init.push(run.init_ms);
             out.cold_client.push(run.cold_client_ms);
             out.rss_mib.push(run.peak_rss_kib as f64 / 1024.0);
@@ -217,17 +222,16 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
-fn main() {
-    let options = options();
+/// The SQS benchmarks (in process, end to end, DynamoDB calls) and the sizes: their target
+/// rows, the note under the targets, and their tables.
+fn sqs(options: &Options, scenario: &Scenario) -> (String, String, String) {
+    let moto = &scenario.moto;
     let mut report = String::new();
-
-    eprintln!("starting moto");
-    let moto = Moto::start();
-    let secret_arn = harness_support::create_secret(&moto);
-    let round_trips = harness_support::secret_round_trips(&moto, 15);
+    let secret_arn = harness_support::create_secret(moto);
+    let round_trips = harness_support::secret_round_trips(moto, 15);
 
     eprintln!("in-process: tern and bare (Rust), Powertools (Python), alternating");
-    let secrets = harness_support::fetch_secret(&moto);
+    let secrets = harness_support::fetch_secret(moto);
     let mut rust = inprocess::InProcess::default();
     let mut python = Samples::new();
     for _ in 0..3 {
@@ -238,18 +242,18 @@ fn main() {
             .extend(part.kinesis_full.values().iter().copied());
         rust.kinesis_bare
             .extend(part.kinesis_bare.values().iter().copied());
-        python.extend(python_inprocess(&options, 5).values().iter().copied());
+        python.extend(python_inprocess(options, 5).values().iter().copied());
     }
 
     eprintln!(
         "end to end through the emulator: {} rounds × {} warm invokes",
         options.rounds, options.invokes
     );
-    let functions = functions(&options, &moto, &secret_arn);
-    let measured = end_to_end(&options, &functions);
+    let functions = functions(options, moto, &secret_arn);
+    let measured = end_to_end(options, &functions);
 
     eprintln!("idempotency: DynamoDB requests on the wire");
-    let calls = harness_support::idempotency_calls(&moto);
+    let calls = harness_support::idempotency_calls(scenario);
 
     eprintln!(
         "clean release builds of the bare function and the minimal tern example, {} round(s)",
@@ -375,7 +379,7 @@ fn main() {
         unreachable!("six implementations")
     };
     let _ = bare_mt;
-    let mut targets = String::from("| target | measured | verdict |\n|---|---|---|\n");
+    let mut targets = String::new();
     let mut row = |target: &str, measured: String, met: bool| {
         let _ = writeln!(targets, "| {target} | {measured} | {} |", verdict(met));
     };
@@ -495,8 +499,43 @@ fn main() {
         bare_secrets.init.median(),
         full_secrets.init.median() / bare_secrets.init.median()
     );
-    let report = format!("### Targets\n\n{targets}\n{by_hand}\n{report}");
+    (targets, by_hand, report)
+}
 
+fn main() {
+    let options = options();
+    eprintln!("starting moto");
+    let scenario = Scenario::start();
+    let (mut targets, by_hand, mut report) = if options.only.as_deref() == Some("api") {
+        Default::default()
+    } else {
+        sqs(&options, &scenario)
+    };
+
+    eprintln!(
+        "the api function against bare lambda_http: {} rounds × {} warm rounds of {} requests",
+        options.rounds,
+        options.invokes,
+        api::workloads().len()
+    );
+    let workloads = api::workloads();
+    let functions = api::functions(&scenario, &options.bin_dir, options.bootstrap.as_deref());
+    let measured = api::measure(&functions, &workloads, options.rounds, 20, options.invokes);
+    let (section, rows) = api::report(
+        &functions,
+        &workloads,
+        &measured,
+        options.rounds,
+        options.invokes,
+    );
+    for (target, measured, met) in rows {
+        let _ = writeln!(targets, "| {target} | {measured} | {} |", verdict(met));
+    }
+    report.push_str(&section);
+
+    let report = format!(
+        "### Targets\n\n| target | measured | verdict |\n|---|---|---|\n{targets}\n{by_hand}\n{report}"
+    );
     print!("{report}");
     if let Some(out) = &options.out {
         std::fs::write(out, &report).expect("write the report");

@@ -3,7 +3,6 @@
 
 use std::{
     any::Any,
-    fmt,
     panic::AssertUnwindSafe,
     pin::Pin,
     task::{Context, Poll},
@@ -16,33 +15,9 @@ use tower::Service;
 
 use super::{Problem, origin::Origin};
 
-type Boxed<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
-
 /// The response future of [`HttpService`](super::HttpService) and
 /// `IdempotencyKeyService`.
-pub struct ResponseFuture<R, E> {
-    inner: Boxed<R, E>,
-}
-
-impl<R, E> ResponseFuture<R, E> {
-    pub(crate) fn new(inner: Boxed<R, E>) -> Self {
-        Self { inner }
-    }
-}
-
-impl<R, E> Future for ResponseFuture<R, E> {
-    type Output = Result<R, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<R, E> fmt::Debug for ResponseFuture<R, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
+pub type ResponseFuture<R, E> = crate::future::BoxResponseFuture<Result<R, E>>;
 
 /// The body of a response that went through [`Rescue`]: the inner service's, or a problem.
 pub(crate) type RescuedBody<B> = Either<B, Full<Bytes>>;
