@@ -10,6 +10,8 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(feature = "secrets")]
+mod cache;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]
