@@ -5,17 +5,20 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! Modules: [`secrets`], [`idempotency`], [`batch`] and [`metrics`].
+//! Modules: [`secrets`], `parameters` (the `parameters` feature), [`idempotency`], [`batch`]
+//! and [`metrics`].
 #![warn(missing_docs)]
 
 #[cfg(feature = "batch")]
 pub mod batch;
-#[cfg(feature = "secrets")]
+#[cfg(any(feature = "secrets", feature = "parameters"))]
 mod cache;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "parameters")]
+pub mod parameters;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 

@@ -1,7 +1,7 @@
 //! Plain HTTP to a Lambda extension on localhost: the AWS Parameters and Secrets Lambda
 //! Extension (secrets and SSM parameters) and the AWS AppConfig Agent Lambda extension.
 
-use http::{HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::{
@@ -25,6 +25,8 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// An extension's answer.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
+    #[cfg_attr(not(feature = "parameters"), allow(dead_code))]
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -102,6 +104,7 @@ impl Loopback {
             .to_bytes();
         Ok(Answer {
             status: parts.status,
+            headers: parts.headers,
             body,
         })
     }

@@ -13,7 +13,7 @@ pub(crate) mod future;
 pub(crate) mod loopback;
 #[cfg(test)]
 pub(crate) mod scripted;
-#[cfg(feature = "secretsmanager")]
+#[cfg(any(feature = "secretsmanager", feature = "ssm"))]
 pub(crate) mod sdk;
 pub(crate) mod service;
 pub(crate) mod settings;
@@ -79,8 +79,9 @@ impl Policy {
 /// What the cache holds, for its log lines and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Noun {
+    #[cfg_attr(not(feature = "secrets"), allow(dead_code))]
     Secret,
-    #[allow(dead_code, reason = "the parameters facility is not built on it yet")]
+    #[cfg_attr(not(feature = "parameters"), allow(dead_code))]
     Parameter,
 }
 
@@ -775,6 +776,20 @@ fn warn_fetch_failed<K: Keyed, V>(noun: Noun, entry: &Entry<K, V>, error: &Fetch
         error = error.detail(),
         "{what}"
     );
+}
+
+/// A facility's error as an init error: its `errorType` and message, the fetch error as its
+/// `source()`.
+pub(crate) fn init_error(
+    error_type: &'static str,
+    error: &dyn std::fmt::Display,
+    source: Option<&FetchError>,
+) -> tern_runtime::InitError {
+    let message = error.to_string();
+    match source.cloned() {
+        Some(source) => tern_runtime::InitError::failed_with(error_type, message, source),
+        None => tern_runtime::InitError::failed(error_type, message),
+    }
 }
 
 fn humanize(duration: Duration) -> String {

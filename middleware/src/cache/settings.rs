@@ -77,12 +77,14 @@ impl Settings {
         self.refresh_ahead.unwrap_or(self.ttl / 10).min(self.ttl)
     }
 
-    /// The timing rules of an entry that takes these settings as they are.
-    pub(crate) fn policy(&self) -> Policy {
+    /// The timing rules of an entry: these settings, with the entry's own TTL or grace period
+    /// if it has one; the refresh margin follows its TTL.
+    pub(crate) fn policy(&self, ttl: Option<Duration>, grace: Option<Duration>) -> Policy {
+        let ttl = ttl.unwrap_or(self.ttl);
         Policy {
-            ttl: self.ttl,
-            refresh_ahead: self.refresh_ahead(),
-            grace: self.grace,
+            ttl,
+            refresh_ahead: self.refresh_ahead.unwrap_or(ttl / 10).min(ttl),
+            grace: grace.unwrap_or(self.grace),
             fetch_timeout: self.fetch_timeout,
         }
     }

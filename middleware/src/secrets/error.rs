@@ -282,24 +282,15 @@ impl SecretsError {
 impl From<SecretsError> for InitError {
     fn from(error: SecretsError) -> Self {
         match error {
-            SecretsError::MissingEnv { env_var, purpose } => {
-                return InitError::MissingEnv {
-                    name: env_var,
-                    purpose,
-                };
-            }
-            SecretsError::InvalidEnv { env_var, reason } => {
-                return InitError::InvalidEnv {
-                    name: env_var,
-                    reason,
-                };
-            }
-            _ => {}
-        }
-        let message = error.to_string();
-        match error.fetch_error().cloned() {
-            Some(source) => InitError::failed_with(error.error_type(), message, source),
-            None => InitError::failed(error.error_type(), message),
+            SecretsError::MissingEnv { env_var, purpose } => InitError::MissingEnv {
+                name: env_var,
+                purpose,
+            },
+            SecretsError::InvalidEnv { env_var, reason } => InitError::InvalidEnv {
+                name: env_var,
+                reason,
+            },
+            error => crate::cache::init_error(error.error_type(), &error, error.fetch_error()),
         }
     }
 }

@@ -36,7 +36,7 @@ impl Secrets {
 
     /// The declarations with their variables read; an unset required one is an error.
     fn slots(config: &SecretsConfig) -> Result<Vec<Slot<String>>, SecretsError> {
-        let policy = config.settings.policy();
+        let policy = config.settings.policy(None, None);
         let mut slots = Vec::with_capacity(config.secrets.len());
         for declaration in &config.secrets {
             let secret_id = config.var(&declaration.env_var);
@@ -61,7 +61,7 @@ impl Secrets {
         provider: Provider,
         ids: &[Option<&str>],
     ) -> Self {
-        let policy = config.settings.policy();
+        let policy = config.settings.policy(None, None);
         let slots = config.secrets.iter().zip(ids);
         let slots = slots.map(|(declaration, id)| declaration.slot(id.map(str::to_owned), policy));
         Self {
