@@ -94,10 +94,30 @@ impl Transform {
                 type_name,
                 json: true,
                 ..
-            } => format!("JSON for `{type_name}`"),
-            Self::Typed { type_name, .. } => format!("`{type_name}`"),
+            } => format!("JSON for `{}`", short_type_name(type_name)),
+            Self::Typed { type_name, .. } => format!("a valid `{}`", short_type_name(type_name)),
         }
     }
+}
+
+/// A type's name without module paths: `Arc<shop::Rules>` for
+/// `alloc::sync::Arc<shop::config::Rules>` is `Arc<Rules>`.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut short = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    for (at, c) in full.char_indices() {
+        if !(c.is_alphanumeric() || c == '_' || c == ':') {
+            short.push_str(last_segment(&full[segment_start..at]));
+            short.push(c);
+            segment_start = at + c.len_utf8();
+        }
+    }
+    short.push_str(last_segment(&full[segment_start..]));
+    short
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 /// One parameter a handler declares: the logical name it reads the value by, the environment
@@ -535,12 +555,7 @@ mod tests {
         assert_eq!(
             summary,
             [
-                (
-                    true,
-                    Store::Ssm,
-                    "JSON for `tern_middleware::parameters::config::tests::declarations::Limits`"
-                        .to_owned()
-                ),
+                (true, Store::Ssm, "JSON for `Limits`".to_owned()),
                 (false, Store::SsmPath { recursive: true }, "text".to_owned()),
                 (true, Store::AppConfig, "text".to_owned()),
                 (true, Store::Ssm, "base64 binary".to_owned()),
@@ -553,6 +568,22 @@ mod tests {
         );
         assert!(config.parameters[2].parameter.redacted);
         assert_eq!(config.appconfig_port(), 2800);
+    }
+
+    #[test]
+    fn type_names_lose_their_module_paths() {
+        let cases = [
+            ("alloc::sync::Arc<shop::config::Rules>", "Arc<Rules>"),
+            ("u32", "u32"),
+            (
+                "std::collections::HashMap<alloc::string::String, (u8, shop::Flag)>",
+                "HashMap<String, (u8, Flag)>",
+            ),
+            ("[shop::Flag; 2]", "[Flag; 2]"),
+        ];
+        for (full, short) in cases {
+            assert_eq!(short_type_name(full), short);
+        }
     }
 
     #[test]

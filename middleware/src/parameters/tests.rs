@@ -74,9 +74,9 @@ async fn a_value_that_does_not_transform_fails_init_naming_the_parameter() {
     assert_eq!(
         error.to_string(),
         "parameter `/shop/limits` (from `LIMITS_PARAMETER`, declared as `limits`) has a value \
-         that cannot be used: the value of `limits` is not JSON for \
-         `tern_middleware::parameters::tests::Limits`: invalid value: integer `-1`, expected u32 \
-         at line 1 column 16; fix the value (a value that was good before is still served)"
+         that cannot be used: the value of `limits` is not JSON for `Limits`: invalid value: \
+         integer `-1`, expected u32 at line 1 column 16; fix the value (a value that was good \
+         before is still served)"
     );
     let init = tern_runtime::InitError::from(error);
     assert_eq!(init.error_type(), "Parameters.InvalidValue");
@@ -106,8 +106,8 @@ async fn a_bad_refreshed_value_never_replaces_the_last_good_one() {
         error.to_string(),
         "parameter `limits` (`/shop/limits`) is stale: its value is 15s old, past its TTL and \
          grace period, and the last refresh failed (InvalidValue: the value of `limits` is not \
-         JSON for `tern_middleware::parameters::tests::Limits`: invalid type: string \"many\", \
-         expected u32 at line 1 column 20); it is served again once a refresh succeeds"
+         JSON for `Limits`: invalid type: string \"many\", expected u32 at line 1 column 20); it \
+         is served again once a refresh succeeds"
     );
     // The value is fixed: the next retry restores service.
     advance(RETRY_INTERVAL).await;

@@ -6,7 +6,10 @@ use base64::Engine as _;
 
 use crate::{
     cache::FetchError,
-    parameters::{config::Transform, error::ParametersError},
+    parameters::{
+        config::{Transform, short_type_name},
+        error::ParametersError,
+    },
 };
 
 /// What a back-end fetched, before the declared transform.
@@ -147,8 +150,8 @@ impl ParameterValue {
         match &self.0.content {
             Content::Typed { value, .. } => value
                 .downcast_ref::<T>()
-                .ok_or_else(|| self.wrong_kind(std::any::type_name::<T>())),
-            _ => Err(self.wrong_kind(std::any::type_name::<T>())),
+                .ok_or_else(|| self.wrong_kind(&short_type_name(std::any::type_name::<T>()))),
+            _ => Err(self.wrong_kind(&short_type_name(std::any::type_name::<T>()))),
         }
     }
 
@@ -174,7 +177,7 @@ impl ParameterValue {
         match &self.0.content {
             Content::Text(_) => "text".to_owned(),
             Content::Binary(_) => "binary data".to_owned(),
-            Content::Typed { type_name, .. } => format!("a `{type_name}`"),
+            Content::Typed { type_name, .. } => format!("a `{}`", short_type_name(type_name)),
             Content::Path(entries) => format!("a path of {} parameters", entries.len()),
         }
     }
@@ -324,8 +327,7 @@ mod tests {
         assert_eq!(error.error_type(), "Parameters.WrongKind");
         assert_eq!(
             error.to_string(),
-            "parameter `limits` holds a `tern_middleware::parameters::value::tests::Limits`, not \
-             `alloc::string::String`"
+            "parameter `limits` holds a `Limits`, not `String`"
         );
 
         let binary = value(
@@ -360,16 +362,14 @@ mod tests {
                 Parameter::ssm("limits", "L").with_json::<Limits>(),
                 r#"{"max_items": "seven"}"#,
                 false,
-                "InvalidValue: the value of `limits` is not JSON for \
-                 `tern_middleware::parameters::value::tests::Limits`: invalid type: string \
-                 \"seven\", expected u32 at line 1 column 21",
+                "InvalidValue: the value of `limits` is not JSON for `Limits`: invalid type: \
+                 string \"seven\", expected u32 at line 1 column 21",
             ),
             (
                 Parameter::ssm("limits", "L").with_json::<Limits>(),
                 r#"{"max_items": "hunter2"}"#,
                 true,
-                "InvalidValue: the value of `limits` is not JSON for \
-                 `tern_middleware::parameters::value::tests::Limits` (at line 1 column 23)",
+                "InvalidValue: the value of `limits` is not JSON for `Limits` (at line 1 column 23)",
             ),
             (
                 Parameter::ssm("cert", "C").with_binary(),
@@ -390,7 +390,7 @@ mod tests {
                 }),
                 "hunter2",
                 true,
-                "InvalidValue: the value of `port` is not `u16` (the parser's message is \
+                "InvalidValue: the value of `port` is not a valid `u16` (the parser's message is \
                  withheld: the value is secure)",
             ),
         ];
