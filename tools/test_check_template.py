@@ -38,10 +38,12 @@ class CheckTemplate(unittest.TestCase):
                 "Worker: ['secretsmanager:GetSecretValue'] on Resource \"*\"",
                 "Worker: ['dynamodb:GetItem'] on every resource of the account "
                 "(arn::dynamodb:::table/*)",
+                "Worker: ['ssm:GetParameter'] on every resource of the account "
+                "(arn::ssm:::parameter/*)",
                 "Worker: NotAction in an Allow statement grants everything not listed",
                 "Role: ['s3:GetObject'] on every resource of the account (arn:aws:s3:::*)",
                 "Role: broad managed policy arn:aws:iam::aws:policy/AmazonS3FullAccess",
-                "template: 3 passed, 10 failed",
+                "template: 3 passed, 11 failed",
             ],
         )
 
