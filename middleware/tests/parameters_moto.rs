@@ -13,14 +13,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_ssm::{Client, types::ParameterType};
+use aws_sdk_ssm::Client;
 use serde::Deserialize;
-use support::{Captured, sdk_config, sleep_until};
+use support::{Captured, bridged_then_stale, invoke, sdk_config, sleep_until};
 use tern_middleware::parameters::{
     Parameter, Parameters, ParametersConfig, ParametersError, ParametersLayer,
 };
-use tern_runtime::{Context, Diagnostic, InitError, LambdaEvent, service_fn};
-use tern_testkit::{Moto, OperationLog};
+use tern_runtime::{Diagnostic, InitError, LambdaEvent, service_fn};
+use tern_testkit::{Moto, OperationLog, put_parameter};
 use tower::{Layer, Service};
 
 #[derive(Debug, PartialEq, Deserialize)]
@@ -28,16 +28,14 @@ struct Limits {
     max_items: u32,
 }
 
-async fn put(admin: &Client, name: &str, value: &str, kind: ParameterType) {
-    admin
-        .put_parameter()
-        .name(name)
-        .value(value)
-        .r#type(kind)
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("put {name}: {err:?}"));
+/// moto, and an SDK configuration for it, with these `String` parameters.
+async fn moto_with(parameters: &[(&str, &str)]) -> (Moto, SdkConfig) {
+    let moto = Moto::start();
+    let sdk = sdk_config(&moto).await;
+    for (name, value) in parameters {
+        put_parameter(&sdk, name, value, false).await;
+    }
+    (moto, sdk)
 }
 
 /// An SSM client whose requests are recorded on the wire.
@@ -81,27 +79,12 @@ fn reading(
     })
 }
 
-async fn invoke<S>(service: &mut S) -> Result<String, Diagnostic>
-where
-    S: Service<LambdaEvent<()>, Response = String, Error = Diagnostic>,
-{
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-    service.call(LambdaEvent::new((), Context::default())).await
-}
-
 #[tokio::test]
 async fn twelve_names_cost_two_calls_at_init_none_while_fresh_and_two_per_refresh() {
     let moto = Moto::start();
     let sdk = sdk_config(&moto).await;
-    let admin = Client::new(&sdk);
     for i in 0..12 {
-        put(
-            &admin,
-            &format!("/tern/batch/{i}"),
-            &format!("v{i}-1"),
-            ParameterType::String,
-        )
-        .await;
+        put_parameter(&sdk, &format!("/tern/batch/{i}"), &format!("v{i}-1"), false).await;
     }
     let (client, calls) = counted(&sdk);
     let ttl = Duration::from_secs(1);
@@ -130,7 +113,7 @@ async fn twelve_names_cost_two_calls_at_init_none_while_fresh_and_two_per_refres
         "no call per invocation while fresh"
     );
 
-    put(&admin, "/tern/batch/3", "v3-2", ParameterType::String).await;
+    put_parameter(&sdk, "/tern/batch/3", "v3-2", false).await;
     sleep_until(asked_at + ttl + Duration::from_millis(100)).await;
     // Answered from the cache before the background refresh is even sent.
     assert_eq!(invoke(&mut service).await.unwrap(), "v3-1");
@@ -152,29 +135,16 @@ async fn twelve_names_cost_two_calls_at_init_none_while_fresh_and_two_per_refres
 async fn a_path_of_25_pages_by_ten_and_a_secure_string_arrives_decrypted() {
     let moto = Moto::start();
     let sdk = sdk_config(&moto).await;
-    let admin = Client::new(&sdk);
     for i in 0..25 {
         // Five of them one level down: read because the path is read recursively.
         let name = match i {
             0..20 => format!("/tern/limits/l{i:02}"),
             _ => format!("/tern/limits/nested/l{i:02}"),
         };
-        put(
-            &admin,
-            &name,
-            &format!(r#"{{"max_items": {i}}}"#),
-            ParameterType::String,
-        )
-        .await;
+        put_parameter(&sdk, &name, &format!(r#"{{"max_items": {i}}}"#), false).await;
     }
-    put(&admin, "/tern/greeting", "hello", ParameterType::String).await;
-    put(
-        &admin,
-        "/tern/db/password",
-        "pw-secure-1",
-        ParameterType::SecureString,
-    )
-    .await;
+    put_parameter(&sdk, "/tern/greeting", "hello", false).await;
+    put_parameter(&sdk, "/tern/db/password", "pw-secure-1", true).await;
 
     let (client, calls) = counted(&sdk);
     let config = ParametersConfig::from_vars([
@@ -251,15 +221,7 @@ async fn a_path_of_25_pages_by_ten_and_a_secure_string_arrives_decrypted() {
 
 #[tokio::test]
 async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly() {
-    let mut moto = Moto::start();
-    let sdk = sdk_config(&moto).await;
-    put(
-        &Client::new(&sdk),
-        "/tern/batch/0",
-        "v0-1",
-        ParameterType::String,
-    )
-    .await;
+    let (mut moto, sdk) = moto_with(&[("/tern/batch/0", "v0-1")]).await;
     let (ttl, grace) = (Duration::from_secs(1), Duration::from_secs(2));
     let config = ParametersConfig::from_vars([("BATCH_0", "/tern/batch/0")])
         .unwrap()
@@ -273,27 +235,14 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
     assert_eq!(invoke(&mut service).await.unwrap(), "v0-1");
 
     moto.stop();
-    sleep_until(asked_at + ttl + Duration::from_millis(100)).await;
-    assert_eq!(
-        invoke(&mut service).await.unwrap(),
+    bridged_then_stale(
+        &mut service,
+        (asked_at, ttl, grace),
         "v0-1",
-        "expired: served, refresh fails"
-    );
-    sleep_until(asked_at + ttl + grace - Duration::from_millis(300)).await;
-    assert_eq!(invoke(&mut service).await.unwrap(), "v0-1", "within grace");
-
-    sleep_until(asked_at + ttl + grace + Duration::from_millis(300)).await;
-    let diagnostic = invoke(&mut service).await.unwrap_err();
-    assert_eq!(diagnostic.error_type, "Parameters.Stale");
-    let message = &diagnostic.error_message;
-    assert!(
-        message.starts_with("parameter `b0` (`/tern/batch/0`) is stale: its value is 3s old"),
-        "{message}"
-    );
-    assert!(
-        message.contains("the last refresh failed (DispatchFailure: "),
-        "{message}"
-    );
+        "Parameters.Stale",
+        "parameter `b0` (`/tern/batch/0`) is stale: its value is 3s old",
+    )
+    .await;
     let forced = parameters.force_refresh("b0").await.unwrap_err();
     assert_eq!(forced.error_type(), "Parameters.Unreachable");
 
@@ -311,15 +260,7 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
 
 #[tokio::test]
 async fn missing_parameters_at_init() {
-    let moto = Moto::start();
-    let sdk = sdk_config(&moto).await;
-    put(
-        &Client::new(&sdk),
-        "/tern/batch/0",
-        "v0-1",
-        ParameterType::String,
-    )
-    .await;
+    let (_moto, sdk) = moto_with(&[("/tern/batch/0", "v0-1")]).await;
     let env = [
         ("BATCH_0", "/tern/batch/0"),
         ("BATCH_1", "/tern/missing"),
@@ -380,31 +321,12 @@ async fn a_secure_string_canary_never_reaches_logs_errors_or_debug_at_trace() {
     const CANARY_TWO: &str = "canary-8e1a4b07-securestring";
     let mut moto = Moto::start();
     let sdk = sdk_config(&moto).await;
-    let admin = Client::new(&sdk);
-    put(&admin, "/tern/api-key", CANARY, ParameterType::SecureString).await;
+    put_parameter(&sdk, "/tern/api-key", CANARY, true).await;
     // A SecureString declared as JSON that is not JSON: the transform error must not quote it.
-    put(
-        &admin,
-        "/tern/secure-json",
-        CANARY_TWO,
-        ParameterType::SecureString,
-    )
-    .await;
-    put(
-        &admin,
-        "/tern/secure-path/key",
-        CANARY,
-        ParameterType::SecureString,
-    )
-    .await;
+    put_parameter(&sdk, "/tern/secure-json", CANARY_TWO, true).await;
+    put_parameter(&sdk, "/tern/secure-path/key", CANARY, true).await;
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _capture = tracing::subscriber::set_default(subscriber);
+    let (logs, _capture) = Captured::trace();
     let mut outputs: Vec<String> = Vec::new();
     fn describe(error: ParametersError) -> String {
         let text = format!("{error} | {error:?}");

@@ -263,17 +263,7 @@ impl Scenario {
 
     /// Creates or overwrites a `String` parameter in SSM, as an operator would.
     pub fn put_parameter(&self, name: &str, value: &str) {
-        let ssm = aws_sdk_ssm::Client::new(&self.sdk);
-        self.block_on(async {
-            ssm.put_parameter()
-                .name(name)
-                .value(value)
-                .r#type(aws_sdk_ssm::types::ParameterType::String)
-                .overwrite(true)
-                .send()
-                .await
-                .unwrap_or_else(|err| panic!("put parameter {name}: {err:?}"));
-        });
+        self.block_on(crate::put_parameter(&self.sdk, name, value, false));
     }
 
     /// Uploads an object to the `s3` function's source bucket.

@@ -231,6 +231,24 @@ pub(crate) mod tests {
         );
     }
 
+    /// Reads one HTTP request's head (the requests here have no body).
+    pub(crate) async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "connection closed mid-request");
+            request.extend_from_slice(&buffer[..read]);
+        }
+        request
+    }
+
+    /// A loopback port nothing listens on: one just released.
+    pub(crate) async fn closed_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
     /// One canned answer: status line, headers, body.
     pub(crate) type Canned = (&'static str, Vec<(&'static str, &'static str)>, String);
 
@@ -245,13 +263,7 @@ pub(crate) mod tests {
             let mut requests = Vec::new();
             for (status_line, headers, body) in answers {
                 let (mut stream, _) = listener.accept().await.unwrap();
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.ends_with(b"\r\n\r\n") {
-                    let read = stream.read(&mut buffer).await.unwrap();
-                    assert!(read > 0, "connection closed mid-request");
-                    request.extend_from_slice(&buffer[..read]);
-                }
+                let request = read_request(&mut stream).await;
                 let mut answer = format!("HTTP/1.1 {status_line}\r\n");
                 for (name, value) in headers {
                     answer.push_str(&format!("{name}: {value}\r\n"));
@@ -270,12 +282,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_closed_port_is_unreachable_naming_the_extension() {
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let closed = closed_port().await;
         let agent = Loopback::new("the AppConfig agent", format!("http://127.0.0.1:{closed}"));
         let error = agent.get("/x").await.err().unwrap();
         assert_eq!(error.kind(), FetchErrorKind::Unreachable);

@@ -339,23 +339,6 @@ impl ParametersConfig {
         }
     }
 
-    /// The defaults, overridden by the environment settings in the table above. A variable
-    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment,
-    /// both for the settings and for the variables that name the declared parameters.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(Env::from_vars(vars))
-    }
-
     fn from(env: Env) -> Result<Self, InitError> {
         let port = env.integer(APPCONFIG_PORT_ENV, 1..=u16::MAX)?;
         let poll_interval = env.seconds(APPCONFIG_POLL_INTERVAL_ENV, 1)?;

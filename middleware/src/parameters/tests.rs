@@ -14,16 +14,13 @@ use std::{
 
 use lambda_runtime::{Context as LambdaContext, Diagnostic, LambdaEvent};
 use serde::Deserialize;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-    time::advance,
-};
+use tokio::{io::AsyncWriteExt, net::TcpListener, time::advance};
 use tower::Service;
 
 use crate::{
     cache::{
         RETRY_INTERVAL,
+        loopback::tests::{closed_port, read_request},
         scripted::{Script, Step},
     },
     parameters::{
@@ -235,15 +232,7 @@ impl FakeAgent {
         tokio::spawn(async move {
             loop {
                 let (mut stream, _) = listener.accept().await.unwrap();
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.ends_with(b"\r\n\r\n") {
-                    let read = stream.read(&mut buffer).await.unwrap();
-                    if read == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&buffer[..read]);
-                }
+                let request = read_request(&mut stream).await;
                 counted.fetch_add(1, Ordering::SeqCst);
                 let request = String::from_utf8(request).unwrap();
                 let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
@@ -352,12 +341,7 @@ async fn appconfig_through_the_agent_refreshes_once_per_poll_interval() {
             agent.port
         )
     );
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = closed_port().await;
     let absent = Provider {
         ssm: Ssm::Unused,
         appconfig: Some(Agent::with_endpoint(format!("http://127.0.0.1:{closed}"))),

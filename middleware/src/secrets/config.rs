@@ -108,23 +108,6 @@ impl SecretsConfig {
         }
     }
 
-    /// The defaults, overridden by the environment settings in the table above. A variable
-    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment,
-    /// both for the settings and for the variables that name the declared secrets.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(Env::from_vars(vars))
-    }
-
     fn from(env: Env) -> Result<Self, InitError> {
         Ok(Self {
             secrets: Vec::new(),
