@@ -66,7 +66,12 @@ fn options() -> Options {
     }
 }
 
-fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> {
+fn functions(
+    options: &Options,
+    moto: &Moto,
+    secret_arn: &str,
+    parameters: &[(String, String)],
+) -> Vec<Function> {
     let rust = |label: &str, bin: &str, args: &[&str], extra: &[(&str, &str)]| Function {
         label: label.to_owned(),
         program: options.bin_dir.join(bin),
@@ -83,13 +88,25 @@ fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> 
             .collect(),
     };
     let python_dir = workspace_root().join("bench/python");
+    let secret = ("BENCH_SECRET_ARN", secret_arn);
+    let mut prefetch: Vec<(&str, &str)> = parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    prefetch.push(secret);
     vec![
         rust("tern full stack", "tern-bench-full", &["orders"], &[]),
         rust(
             "tern full stack + secret prefetch",
             "tern-bench-full",
             &["orders"],
-            &[("BENCH_SECRET_ARN", secret_arn)],
+            &[secret],
+        ),
+        rust(
+            "tern full stack + 3 parameters and 1 secret prefetched",
+            "tern-bench-full",
+            &["orders"],
+            &prefetch,
         ),
         rust(
             "bare lambda_runtime, current_thread",
@@ -101,7 +118,13 @@ fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> 
             "bare lambda_runtime, current_thread + GetSecretValue at init",
             "tern-bench-bare-fetch",
             &[],
-            &[("BENCH_SECRET_ARN", secret_arn)],
+            &[secret],
+        ),
+        rust(
+            "bare lambda_runtime, current_thread + GetParameters (3 names) and GetSecretValue at init",
+            "tern-bench-bare-fetch",
+            &[],
+            &prefetch,
         ),
         rust(
             "bare lambda_runtime, multi_thread",
@@ -218,6 +241,7 @@ fn main() {
     eprintln!("starting moto");
     let moto = Moto::start();
     let secret_arn = harness_support::create_secret(&moto);
+    let parameters = harness_support::create_parameters(&moto);
     let round_trips = harness_support::secret_round_trips(&moto, 15);
 
     eprintln!("in-process: tern and bare (Rust), Powertools (Python), alternating");
@@ -239,7 +263,7 @@ fn main() {
         "end to end through the emulator: {} rounds × {} warm invokes",
         options.rounds, options.invokes
     );
-    let functions = functions(&options, &moto, &secret_arn);
+    let functions = functions(&options, &moto, &secret_arn, &parameters);
     let measured = end_to_end(&options, &functions);
 
     eprintln!("idempotency: DynamoDB requests on the wire");
@@ -327,8 +351,18 @@ fn main() {
     );
 
     // ---- targets ----
-    let [full, full_secrets, bare, bare_secrets, bare_mt, powertools] = &measured[..] else {
-        unreachable!("six implementations")
+    let [
+        full,
+        full_secrets,
+        full_prefetch,
+        bare,
+        bare_secrets,
+        bare_prefetch,
+        bare_mt,
+        powertools,
+    ] = &measured[..]
+    else {
+        unreachable!("eight implementations")
     };
     let _ = bare_mt;
     let mut targets = String::from("| target | measured | verdict |\n|---|---|---|\n");
@@ -390,10 +424,23 @@ fn main() {
         ),
         full_secrets.init.median() <= budget,
     );
+    // Three parameters and a secret fetched concurrently, against the same fetched by hand
+    // (one GetParameters, then GetSecretValue), with the same SDK and HTTP client.
+    let prefetch = full_prefetch.init.median() / bare_prefetch.init.median();
+    row(
+        "cold init, 3 parameters + 1 secret prefetched ≤ 1.0× the same fetched by hand",
+        format!(
+            "{:.1} vs {:.1} ms ({prefetch:.2}×)",
+            full_prefetch.init.median(),
+            bare_prefetch.init.median()
+        ),
+        prefetch <= 1.0,
+    );
     let rss = full
         .rss_mib
         .quantile(1.0)
-        .max(full_secrets.rss_mib.quantile(1.0));
+        .max(full_secrets.rss_mib.quantile(1.0))
+        .max(full_prefetch.rss_mib.quantile(1.0));
     row(
         "peak RSS ≤ 11 MiB",
         format!("{rss:.1} MiB (max)"),
