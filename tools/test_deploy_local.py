@@ -113,12 +113,7 @@ class LocalDeployment(unittest.TestCase):
         functions = self.deployed["functions"]
         routing = self.function(
             "s3", "RoutingRole", 256, 30, "Routes new objects in the incoming bucket by content",
-            {"ROUTING_RULES": (
-                '{"default": {"bucket": "{UnsortedBucket}", "prefix": "unknown/"}, '
-                '"routes": {"json": {"bucket": "{DataBucket}", "prefix": "json/"}, '
-                '"csv": {"bucket": "{DataBucket}", "prefix": "csv/"}, '
-                '"image": {"bucket": "{ImagesBucket}"}}}'
-            )},
+            {"ROUTING_RULES_PARAMETER": "{RoutingRulesParameter}", "TERN_PARAMETERS_TTL_SECONDS": "60"},
         )
         routing["EventInvokeConfig"] = {
             "MaximumRetryAttempts": 2,

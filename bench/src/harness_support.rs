@@ -17,6 +17,12 @@ use crate::{stack, stats::Samples};
 
 /// The name of the benchmark's secret in moto.
 pub const SECRET_ID: &str = "bench/api-key";
+/// The benchmark's three SSM parameters in moto (the third a SecureString), with their values.
+pub const PARAMETERS: [(&str, &str); 3] = [
+    ("/bench/limits", r#"{"max_items": 100}"#),
+    ("/bench/currency", "EUR"),
+    ("/bench/partner-key", "pk-0123456789abcdef"),
+];
 const TABLE: &str = "bench-idempotency";
 
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -43,6 +49,22 @@ pub fn create_secret(moto: &Moto) -> String {
             .expect("create the benchmark secret in moto");
         created.arn().unwrap_or(SECRET_ID).to_owned()
     })
+}
+
+/// Creates the benchmark's parameters in `moto` (overwriting them); returns the environment
+/// that names them to a function.
+pub fn create_parameters(moto: &Moto) -> Vec<(String, String)> {
+    block_on(async {
+        let sdk = moto.sdk_config().await;
+        for (index, (name, value)) in PARAMETERS.into_iter().enumerate() {
+            tern_testkit::put_parameter(&sdk, name, value, index == 2).await;
+        }
+    });
+    stack::PARAMETER_ENVS
+        .iter()
+        .zip(PARAMETERS)
+        .map(|(env, (name, _))| ((*env).to_owned(), name.to_owned()))
+        .collect()
 }
 
 /// The secret fetched into a [`SecretsLayer`], as a function's init does it.

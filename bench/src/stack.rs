@@ -11,6 +11,7 @@ use tern_middleware::{
     idempotency::{
         Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, store::MemoryStore,
     },
+    parameters::{Parameters, ParametersLayer},
     secrets::{Secrets, SecretsLayer},
 };
 use tern_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -23,12 +24,28 @@ use crate::workload::{Accepted, Order, Reading, check_reading};
 pub const SECRET_NAME: &str = "api_key";
 /// The environment variable holding the secret's ARN (or name).
 pub const SECRET_ENV: &str = "BENCH_SECRET_ARN";
+/// The logical names the full stack reads its three parameters by.
+pub const PARAMETER_NAMES: [&str; 3] = ["limits", "currency", "partner_key"];
+/// The environment variables holding the three parameters' names.
+pub const PARAMETER_ENVS: [&str; 3] = [
+    "BENCH_LIMITS_PARAMETER",
+    "BENCH_CURRENCY_PARAMETER",
+    "BENCH_PARTNER_KEY_PARAMETER",
+];
 
-/// One order record behind the middleware: a cached secret read, then validation.
-async fn accept(secrets: Option<Secrets>, order: &Order) -> Result<Accepted, Diagnostic> {
+/// One order record behind the middleware: cached reads of the secret and a parameter (when
+/// the stack has them), then validation.
+async fn accept(
+    secrets: Option<Secrets>,
+    parameters: Option<Parameters>,
+    order: &Order,
+) -> Result<Accepted, Diagnostic> {
     if let Some(secrets) = &secrets {
         // What a real handler does per record (sign, call out): read the cached value.
         secrets.get(SECRET_NAME)?;
+    }
+    if let Some(parameters) = &parameters {
+        parameters.get(PARAMETER_NAMES[0])?;
     }
     order
         .validate()
@@ -48,11 +65,13 @@ pub fn memory_idempotency(local_cache: usize) -> Idempotency {
     Idempotency::new(Arc::new(MemoryStore::new()), config)
 }
 
-/// tern's full stack for an SQS batch of orders, outermost first: cached secrets (when given)
-/// → batch (each record decoded on its own, partial failures) → idempotency per order (key:
-/// `order_id`) → validation. The runtime adds the invocation span and JSON logging around it.
+/// tern's full stack for an SQS batch of orders, outermost first: cached parameters and
+/// secrets (when given) → batch (each record decoded on its own, partial failures) →
+/// idempotency per order (key: `order_id`) → validation. The runtime adds the invocation span
+/// and JSON logging around it.
 pub fn full_stack(
     secrets: Option<SecretsLayer>,
+    parameters: Option<ParametersLayer>,
     idempotency: Idempotency,
     batch: BatchConfig,
 ) -> impl Service<
@@ -64,15 +83,17 @@ pub fn full_stack(
 + Send
 + 'static {
     let handle = secrets.as_ref().map(|layer| layer.secrets().clone());
+    let parameters_handle = parameters.as_ref().map(|layer| layer.parameters().clone());
     let by_order = KeySelector::from_fn(|order: &Order| Some(order.order_id.clone()));
     ServiceBuilder::new()
+        .option_layer(parameters)
         .option_layer(secrets)
         .map_err(Diagnostic::from)
         .layer(BatchLayer::sqs(batch))
         .layer(IdempotencyLayer::new(idempotency, by_order))
         .service(service_fn(move |event: LambdaEvent<Order>| {
-            let secrets = handle.clone();
-            async move { accept(secrets, &event.payload).await }
+            let (secrets, parameters) = (handle.clone(), parameters_handle.clone());
+            async move { accept(secrets, parameters, &event.payload).await }
         }))
 }
 

@@ -5,7 +5,8 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! Modules: [`secrets`], [`idempotency`], [`batch`], [`metrics`] and [`http`].
+//! Modules: [`secrets`], `parameters` (the `parameters` feature), [`idempotency`], [`batch`],
+//! [`metrics`] and [`http`].
 #![warn(missing_docs)]
 
 #[cfg(feature = "batch")]
@@ -14,10 +15,14 @@ pub mod batch;
 pub mod future;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(any(feature = "secrets", feature = "parameters"))]
+mod cache;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "parameters")]
+pub mod parameters;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 

@@ -28,6 +28,22 @@ pub const ORDERS_TABLE: &str = "tern-demo-orders";
 pub const TELEMETRY_TABLE: &str = "tern-demo-telemetry";
 /// The idempotency table every example function shares (Powertools schema).
 pub const IDEMPOTENCY_TABLE: &str = "tern-demo-idempotency";
+/// The SSM parameter holding the `s3` function's routing rules (JSON), when it reads them
+/// from one.
+pub const S3_RULES_PARAMETER: &str = "/tern-demo/routing-rules";
+
+/// The `s3` function's routing rules in the scenario: JSON and CSV to the data bucket (under
+/// `json/` and `csv/`), images to the images bucket, the rest to the unsorted bucket.
+pub fn s3_routing_rules() -> Value {
+    serde_json::json!({
+        "default": {"bucket": S3_UNSORTED_BUCKET, "prefix": "unknown/"},
+        "routes": {
+            "json": {"bucket": S3_DATA_BUCKET, "prefix": "json/"},
+            "csv": {"bucket": S3_DATA_BUCKET, "prefix": "csv/"},
+            "image": {"bucket": S3_IMAGES_BUCKET, "prefix": ""}
+        }
+    })
+}
 
 /// moto, a Tokio runtime for SDK calls from synchronous tests, and the SDK configuration.
 pub struct Scenario {
@@ -229,6 +245,47 @@ impl Scenario {
     /// Creates the `s3` function's buckets, uploads `events/s3/objects.json`, and returns the
     /// environment the function needs (routing rules, path-style addressing).
     pub fn seed_s3(&self) -> Vec<(String, String)> {
+        self.seed_s3_objects();
+        vec![
+            ("ROUTING_RULES".to_owned(), s3_routing_rules().to_string()),
+            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+        ]
+    }
+
+    /// Like [`seed_s3`](Self::seed_s3), with the rules in the SSM parameter
+    /// [`S3_RULES_PARAMETER`] and the function told to read them there.
+    pub fn seed_s3_with_rules_parameter(&self) -> Vec<(String, String)> {
+        self.seed_s3_objects();
+        self.put_parameter(S3_RULES_PARAMETER, &s3_routing_rules().to_string());
+        vec![
+            (
+                "ROUTING_RULES_PARAMETER".to_owned(),
+                S3_RULES_PARAMETER.to_owned(),
+            ),
+            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+        ]
+    }
+
+    /// Creates or overwrites a `String` parameter in SSM, as an operator would.
+    pub fn put_parameter(&self, name: &str, value: &str) {
+        self.block_on(crate::put_parameter(&self.sdk, name, value, false));
+    }
+
+    /// Uploads an object to the `s3` function's source bucket.
+    pub fn put_source_object(&self, key: &str, body: &[u8]) {
+        let s3 = self.s3();
+        self.block_on(async {
+            s3.put_object()
+                .bucket(S3_SOURCE_BUCKET)
+                .key(key)
+                .body(body.to_vec().into())
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("put object {key}: {err:?}"));
+        });
+    }
+
+    fn seed_s3_objects(&self) {
         let manifest: Value = serde_json::from_str(
             &std::fs::read_to_string(tools::workspace_root().join("events/s3/objects.json"))
                 .expect("events/s3/objects.json"),
@@ -267,18 +324,6 @@ impl Scenario {
                     .expect("put object");
             }
         });
-        let rules = serde_json::json!({
-            "default": {"bucket": S3_UNSORTED_BUCKET, "prefix": "unknown/"},
-            "routes": {
-                "json": {"bucket": S3_DATA_BUCKET, "prefix": "json/"},
-                "csv": {"bucket": S3_DATA_BUCKET, "prefix": "csv/"},
-                "image": {"bucket": S3_IMAGES_BUCKET, "prefix": ""}
-            }
-        });
-        vec![
-            ("ROUTING_RULES".to_owned(), rules.to_string()),
-            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
-        ]
     }
 
     /// Keys in a bucket, sorted.
