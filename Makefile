@@ -85,7 +85,12 @@ PODMAN    := podman --storage-driver vfs --cgroup-manager cgroupfs --runtime run
 CONTAINER ?= $(PODMAN)
 IMAGE     ?= tern-bootstrap:latest
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-IMAGE_MAX_BYTES := 10000000
+# A fence against growth, not the target: BENCHMARKS.md's target is 10 MB, met by the
+# four-handler bootstrap (9.77 MB) and missed since it also hosts kafka and the HTTP handlers
+# (lambda_http, axum) and reads SSM parameters (11.3 MB stripped bootstrap; where the bytes went
+# and what would win them back: BENCHMARKS.md, "Size"). A change that grows the image past this
+# fails `make image`.
+IMAGE_MAX_BYTES := 12000000
 export TERN_CONTAINER := $(CONTAINER)
 export TERN_IMAGE := $(IMAGE)
 
