@@ -85,7 +85,12 @@ PODMAN    := podman --storage-driver vfs --cgroup-manager cgroupfs --runtime run
 CONTAINER ?= $(PODMAN)
 IMAGE     ?= tern-bootstrap:latest
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-IMAGE_MAX_BYTES := 10000000
+# A fence against growth, not the target: BENCHMARKS.md's target is 10 MB, met by the
+# four-handler bootstrap (9.77 MB) and missed since it also hosts kafka and the HTTP handlers
+# (lambda_http, axum) and reads SSM parameters (11.3 MB stripped bootstrap; where the bytes went
+# and what would win them back: BENCHMARKS.md, "Size"). A change that grows the image past this
+# fails `make image`.
+IMAGE_MAX_BYTES := 12000000
 export TERN_CONTAINER := $(CONTAINER)
 export TERN_IMAGE := $(IMAGE)
 
@@ -114,12 +119,47 @@ image: image-tools image-context
 sam-build: venv build
 	sam build --build-in-source --template template.yaml --build-dir target/sam-build
 	test -x target/sam-build/BootstrapLayer/bootstrap
-	for f in RoutingFunction OrdersFunction PaymentsFunction TelemetryFunction; do \
+	for f in RoutingFunction OrdersFunction PaymentsFunction TelemetryFunction ApiFunction; do \
 		test -s target/sam-build/$$f/README.md || { echo "sam build produced no package for $$f"; exit 1; }; done
 
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The published crates in the feature combinations teams use: tern-runtime without its default
+# feature, tern-middleware with none, each feature alone, and all; then each example with exactly
+# the features of its own manifest (a workspace build unifies features, which would hide a
+# missing one). clippy, so that a warning in any one combination fails too; check mode, quick.
+MIDDLEWARE_FEATURES := batch idempotency dynamodb secrets secretsmanager metrics http
+EXAMPLES := $(patsubst examples/%/Cargo.toml,%,$(wildcard examples/*/Cargo.toml))
+.PHONY: features docs package
+features:
+	cargo clippy --locked --quiet --package tern-runtime --no-default-features -- -D warnings
+	cargo clippy --locked --quiet --package tern-middleware --no-default-features -- -D warnings
+	@for feature in $(MIDDLEWARE_FEATURES); do \
+		echo "==> tern-middleware with only the feature $$feature"; \
+		cargo clippy --locked --quiet --package tern-middleware --no-default-features --features $$feature -- -D warnings \
+			|| { echo "tern-middleware does not build with only the feature $$feature"; exit 1; }; \
+	done
+	cargo clippy --locked --quiet --package tern-middleware --all-features -- -D warnings
+	@for example in $(EXAMPLES); do \
+		echo "==> examples/$$example with its own features"; \
+		cargo clippy --locked --quiet --package tern-example-$$example -- -D warnings \
+			|| { echo "examples/$$example does not build with the features its Cargo.toml names"; exit 1; }; \
+	done
+
+# Rustdoc warnings (broken or private links, missing docs) fail. tern-functions (not published)
+# is left out while the docs of its kinesis module link a private item (`batch_config`).
+docs:
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude tern-functions
+
+# The two crates as crates.io would get them (target/package/*.crate): manifests, versions of
+# the path dependencies, the files packaged. --no-verify: verification builds both from their
+# .crate files in a configuration of their own, the AWS SDK included (11 min on 2 shared cores);
+# the README snippet test builds them as a team's path dependencies instead, and `features`
+# builds every feature combination.
+package:
+	cargo package --locked --allow-dirty --no-verify --package tern-runtime --package tern-middleware
 
 # The SAM template as CloudFormation deploys it: packaged and transformed by the SAM translator
 # (tools/samtemplate.py), so the checks see the roles, mappings and permissions SAM adds. cfn-lint
@@ -186,7 +226,7 @@ fuzz: venv
 # No incremental state (over a GB): a fresh clone in CI would only write it, never read it.
 # `CARGO_INCREMENTAL=1 make test` keeps it.
 test: export CARGO_INCREMENTAL ?= 0
-test: venv lint deny template build layer sam-build image deploy-test
+test: venv lint features docs package deny template build layer sam-build image deploy-test
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) TERN_LAYER_ZIP=$(abspath $(LAYER_ZIP)) cargo test --workspace --no-fail-fast
 
 # Benchmarks (BENCHMARKS.md): the functions under test and the harness built with the release
@@ -199,7 +239,7 @@ $(BENCH_PYVENV)/.installed: bench/python/requirements.txt
 	touch $@
 .PHONY: bench
 bench: venv layer $(BENCH_PYVENV)/.installed
-	cargo build --release --locked --package tern-bench --bins
+	cargo build --release --locked --package tern-bench --package tern-bench-bare --bins
 	$(BENCH_BIN_DIR)/tern-bench --bin-dir $(BENCH_BIN_DIR) --python $(BENCH_PYVENV)/bin/python \
 		--bootstrap $(LAMBDA_DIR)/bootstrap/bootstrap --layer $(LAYER_ZIP) --image $(IMAGE) \
 		--out target/bench/results.md

@@ -11,8 +11,8 @@ sources, the event source mappings.
   - no `*` or `service:*` action, and no wildcard that can match a write (`s3:Put*`,
     `dynamodb:*Item`); wildcards over read-only verbs (`s3:Get*`) are allowed;
   - no write action on Resource "*";
-  - no action of DynamoDB, S3 or Secrets Manager on Resource "*", nor on every table, bucket or
-    secret of the account (`table/*`, `s3:::*`, `secret:*`);
+  - no action of DynamoDB, S3, Secrets Manager or SSM on Resource "*", nor on every table,
+    bucket, secret or parameter of the account (`table/*`, `s3:::*`, `secret:*`, `parameter/*`);
   - no other action on Resource "*" either, except those AWS cannot scope to a resource
     (UNSCOPABLE_ACTIONS, e.g. X-Ray's PutTraceSegments);
   - no NotAction / NotResource in an Allow (they grant everything not listed);
@@ -47,9 +47,10 @@ import samtemplate  # noqa: E402
 
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Query", "Scan")
 # Services whose data a function must only reach by name.
-SCOPED_SERVICES = ("dynamodb", "s3", "secretsmanager")
-# Resource patterns that name every table, bucket or secret, after `${...}` are removed.
-ACCOUNT_WIDE = re.compile(r"(:table/\*$|^arn:[^:]*:s3:::\*|:secret:\*$)")
+SCOPED_SERVICES = ("dynamodb", "s3", "secretsmanager", "ssm")
+# Resource patterns that name every table, bucket, secret or parameter, after `${...}` are
+# removed.
+ACCOUNT_WIDE = re.compile(r"(:table/\*$|^arn:[^:]*:s3:::\*|:secret:\*$|:parameter/\*$)")
 BROAD_MANAGED = re.compile(r"(FullAccess|AdministratorAccess|PowerUserAccess)$")
 AWS_MANAGED = re.compile(r"^arn:[^:]*:iam::aws:policy/")
 # Actions whose service authorizes them on no specific resource: Resource "*" is their only form.

@@ -11,7 +11,10 @@ sources, as in AWS but on this machine.
    layer's bootstrap; an image function from the local image --image maps its ImageUri to),
    starts the event sources as Lambda would poll and deliver them, puts the sample events of
    events/ on the queues, the stream, the topic and the bucket, and prints what became of
-   them, with the checks of tools/localdeploy/acceptance.py. Exit status 1 if one fails.
+   them, with the checks of tools/localdeploy/acceptance.py; then sends HTTP requests through
+   the deployed HTTP API to the api function (tools/localdeploy/orders_api.py, with API
+   Gateway's request handling emulated by tools/localdeploy/httpapi.py). Exit status 1 if a
+   check fails.
 """
 
 import argparse
@@ -24,7 +27,7 @@ import tempfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import samtemplate  # noqa: E402
-from localdeploy import acceptance  # noqa: E402
+from localdeploy import acceptance, orders_api  # noqa: E402
 from localdeploy.aws import Clients, MotoServer  # noqa: E402
 from localdeploy.deployer import DeployError, Deployer  # noqa: E402
 from localdeploy.describe import describe  # noqa: E402
@@ -73,6 +76,16 @@ def print_deployment(stack, deployed):
     for name, bucket in deployed["buckets"].items():
         for note in bucket["LambdaNotifications"]:
             print(f"  {name} -> {short(note['Function'])}: {', '.join(note['Events'])} {note['Filter']}")
+    print("==> HTTP APIs and function URLs")
+    for name, api in deployed["http_apis"].items():
+        for key, route in api["Routes"].items():
+            target = route.get("Integration", {})
+            print(f"  {name} {key} -> {target.get('IntegrationType')} {target.get('PayloadFormatVersion')} "
+                  f"{short(target.get('IntegrationUri', '').split('/functions/')[-1].split('/invocations')[0])}, "
+                  f"authorization {route.get('AuthorizationType')}")
+        print(f"  {name} stages: {', '.join(api['Stages'])}")
+    for name, url in deployed["function_urls"].items():
+        print(f"  {name} -> {short(url['FunctionArn'])}: auth {url['AuthType']}")
 
 
 def print_outcome(outcome):
@@ -96,6 +109,11 @@ def print_outcome(outcome):
     print(f"  objects: {sum(len(v) for v in o['routed'].values())} routed "
           f"({'; '.join(f'{b}: {k}' for b, k in o['routed'].items())}); "
           f"{acceptance.OUTSIDE_PREFIX} delivered {o['delivered_keys'].count(acceptance.OUTSIDE_PREFIX)} times")
+
+
+def print_api(api):
+    for (method, path, route), (step, answer) in zip(api.front_requests, api.answers.items()):
+        print(f"  {method} {path}: {answer.status} ({step}; route {route or 'none: API Gateway answered'})")
 
 
 def main(argv=None):
@@ -135,14 +153,19 @@ def main(argv=None):
                 outcome = acceptance.drive(clients, stack, functions, dropper)
             finally:
                 sources.stop()
+            print("==> HTTP requests through the deployed HTTP API (API Gateway's routing, event "
+                  "and permission check emulated by tools/localdeploy/httpapi.py)")
+            api = orders_api.drive_api(clients, stack, functions)
         finally:
             functions.close()
         print_outcome(outcome)
+        print_api(api)
         checks = [acceptance.orders_problems, acceptance.telemetry_problems,
                   acceptance.payments_problems, acceptance.objects_problems]
         if outcome.fifo is not None:
             checks.append(acceptance.fifo_problems)
         problems = [problem for check in checks for problem in check(outcome)]
+        problems += orders_api.api_problems(api)
         for problem in problems:
             print(f"  PROBLEM {problem}")
         print("==> every check holds" if not problems else f"==> {len(problems)} problems")

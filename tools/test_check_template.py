@@ -45,6 +45,8 @@ class CheckTemplate(unittest.TestCase):
                 "WorkerRole: ['secretsmanager:GetSecretValue'] on Resource \"*\"",
                 "WorkerRole: ['dynamodb:GetItem'] on every resource of the account "
                 "(arn::dynamodb:::table/*)",
+                "WorkerRole: ['ssm:GetParameter'] on every resource of the account "
+                "(arn::ssm:::parameter/*)",
                 "WorkerRole: NotAction in an Allow statement grants everything not listed",
                 "WorkerRole: AWS managed policy AWSLambdaBasicExecutionRole grants on Resource \"*\"",
                 "WorkerRole: broad managed policy arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess",
@@ -59,7 +61,7 @@ class CheckTemplate(unittest.TestCase):
                 "Failures: queue not encrypted explicitly (SqsManagedSseEnabled: true or "
                 "KmsMasterKeyId)",
                 "Topic: topic not encrypted (KmsMasterKeyId)",
-                "template: 12 passed, 19 failed",
+                "template: 12 passed, 20 failed",
             ],
         )
 

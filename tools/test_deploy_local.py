@@ -10,6 +10,8 @@ through TERN_CONTAINER or podman); reads the deployed configuration back and com
 exact expectations; then puts the sample events on the queues, stream, topic and bucket and
 checks what the functions made of them (tools/localdeploy/acceptance.py). A negative control
 runs the orders again without ReportBatchItemFailures and checks that the checks catch the loss.
+Last, HTTP requests go through the deployed HTTP API (tools/localdeploy/httpapi.py stands in
+for API Gateway's request handling) to the api function (tools/localdeploy/orders_api.py).
 """
 
 import glob
@@ -22,7 +24,7 @@ import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from localdeploy import acceptance  # noqa: E402
+from localdeploy import acceptance, orders_api  # noqa: E402
 from localdeploy.aws import Clients, MotoServer  # noqa: E402
 from localdeploy.deployer import Deployer  # noqa: E402
 from localdeploy.describe import describe  # noqa: E402
@@ -75,9 +77,11 @@ class LocalDeployment(unittest.TestCase):
             sources.stop()
         driven = time.monotonic()
         cls.control = acceptance.negative_control(clients, cls.stack, cls.functions, OPTIONS)
+        controlled = time.monotonic()
+        cls.api = orders_api.drive_api(clients, cls.stack, cls.functions)
         print(
             f"\ndeploy {deployed - started:.1f} s, event sources {driven - deployed:.1f} s, "
-            f"negative control {time.monotonic() - driven:.1f} s",
+            f"negative control {controlled - driven:.1f} s, HTTP API {time.monotonic() - controlled:.1f} s",
             file=sys.stderr,
         )
 
@@ -109,18 +113,17 @@ class LocalDeployment(unittest.TestCase):
         functions = self.deployed["functions"]
         routing = self.function(
             "s3", "RoutingRole", 256, 30, "Routes new objects in the incoming bucket by content",
-            {"ROUTING_RULES": (
-                '{"default": {"bucket": "{UnsortedBucket}", "prefix": "unknown/"}, '
-                '"routes": {"json": {"bucket": "{DataBucket}", "prefix": "json/"}, '
-                '"csv": {"bucket": "{DataBucket}", "prefix": "csv/"}, '
-                '"image": {"bucket": "{ImagesBucket}"}}}'
-            )},
+            {"ROUTING_RULES_PARAMETER": "{RoutingRulesParameter}", "TERN_PARAMETERS_TTL_SECONDS": "60"},
         )
         routing["EventInvokeConfig"] = {
             "MaximumRetryAttempts": 2,
             "MaximumEventAgeInSeconds": 3600,
             "DestinationConfig": {"OnFailure": {"Destination": "{RoutingFailureQueue.Arn}"}},
         }
+        routing["Permissions"] = [
+            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "s3.amazonaws.com"},
+             "Condition": {"StringEquals": {"AWS:SourceAccount": "123456789012"}}},
+        ]
         self.assertEqual(functions["RoutingFunction"], routing)
         orders = self.function(
             "sqs", "OrdersRole", 256, 20,
@@ -141,7 +144,25 @@ class LocalDeployment(unittest.TestCase):
             "MaximumRetryAttempts": 2,
             "DestinationConfig": {"OnFailure": {"Destination": "{PaymentsFailureQueue.Arn}"}},
         }
+        payments["Permissions"] = [
+            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "sns.amazonaws.com"},
+             "Condition": {"ArnLike": {"AWS:SourceArn": "{PaymentsTopic}"}}},
+        ]
         self.assertEqual(functions["PaymentsFunction"], payments)
+        api = self.function(
+            "api", "ApiRole", 256, 10,
+            "Orders HTTP API (POST /orders idempotent by Idempotency-Key, GET /orders/{order_id})",
+            {"ORDERS_TABLE": "{OrdersTable}"},
+        )
+        # API Gateway may invoke it for the two routes only; the function URL's callers need
+        # lambda:InvokeFunctionUrl in their own policies (AWS_IAM), so it adds no statement.
+        api["Permissions"] = [
+            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
+             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/POST/orders"}}},
+            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
+             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/GET/orders/*"}}},
+        ]
+        self.assertEqual(functions["ApiFunction"], api)
         self.assertEqual(
             functions["TelemetryFunction"],
             self.function(
@@ -337,7 +358,56 @@ class LocalDeployment(unittest.TestCase):
             {
                 name: {"retentionInDays": 30}
                 for name in ("RoutingLogGroup", "OrdersLogGroup", "OrdersFifoLogGroup",
-                             "PaymentsLogGroup", "TelemetryLogGroup")
+                             "PaymentsLogGroup", "TelemetryLogGroup", "ApiLogGroup",
+                             "ApiAccessLogGroup")
+            },
+        )
+
+    def test_the_http_api_routes_its_integrations_and_the_function_url(self):
+        integration = {
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationMethod": "POST",
+            "IntegrationUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                              "{ApiFunction.Arn}/invocations",
+            "PayloadFormatVersion": "2.0",
+            "TimeoutInMillis": 30000,
+        }
+        route = {"AuthorizationType": "NONE", "ApiKeyRequired": False, "Integration": integration}
+        self.assertEqual(
+            self.deployed["http_apis"],
+            {
+                "OrdersHttpApi": {
+                    "ProtocolType": "HTTP",
+                    "Description": "The orders API of the api function",
+                    "ApiEndpoint": "{OrdersHttpApi.ApiEndpoint}",
+                    "Routes": {"POST /orders": route, "GET /orders/{order_id}": route},
+                    "Stages": {
+                        "$default": {
+                            "AutoDeploy": True,
+                            "StageVariables": {},
+                            "AccessLogSettings": {
+                                "DestinationArn": "{ApiAccessLogGroup.Arn}",
+                                "Format": (
+                                    '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp", '
+                                    '"requestTime":"$context.requestTime","routeKey":"$context.routeKey", '
+                                    '"status":"$context.status","protocol":"$context.protocol", '
+                                    '"responseLength":"$context.responseLength", '
+                                    '"integrationError":"$context.integrationErrorMessage"}'
+                                ),
+                            },
+                        }
+                    },
+                }
+            },
+        )
+        self.assertEqual(
+            self.deployed["function_urls"],
+            {
+                "ApiFunctionUrl": {
+                    "FunctionUrl": "{ApiFunctionUrl.FunctionUrl}",
+                    "FunctionArn": "{ApiFunction.Arn}",
+                    "AuthType": "AWS_IAM",
+                }
             },
         )
 
@@ -375,15 +445,29 @@ class LocalDeployment(unittest.TestCase):
                 (["sqs:SendMessage"], "{TelemetryFailureQueue.Arn}"),
             ],
         )
+        api = roles["ApiRole"]["Policies"]["api"]["Statement"]
+        self.assertEqual(
+            [(s["Effect"], s["Action"], s["Resource"]) for s in api],
+            [
+                ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], "{ApiLogGroup.Arn}"),
+                ("Allow", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+                ("Allow", ["dynamodb:PutItem", "dynamodb:GetItem"], "{OrdersTable.Arn}"),
+                ("Allow", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem",
+                           "dynamodb:DeleteItem"], "{IdempotencyTable.Arn}"),
+            ],
+        )
 
     def test_what_moto_cannot_create_went_through_the_service_apis(self):
         self.assertEqual(
             sorted({self.stack.types[lid] for lid in self.stack.via_api}),
             [
+                "AWS::ApiGatewayV2::Api",
+                "AWS::ApiGatewayV2::Stage",
                 "AWS::Lambda::Alias",
                 "AWS::Lambda::EventInvokeConfig",
                 "AWS::Lambda::Function",
                 "AWS::Lambda::LayerVersion",
+                "AWS::Lambda::Url",
                 "AWS::Lambda::Version",
                 "AWS::SNS::Subscription",
                 "AWS::SecretsManager::Secret",
@@ -426,6 +510,15 @@ class LocalDeployment(unittest.TestCase):
 
     def test_objects_routed_and_outside_the_prefix_never_delivered(self):
         self.assertEqual(acceptance.objects_problems(self.outcome), [])
+
+    def test_http_requests_through_the_deployed_api_reach_the_api_function(self):
+        self.assertEqual(orders_api.api_problems(self.api), [])
+        created = self.api.answers["created"]
+        self.assertEqual((created.status, created.header("location")), (201, ["/orders/o-6001"]))
+        self.assertEqual(self.api.answers["replayed"].body, created.body)
+        self.assertEqual(self.api.answers["unrouted"].status, 404)
+        # Four requests reached the function; the DELETE no route takes did not.
+        self.assertEqual(len(self.api.events), 4)
 
     def test_negative_control_without_report_batch_item_failures_loses_poison(self):
         # The same checks on the run without ReportBatchItemFailures: Lambda deleted the

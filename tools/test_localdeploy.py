@@ -1,18 +1,20 @@
 """Unit tests of the local deployment's pure parts: filter policies and notification filters,
-intrinsics, what an SQS or Kinesis response acknowledges, and the pipeline's static checks.
+intrinsics, what an SQS or Kinesis response acknowledges, HTTP API bodies, routing and
+permissions, and the pipeline's static checks.
 
 Run by `make deploy-test` (part of `make test`): python tools/test_localdeploy.py
 """
 
 import json
 import pathlib
+import re
 import sys
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import check_pipeline  # noqa: E402
-from localdeploy import completions, filters, intrinsics, kinesis, sqs  # noqa: E402
+from localdeploy import apiresources, completions, filters, httpapi, intrinsics, kinesis, sqs  # noqa: E402
 from localdeploy.aws import Clients  # noqa: E402
 from localdeploy.deployer import Context, DeployError, Deployer  # noqa: E402
 from localdeploy.functions import Invocation  # noqa: E402
@@ -147,9 +149,88 @@ class Names(unittest.TestCase):
 
     def test_a_type_nothing_can_create_is_refused_before_deploying(self):
         deployer = Deployer(Clients("http://127.0.0.1:9"), "tern-local", log=lambda _: None)
-        template = {"Resources": {"Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {}}}}
-        with self.assertRaisesRegex(DeployError, r"no local deployment for \{'Api': 'AWS::ApiGatewayV2::Api'\}"):
+        template = {"Resources": {"Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {}}}}
+        with self.assertRaisesRegex(DeployError, r"no local deployment for \{'Api': 'AWS::ApiGateway::RestApi'\}"):
             deployer.deploy_transformed(template)
+
+
+class HttpApis(unittest.TestCase):
+    """The OpenAPI bodies the deployer imports, and the front's routing and permission check."""
+
+    INTEGRATION = {"type": "aws_proxy", "httpMethod": "POST", "payloadFormatVersion": "2.0",
+                   "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:fn/invocations"}
+
+    def body(self, **operation):
+        return {"openapi": "3.0.1", "info": {"title": "t"},
+                "paths": {"/orders": {"post": {"responses": {}, "x-amazon-apigateway-integration":
+                                               dict(self.INTEGRATION), **operation}}}}
+
+    def test_routes_of_a_body(self):
+        body = self.body()
+        body["paths"]["/orders/{order_id}"] = {"x-amazon-apigateway-any-method": {
+            "parameters": [{"in": "path", "name": "order_id", "required": True}],
+            "x-amazon-apigateway-integration": dict(self.INTEGRATION)}}
+        self.assertEqual([key for key, _ in apiresources._operations("Api", body)],
+                         ["POST /orders", "ANY /orders/{order_id}"])
+
+    def test_what_a_body_holds_beyond_routes_is_refused(self):
+        refused = {
+            "Api.Body.components": {**self.body(), "components": {"securitySchemes": {}}},
+            "Api.Body.paths./orders.post.security": self.body(security=[{"sigv4": []}]),
+            "Api.Body.paths./orders.post.responses": self.body(responses={"200": {}}),
+        }
+        integration = self.body()
+        integration["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["credentials"] = "arn:role"
+        refused["Api.Body.paths./orders.post.x-amazon-apigateway-integration.credentials"] = integration
+        for where, body in refused.items():
+            with self.subTest(where=where), self.assertRaisesRegex(apiresources.UnsupportedProperty, re.escape(where)):
+                list(apiresources._operations("Api", body))
+
+    def test_routing_prefers_literal_segments_then_parameters_then_greedy(self):
+        routes = sorted(
+            [httpapi.Route(key, key.split()[0], key.split()[1].strip("/").split("/"), "arn:fn")
+             for key in ("ANY /{proxy+}", "GET /orders/{order_id}", "GET /orders/latest", "POST /orders")],
+            key=httpapi.Route.rank,
+        )
+
+        def route(method, path):
+            for candidate in routes:
+                parameters = candidate.match(method, path)
+                if parameters is not None:
+                    return candidate.key, parameters
+            return None
+
+        self.assertEqual(route("GET", "/orders/latest"), ("GET /orders/latest", {}))
+        self.assertEqual(route("GET", "/orders/o%2D1"), ("GET /orders/{order_id}", {"order_id": "o-1"}))
+        self.assertEqual(route("POST", "/orders"), ("POST /orders", {}))
+        self.assertEqual(route("DELETE", "/orders/o-1"), ("ANY /{proxy+}", {"proxy": "orders/o-1"}))
+        self.assertEqual(route("GET", "/orders/o-1/lines"), ("ANY /{proxy+}", {"proxy": "orders/o-1/lines"}))
+        self.assertIsNone(httpapi.Route("GET /orders/{id}", "GET", ["orders", "{id}"], "f").match("GET", "/orders"))
+        self.assertIsNone(httpapi.Route("GET /orders/{id}", "GET", ["orders", "{id}"], "f").match("POST", "/orders/1"))
+
+    def test_the_resource_policy_decides_what_api_gateway_may_invoke(self):
+        statement = {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                     "Principal": {"Service": "apigateway.amazonaws.com"},
+                     "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:1:abc/*/GET/orders/*"}}}
+        allows = httpapi.allows_api_gateway
+        self.assertTrue(allows([statement], "arn:aws:execute-api:us-east-1:1:abc/$default/GET/orders/{order_id}"))
+        self.assertFalse(allows([statement], "arn:aws:execute-api:us-east-1:1:abc/$default/POST/orders"))
+        self.assertFalse(allows([statement], "arn:aws:execute-api:us-east-1:1:xyz/$default/GET/orders/{order_id}"))
+        s3 = {**statement, "Principal": {"Service": "s3.amazonaws.com"}}
+        self.assertFalse(allows([s3], "arn:aws:execute-api:us-east-1:1:abc/$default/GET/orders/{order_id}"))
+        self.assertFalse(allows([], "arn:aws:execute-api:us-east-1:1:abc/$default/GET/orders/{order_id}"))
+        self.assertTrue(httpapi.arn_like("arn:a?c:[x]", "arn:abc:[x]"))
+        self.assertFalse(httpapi.arn_like("arn:a?c:[x]", "arn:abc:x"))
+
+    def test_the_function_answer_as_http(self):
+        answer = {"statusCode": 201, "headers": {"location": "/orders/o-1"}, "cookies": ["a=1", "b=2"],
+                  "body": "e30=", "isBase64Encoded": True}
+        self.assertEqual(
+            httpapi.HttpApiFront.response(answer),
+            (201, [("location", "/orders/o-1"), ("set-cookie", "a=1"), ("set-cookie", "b=2")], b"{}"),
+        )
+        self.assertEqual(httpapi.HttpApiFront.response({"ok": True}),
+                         (200, [("content-type", "application/json")], b'{"ok": true}'))
 
 
 def invocation(body, status=200):

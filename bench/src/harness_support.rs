@@ -6,20 +6,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_smithy_http_client::tls;
 use tern_middleware::{
     idempotency::{Idempotency, IdempotencyConfig, store::DynamoDbStore},
     secrets::{SecretsConfig, SecretsLayer},
 };
-use tern_testkit::Moto;
+use tern_testkit::{Moto, Scenario};
 
 use crate::{stack, stats::Samples};
 
 /// The name of the benchmark's secret in moto.
 pub const SECRET_ID: &str = "bench/api-key";
+/// The benchmark's three SSM parameters in moto (the third a SecureString), with their values.
+pub const PARAMETERS: [(&str, &str); 3] = [
+    ("/bench/limits", r#"{"max_items": 100}"#),
+    ("/bench/currency", "EUR"),
+    ("/bench/partner-key", "pk-0123456789abcdef"),
+];
 const TABLE: &str = "bench-idempotency";
 
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -46,6 +49,22 @@ pub fn create_secret(moto: &Moto) -> String {
             .expect("create the benchmark secret in moto");
         created.arn().unwrap_or(SECRET_ID).to_owned()
     })
+}
+
+/// Creates the benchmark's parameters in `moto` (overwriting them); returns the environment
+/// that names them to a function.
+pub fn create_parameters(moto: &Moto) -> Vec<(String, String)> {
+    block_on(async {
+        let sdk = moto.sdk_config().await;
+        for (index, (name, value)) in PARAMETERS.into_iter().enumerate() {
+            tern_testkit::put_parameter(&sdk, name, value, index == 2).await;
+        }
+    });
+    stack::PARAMETER_ENVS
+        .iter()
+        .zip(PARAMETERS)
+        .map(|(env, (name, _))| ((*env).to_owned(), name.to_owned()))
+        .collect()
 }
 
 /// The secret fetched into a [`SecretsLayer`], as a function's init does it.
@@ -129,30 +148,10 @@ pub struct IdempotencyCalls {
 /// Runs the idempotency engine on a real (moto) DynamoDB table and counts its requests: a new
 /// key, the same key again with the local cache, the same key from another environment (no
 /// cache entry: a duplicate), and a failing handler.
-pub fn idempotency_calls(moto: &Moto) -> IdempotencyCalls {
-    block_on(async {
-        let sdk = moto.sdk_config().await;
-        let setup = aws_sdk_dynamodb::Client::new(&sdk);
-        let _ = setup
-            .create_table()
-            .table_name(TABLE)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .expect("attribute"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .expect("key"),
-            )
-            .send()
-            .await;
+pub fn idempotency_calls(scenario: &Scenario) -> IdempotencyCalls {
+    scenario.create_table(TABLE, "id");
+    scenario.block_on(async {
+        let sdk = scenario.moto.sdk_config().await;
         let calls = WireCalls::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)

@@ -92,6 +92,7 @@ async fn measure(secrets: Option<SecretsLayer>, samples: usize) -> InProcess {
     // a function that sees redeliveries. The invalid order is never cached and runs each time.
     let stack = stack::full_stack(
         secrets,
+        None,
         stack::memory_idempotency(1024),
         BatchConfig::new().with_metrics(false),
     );

@@ -7,12 +7,16 @@
 //! the batch layer) and the bare decode → validate → encode path a hand-written `lambda_runtime`
 //! function takes; [`inprocess`] times both without any I/O, and [`log_line`] one log line. The `tern-bench` binary runs them,
 //! and the same work built as Lambda functions under the Runtime Interface Emulator, next to
-//! Powertools for AWS Lambda (Python), and writes the tables of `BENCHMARKS.md`.
+//! Powertools for AWS Lambda (Python), and writes the tables of `BENCHMARKS.md`. [`api`] compares
+//! the `api` HTTP function with a bare `lambda_http` function serving the same axum router.
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod clean_build;
 pub mod harness_support;
 pub mod inprocess;
 pub mod log_line;
+mod orders;
 pub mod rie;
 pub mod stack;
 pub mod stats;

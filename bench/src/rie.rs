@@ -31,21 +31,22 @@ pub struct Function {
     pub env: Vec<(String, String)>,
 }
 
-/// What one start of a function measured.
+/// What one start of a function measured. The warm measurements are per payload, in the
+/// order the payloads were given.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
     /// rapid's INIT REPORT, ms.
     pub init_ms: f64,
     /// Client latency of the first (cold) invocation, ms.
     pub cold_client_ms: f64,
-    /// rapid's RTDONE durations of the warm invocations, ms.
-    pub busy_ms: Vec<f64>,
-    /// Client latencies of the warm invocations, ms.
-    pub client_ms: Vec<f64>,
+    /// rapid's RTDONE durations of the warm invocations, ms, per payload.
+    pub busy_ms: Vec<Vec<f64>>,
+    /// Client latencies of the warm invocations, ms, per payload.
+    pub client_ms: Vec<Vec<f64>>,
     /// Peak RSS of the runtime process, KiB.
     pub peak_rss_kib: u64,
-    /// The last response body.
-    pub last_response: String,
+    /// The last response body, per payload.
+    pub last_response: Vec<String>,
 }
 
 struct Emulator {
@@ -196,9 +197,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts `function`, invokes it once cold, `warmup` times unmeasured and `invokes` times
-/// measured, all with `payload`; then stops it.
-pub fn measure(function: &Function, payload: &str, warmup: usize, invokes: usize) -> Run {
+/// Starts `function`, invokes it once cold (with the first payload), then `warmup` rounds
+/// unmeasured and `invokes` rounds measured, each round invoking every payload once, in order
+/// (so that the payloads share the emulator's and the host's noise); then stops it.
+pub fn measure(function: &Function, payloads: &[&str], warmup: usize, invokes: usize) -> Run {
+    assert!(!payloads.is_empty(), "at least one payload");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
@@ -206,33 +209,44 @@ pub fn measure(function: &Function, payload: &str, warmup: usize, invokes: usize
         .build()
         .into();
     let emulator = Emulator::start(function);
-    let mut run = Run::default();
-    let (cold_ms, _) = emulator.invoke(&agent, payload);
+    let mut run = Run {
+        busy_ms: vec![Vec::with_capacity(invokes); payloads.len()],
+        client_ms: vec![Vec::with_capacity(invokes); payloads.len()],
+        last_response: vec![String::new(); payloads.len()],
+        ..Run::default()
+    };
+    let (cold_ms, _) = emulator.invoke(&agent, payloads[0]);
     run.cold_client_ms = cold_ms;
     for _ in 0..warmup {
-        emulator.invoke(&agent, payload);
+        for payload in payloads {
+            emulator.invoke(&agent, payload);
+        }
     }
     for _ in 0..invokes {
-        let (ms, body) = emulator.invoke(&agent, payload);
-        run.client_ms.push(ms);
-        run.last_response = body;
+        for (index, payload) in payloads.iter().enumerate() {
+            let (ms, body) = emulator.invoke(&agent, payload);
+            run.client_ms[index].push(ms);
+            run.last_response[index] = body;
+        }
     }
-    let done = emulator.wait_for_lines("INVOKE RTDONE", 1 + warmup + invokes);
-    run.busy_ms = done
-        .iter()
-        .skip(1 + warmup)
-        .filter_map(|line| number_after(line, "duration: "))
-        .collect();
+    let unmeasured = 1 + warmup * payloads.len();
+    let measured = invokes * payloads.len();
+    let done = emulator.wait_for_lines("INVOKE RTDONE", unmeasured + measured);
+    for (position, line) in done.iter().skip(unmeasured).enumerate() {
+        if let Some(ms) = number_after(line, "duration: ") {
+            run.busy_ms[position % payloads.len()].push(ms);
+        }
+    }
     run.init_ms = emulator
         .lines_with("INIT REPORT")
         .first()
         .and_then(|line| number_after(line, "durationMs: "))
         .unwrap_or(f64::NAN);
     run.peak_rss_kib = emulator.runtime_pid().map(peak_rss_kib).unwrap_or(0);
-    if run.busy_ms.len() != invokes || run.init_ms.is_nan() {
+    if run.busy_ms.iter().any(|busy| busy.len() != invokes) || run.init_ms.is_nan() {
         let log = emulator.stderr.lock().expect("not poisoned").join("\n");
         panic!(
-            "{}: expected {invokes} RTDONE lines and an INIT REPORT:\n{log}",
+            "{}: expected {measured} RTDONE lines and an INIT REPORT:\n{log}",
             function.label
         );
     }

@@ -4,30 +4,48 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::{
     kinesis::KinesisEvent,
-    sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent},
+    sqs::{SqsBatchResponse, SqsEvent},
 };
 use tern_middleware::{
     batch::{BatchConfig, BatchLayer},
     idempotency::{
         Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, store::MemoryStore,
     },
+    parameters::{Parameters, ParametersLayer},
     secrets::{Secrets, SecretsLayer},
 };
 use tern_runtime::{Diagnostic, LambdaEvent, service_fn};
 use tower::{Service, ServiceBuilder};
 
+pub use crate::orders::bare_sqs;
 use crate::workload::{Accepted, Order, Reading, check_reading};
 
 /// The logical name the full stack reads its secret by.
 pub const SECRET_NAME: &str = "api_key";
 /// The environment variable holding the secret's ARN (or name).
 pub const SECRET_ENV: &str = "BENCH_SECRET_ARN";
+/// The logical names the full stack reads its three parameters by.
+pub const PARAMETER_NAMES: [&str; 3] = ["limits", "currency", "partner_key"];
+/// The environment variables holding the three parameters' names.
+pub const PARAMETER_ENVS: [&str; 3] = [
+    "BENCH_LIMITS_PARAMETER",
+    "BENCH_CURRENCY_PARAMETER",
+    "BENCH_PARTNER_KEY_PARAMETER",
+];
 
-/// One order record behind the middleware: a cached secret read, then validation.
-async fn accept(secrets: Option<Secrets>, order: &Order) -> Result<Accepted, Diagnostic> {
+/// One order record behind the middleware: cached reads of the secret and a parameter (when
+/// the stack has them), then validation.
+async fn accept(
+    secrets: Option<Secrets>,
+    parameters: Option<Parameters>,
+    order: &Order,
+) -> Result<Accepted, Diagnostic> {
     if let Some(secrets) = &secrets {
         // What a real handler does per record (sign, call out): read the cached value.
         secrets.get(SECRET_NAME)?;
+    }
+    if let Some(parameters) = &parameters {
+        parameters.get(PARAMETER_NAMES[0])?;
     }
     order
         .validate()
@@ -47,11 +65,13 @@ pub fn memory_idempotency(local_cache: usize) -> Idempotency {
     Idempotency::new(Arc::new(MemoryStore::new()), config)
 }
 
-/// tern's full stack for an SQS batch of orders, outermost first: cached secrets (when given)
-/// → batch (each record decoded on its own, partial failures) → idempotency per order (key:
-/// `order_id`) → validation. The runtime adds the invocation span and JSON logging around it.
+/// tern's full stack for an SQS batch of orders, outermost first: cached parameters and
+/// secrets (when given) → batch (each record decoded on its own, partial failures) →
+/// idempotency per order (key: `order_id`) → validation. The runtime adds the invocation span
+/// and JSON logging around it.
 pub fn full_stack(
     secrets: Option<SecretsLayer>,
+    parameters: Option<ParametersLayer>,
     idempotency: Idempotency,
     batch: BatchConfig,
 ) -> impl Service<
@@ -63,37 +83,18 @@ pub fn full_stack(
 + Send
 + 'static {
     let handle = secrets.as_ref().map(|layer| layer.secrets().clone());
+    let parameters_handle = parameters.as_ref().map(|layer| layer.parameters().clone());
     let by_order = KeySelector::from_fn(|order: &Order| Some(order.order_id.clone()));
     ServiceBuilder::new()
+        .option_layer(parameters)
         .option_layer(secrets)
         .map_err(Diagnostic::from)
         .layer(BatchLayer::sqs(batch))
         .layer(IdempotencyLayer::new(idempotency, by_order))
         .service(service_fn(move |event: LambdaEvent<Order>| {
-            let secrets = handle.clone();
-            async move { accept(secrets, &event.payload).await }
+            let (secrets, parameters) = (handle.clone(), parameters_handle.clone());
+            async move { accept(secrets, parameters, &event.payload).await }
         }))
-}
-
-/// The bare path a hand-written `lambda_runtime` function takes for the same batch: each body
-/// parsed and validated in a loop, failures logged and collected.
-pub fn bare_sqs(event: &SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for record in &event.records {
-        let outcome = match record.body.as_deref().map(serde_json::from_str::<Order>) {
-            Some(Ok(order)) => order.validate().map(|_| ()),
-            Some(Err(err)) => Err(err.to_string()),
-            None => Err("no body".to_owned()),
-        };
-        if let Err(reason) = outcome {
-            let id = record.message_id.clone().unwrap_or_default();
-            tracing::warn!(message_id = %id, %reason, "record failed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
 }
 
 /// tern's batch layer over Kinesis readings (base64 JSON decoded per record), sequential.

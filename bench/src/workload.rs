@@ -5,68 +5,13 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// One order message (the body of an SQS record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Order {
-    /// `o-` and digits.
-    pub order_id: String,
-    /// The customer.
-    pub customer_id: String,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// 1 to 100 lines.
-    pub items: Vec<OrderLine>,
-}
-
-/// One order line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderLine {
-    /// Stock keeping unit.
-    pub sku: String,
-    /// 1 to 1000.
-    pub quantity: u32,
-    /// Price per unit in minor units.
-    pub unit_price_cents: u64,
-}
+pub use crate::orders::{Order, OrderLine};
 
 /// What a valid order is worth; stored as the idempotent response of its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     /// The order's total in minor units.
     pub total_cents: u64,
-}
-
-impl Order {
-    /// The order's total, or the first rule it breaks.
-    pub fn validate(&self) -> Result<u64, String> {
-        let id_ok = self.order_id.strip_prefix("o-").is_some_and(|digits| {
-            !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
-        });
-        if !id_ok {
-            return Err(format!("order {}: bad order_id", self.order_id));
-        }
-        if self.customer_id.trim().is_empty() {
-            return Err(format!("order {}: customer_id is empty", self.order_id));
-        }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(format!("order {}: bad currency", self.order_id));
-        }
-        if self.items.is_empty() || self.items.len() > 100 {
-            return Err(format!("order {}: 1 to 100 lines", self.order_id));
-        }
-        let mut total: u64 = 0;
-        for line in &self.items {
-            if line.sku.trim().is_empty() || !(1..=1000).contains(&line.quantity) {
-                return Err(format!("order {}: bad line {}", self.order_id, line.sku));
-            }
-            total = line
-                .unit_price_cents
-                .checked_mul(u64::from(line.quantity))
-                .and_then(|amount| total.checked_add(amount))
-                .ok_or_else(|| format!("order {}: total overflows", self.order_id))?;
-        }
-        Ok(total)
-    }
 }
 
 /// The message id of record `index` in [`sqs_batch`].

@@ -3,7 +3,10 @@
 //! Each module exposes an async `build` constructor for [`tern_runtime::Bootstrap::handler`].
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod echo;
+pub mod http_echo;
+pub mod kafka;
 pub mod kinesis;
 pub mod observability;
 pub mod s3;
@@ -20,6 +23,9 @@ pub fn bootstrap() -> Bootstrap {
         .handler("sns", sns::build)
         .handler("sqs", sqs::build)
         .handler("kinesis", kinesis::build)
+        .handler("kafka", kafka::build)
+        .handler("api", api::build)
+        .handler("http-echo", http_echo::build)
 }
 
 // The README's Rust examples compile and run as doctests, so they cannot drift from the API.

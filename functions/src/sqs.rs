@@ -16,18 +16,19 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::{
+    error::{ProvideErrorMetadata, SdkError},
     operation::put_item::PutItemError,
     types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tern_middleware::batch::{BatchConfig, BatchLayer};
 use tern_runtime::{
     Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
 };
 use tower::ServiceBuilder;
 
-/// An order message.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// An order: the `sqs` message body and the `api` request body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     /// Unique order id (`o-` and digits).
@@ -41,7 +42,7 @@ pub struct Order {
 }
 
 /// One order line.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLine {
     /// Stock keeping unit.
@@ -52,17 +53,37 @@ pub struct OrderLine {
     pub unit_price_cents: u64,
 }
 
+/// The first business rule an order breaks: the field (a path such as `items[0].quantity`)
+/// and the rule, never the field's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {rule}")]
+pub struct Violation {
+    /// The path of the field.
+    pub field: String,
+    /// What the field must be.
+    pub rule: &'static str,
+}
+
 /// Why an order was not stored (the message is reported failed).
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     /// The order breaks a rule. Neither names a value of the order but its id (the message
-    /// travels to logs and failure destinations).
-    #[error("order {} is invalid: {reason}", .order_id.as_deref().unwrap_or("(id withheld)"))]
+    /// travels to logs and failure destinations), and not even the id when the id itself
+    /// breaks the rules.
+    #[error("order {} is invalid: {violation}", .order_id.as_deref().unwrap_or("(id withheld)"))]
     Invalid {
         /// The order; `None` when the id itself breaks the rules (it is withheld).
         order_id: Option<String>,
         /// Which rule.
-        reason: String,
+        violation: Violation,
+    },
+    /// Another order is already stored under this id.
+    #[error(
+        "order {order_id} is invalid: an order with this id but different content is already stored"
+    )]
+    Conflict {
+        /// The order.
+        order_id: String,
     },
     /// DynamoDB refused or failed the write.
     #[error("storing order {order_id} in table {table}: PutItem failed with {code}: {message}")]
@@ -82,7 +103,7 @@ impl From<OrderError> for Diagnostic {
     fn from(error: OrderError) -> Self {
         Diagnostic {
             error_type: match error {
-                OrderError::Invalid { .. } => "Orders.Invalid",
+                OrderError::Invalid { .. } | OrderError::Conflict { .. } => "Orders.Invalid",
                 OrderError::Store { .. } => "Orders.StoreFailed",
             }
             .to_owned(),
@@ -91,53 +112,78 @@ impl From<OrderError> for Diagnostic {
     }
 }
 
+/// What [`OrderStore::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// The order is new and was stored.
+    Created,
+    /// The same order was already stored (a redelivery or a retry); nothing was written.
+    AlreadyStored,
+}
+
+/// Checks that `order_id` is `o-` followed by 1 to 20 digits.
+pub fn check_order_id(order_id: &str) -> Result<(), Violation> {
+    let id_ok = order_id.strip_prefix("o-").is_some_and(|digits| {
+        !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    if id_ok {
+        Ok(())
+    } else {
+        Err(Violation {
+            field: "order_id".to_owned(),
+            rule: "must be `o-` followed by 1 to 20 digits",
+        })
+    }
+}
+
 impl Order {
-    /// Checks the business rules; the error names the first one broken.
-    pub fn validate(&self) -> Result<u64, OrderError> {
-        let invalid = |reason: String| OrderError::Invalid {
-            order_id: Some(self.order_id.clone()),
-            reason,
+    /// Checks the business rules; the violation names the first one broken. Returns the
+    /// total in minor units.
+    pub fn validate(&self) -> Result<u64, Violation> {
+        let broken = |field: &str, rule| Violation {
+            field: field.to_owned(),
+            rule,
         };
-        let id_ok = self.order_id.strip_prefix("o-").is_some_and(|digits| {
-            !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
-        });
-        if !id_ok {
-            return Err(OrderError::Invalid {
-                order_id: None,
-                reason: "order_id must be `o-` followed by 1 to 20 digits".to_owned(),
-            });
-        }
+        check_order_id(&self.order_id)?;
         if self.customer_id.trim().is_empty() {
-            return Err(invalid("customer_id is empty".to_owned()));
+            return Err(broken("customer_id", "must not be empty"));
         }
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(
-                "currency is not an ISO 4217 code (three capital letters)".to_owned(),
+            return Err(broken(
+                "currency",
+                "must be an ISO 4217 code (three capital letters)",
             ));
         }
         if self.items.is_empty() || self.items.len() > 100 {
-            return Err(invalid(format!(
-                "an order has 1 to 100 lines, this one has {}",
-                self.items.len()
-            )));
+            return Err(broken("items", "must have 1 to 100 lines"));
         }
         let mut total: u64 = 0;
         for (index, line) in self.items.iter().enumerate() {
+            let field = |name: &str| format!("items[{index}].{name}");
             if line.sku.trim().is_empty() {
-                return Err(invalid(format!("line {index} has no sku")));
+                return Err(broken(&field("sku"), "must not be empty"));
             }
             if !(1..=1000).contains(&line.quantity) {
-                return Err(invalid(format!(
-                    "line {index}: quantity is outside 1 to 1000"
-                )));
+                return Err(broken(&field("quantity"), "must be 1 to 1000"));
             }
             total = line
                 .unit_price_cents
                 .checked_mul(u64::from(line.quantity))
                 .and_then(|amount| total.checked_add(amount))
-                .ok_or_else(|| invalid("the total overflows".to_owned()))?;
+                .ok_or_else(|| broken("items", "must not add up to more than 2^64 - 1 cents"))?;
         }
         Ok(total)
+    }
+
+    /// The order as stored, with its total (the `api` function's JSON representation).
+    pub fn with_total(&self, total_cents: u64) -> serde_json::Value {
+        serde_json::json!({
+            "order_id": self.order_id,
+            "customer_id": self.customer_id,
+            "currency": self.currency,
+            "total_cents": total_cents,
+            "items": self.items,
+        })
     }
 }
 
@@ -158,25 +204,87 @@ pub async fn build(
     >,
     InitError,
 > {
-    let table = init.required_env("ORDERS_TABLE", "the DynamoDB table orders are written to")?;
     let config = BatchConfig::from_env()?;
-    let store = Arc::new(OrderStore {
-        dynamodb: aws_sdk_dynamodb::Client::new(init.aws_config().await),
-        table,
-    });
+    let store = Arc::new(OrderStore::from_init(&init).await?);
     Ok(ServiceBuilder::new()
         .layer(crate::observability::metrics_layer())
         .layer(BatchLayer::sqs(config))
         .service(service_fn(move |event: LambdaEvent<Order>| {
             let store = store.clone();
-            async move { store.save(&event.payload).await }
+            async move { store.save(&event.payload).await.map(|_| ()) }
         })))
 }
 
 impl OrderStore {
+    /// The store on the table `ORDERS_TABLE` names (partition key `order_id`, S).
+    pub async fn from_init(init: &InitContext) -> Result<Self, InitError> {
+        let table =
+            init.required_env("ORDERS_TABLE", "the DynamoDB table orders are written to")?;
+        Ok(Self::new(
+            aws_sdk_dynamodb::Client::new(init.aws_config().await),
+            table,
+        ))
+    }
+
+    /// The store on `table` (partition key `order_id`, S) through `dynamodb`.
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            dynamodb,
+            table: table.into(),
+        }
+    }
+
+    /// The stored order `order_id` with its total (as [`Order::with_total`] shows it), if any.
+    pub async fn get(&self, order_id: &str) -> Result<Option<serde_json::Value>, OrderError> {
+        let got = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("order_id", AttributeValue::S(order_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| self.store_error(order_id, &err))?;
+        Ok(got.item().map(|item| {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            let number = |value: Option<&AttributeValue>| {
+                value
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok())
+            };
+            let lines = item
+                .get("lines")
+                .and_then(|v| v.as_l().ok())
+                .map(|lines| {
+                    lines
+                        .iter()
+                        .filter_map(|line| line.as_m().ok())
+                        .map(|line| {
+                            serde_json::json!({
+                                "sku": line.get("sku").and_then(|v| v.as_s().ok()),
+                                "quantity": number(line.get("quantity")),
+                                "unit_price_cents": number(line.get("unit_price_cents")),
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            serde_json::json!({
+                "order_id": text("order_id"),
+                "customer_id": text("customer_id"),
+                "currency": text("currency"),
+                "total_cents": number(item.get("total_cents")),
+                "items": lines,
+            })
+        }))
+    }
+
     /// Validates and stores one order; an order already stored (a redelivery) succeeds.
-    pub async fn save(&self, order: &Order) -> Result<(), OrderError> {
-        let total = order.validate()?;
+    pub async fn save(&self, order: &Order) -> Result<Saved, OrderError> {
+        let total = order.validate().map_err(|violation| OrderError::Invalid {
+            order_id: (violation.field != "order_id").then(|| order.order_id.clone()),
+            violation,
+        })?;
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let lines = order
             .items
@@ -214,7 +322,7 @@ impl OrderStore {
         match put {
             Ok(_) => {
                 tracing::info!(order_id = %order.order_id, total_cents = total, "order stored");
-                Ok(())
+                Ok(Saved::Created)
             }
             Err(err)
                 if err
@@ -241,24 +349,28 @@ impl OrderStore {
                         && text(item, "total_cents") == Some(total.to_string())
                 });
                 if !same {
-                    return Err(OrderError::Invalid {
-                        order_id: Some(order.order_id.clone()),
-                        reason: "an order with this id but different content is already stored"
-                            .to_owned(),
+                    return Err(OrderError::Conflict {
+                        order_id: order.order_id.clone(),
                     });
                 }
                 tracing::info!(order_id = %order.order_id, "order already stored (redelivery); not overwritten");
-                Ok(())
+                Ok(Saved::AlreadyStored)
             }
-            Err(err) => {
-                let (code, message) = SdkFailure::from_sdk_error(&err).into_parts();
-                Err(OrderError::Store {
-                    order_id: order.order_id.clone(),
-                    table: self.table.clone(),
-                    code: code.into_owned(),
-                    message,
-                })
-            }
+            Err(err) => Err(self.store_error(&order.order_id, &err)),
+        }
+    }
+
+    fn store_error<E, R>(&self, order_id: &str, err: &SdkError<E, R>) -> OrderError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let (code, message) = SdkFailure::from_sdk_error(err).into_parts();
+        OrderError::Store {
+            order_id: order_id.to_owned(),
+            table: self.table.clone(),
+            code: code.into_owned(),
+            message,
         }
     }
 }
@@ -279,32 +391,32 @@ mod tests {
             (
                 r#""order_id":"o-1""#,
                 r#""order_id":"1""#,
-                "order (id withheld) is invalid: order_id must be `o-` followed by 1 to 20 digits",
+                "order_id must be `o-` followed by 1 to 20 digits",
             ),
             (
                 r#""customer_id":"c""#,
                 r#""customer_id":" ""#,
-                "order o-1 is invalid: customer_id is empty",
+                "customer_id must not be empty",
             ),
             (
                 r#""currency":"EUR""#,
                 r#""currency":"Euro""#,
-                "order o-1 is invalid: currency is not an ISO 4217 code (three capital letters)",
+                "currency must be an ISO 4217 code (three capital letters)",
             ),
             (
                 r#""quantity":2"#,
                 r#""quantity":0"#,
-                "order o-1 is invalid: line 0: quantity is outside 1 to 1000",
+                "items[0].quantity must be 1 to 1000",
             ),
             (
                 r#""sku":"B""#,
                 r#""sku":"""#,
-                "order o-1 is invalid: line 1 has no sku",
+                "items[1].sku must not be empty",
             ),
             (
                 r#""unit_price_cents":150"#,
                 r#""unit_price_cents":18446744073709551615"#,
-                "order o-1 is invalid: the total overflows",
+                "items must not add up to more than 2^64 - 1 cents",
             ),
         ];
         for (from, to, expected) in cases {
@@ -313,8 +425,11 @@ mod tests {
         }
         let empty = valid.split(r#","items""#).next().unwrap().to_owned() + r#","items":[]}"#;
         assert_eq!(
-            order(&empty).validate().unwrap_err().to_string(),
-            "order o-1 is invalid: an order has 1 to 100 lines, this one has 0"
+            order(&empty).validate().unwrap_err(),
+            Violation {
+                field: "items".to_owned(),
+                rule: "must have 1 to 100 lines"
+            }
         );
     }
 

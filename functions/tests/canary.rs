@@ -112,8 +112,11 @@ fn assert_none_of(run: &Run, canaries: &[&str]) {
             run.handler
         );
     }
+    // The api function answers bad requests with 400 problems: not errors of the function.
     assert!(
-        output.contains("\"level\":\"ERROR\"") || output.contains("\"level\":\"WARN\""),
+        run.handler == "api"
+            || output.contains("\"level\":\"ERROR\"")
+            || output.contains("\"level\":\"WARN\""),
         "{}: no error was logged:\n{output}",
         run.handler
     );
@@ -121,13 +124,12 @@ fn assert_none_of(run: &Run, canaries: &[&str]) {
 
 /// Each handler as a function with the canary credentials, in this order: echo, s3, sns, sqs,
 /// kinesis (what each needs seeded, one idempotency table shared).
-fn every_function(scenario: &Scenario) -> Vec<Run> {
-    let env = scenario.seed_every_handler();
+fn every_function(scenario: &Scenario, env: &[(String, String)]) -> Vec<Run> {
     ["echo", "s3", "sns", "sqs", "kinesis"]
         .into_iter()
         .map(|handler| Run {
             handler,
-            emulator: function(scenario, handler, env.clone()),
+            emulator: function(scenario, handler, env.to_vec()),
             answers: Vec::new(),
         })
         .collect()
@@ -136,7 +138,8 @@ fn every_function(scenario: &Scenario) -> Vec<Run> {
 #[test]
 fn no_canary_secret_reaches_output_or_responses_on_any_path() {
     let mut scenario = Scenario::start();
-    let mut runs = every_function(&scenario);
+    let env = scenario.seed_every_handler();
+    let mut runs = every_function(&scenario, &env);
     let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
         unreachable!()
     };
@@ -242,7 +245,8 @@ fn base64(data: &str) -> String {
 #[test]
 fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line() {
     let scenario = Scenario::start();
-    let mut runs = every_function(&scenario);
+    let env = scenario.seed_every_handler();
+    let mut runs = every_function(&scenario, &env);
     let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
         unreachable!()
     };
@@ -418,6 +422,99 @@ fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line()
     });
     kinesis.invoke(&records, Err("Batch.AllRecordsFailed"));
 
+    // kafka: the envelope, then each record's value through the batch layer's decode and the
+    // order checks. One partition per record (and the key scope), so that every record runs.
+    let mut kafka = Run {
+        handler: "kafka",
+        emulator: function(&scenario, "kafka", {
+            let mut env = env.clone();
+            env.push(("TERN_BATCH_FAILURE_SCOPE".to_owned(), "key".to_owned()));
+            env
+        }),
+        answers: Vec::new(),
+    };
+    let msk = sample("kafka", "1-orders-msk.json");
+    kafka.invoke(
+        &hostile(msk.clone(), |e| {
+            e["records"]["orders-0"][0]["partition"] = json!(CANARY)
+        }),
+        unmarshal,
+    );
+    let order = json!({
+        "order_id": "o-9001", "customer_id": "c-1", "currency": "EUR",
+        "items": [{"sku": CANARY, "quantity": 1, "unit_price_cents": 100}]
+    });
+    let values = [
+        with_canary_key(order.clone()).to_string(),
+        hostile(order.clone(), |o| o["customer_id"] = json!({ CANARY: 1 })),
+        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
+        hostile(order, |o| o["items"][0]["quantity"] = json!(CANARY)),
+        format!("{CANARY} is not JSON"),
+    ];
+    let batch = hostile(msk, |e| {
+        let template = e["records"]["orders-0"][0].clone();
+        let records: serde_json::Map<String, Value> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                let mut record = template.clone();
+                record["partition"] = json!(index);
+                record["offset"] = json!(100 + index);
+                record["key"] = json!(base64("o-9001"));
+                record["value"] = json!(base64(value));
+                (format!("orders-{index}"), json!([record]))
+            })
+            .collect();
+        e["records"] = Value::Object(records);
+    });
+    kafka.invoke(&batch, Err("Batch.AllRecordsFailed"));
+
+    // api: the request bodies the handler decodes and validates, answered with 400 problems,
+    // and a canary Idempotency-Key.
+    let mut api = Run {
+        handler: "api",
+        emulator: function(&scenario, "api", env),
+        answers: Vec::new(),
+    };
+    let create = sample("api", "1-http-api-create-order.json");
+    let order: Value = serde_json::from_str(create["body"].as_str().expect("a body")).unwrap();
+    let requests = [
+        with_canary_key(order.clone()).to_string(),
+        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["items"][0]["quantity"] = json!(CANARY)),
+        format!("{CANARY} is not JSON"),
+    ];
+    for (index, body) in requests.iter().enumerate() {
+        api.invoke(
+            &hostile(create.clone(), |e| {
+                e["body"] = json!(body);
+                e["headers"]["idempotency-key"] = json!(format!("\"k-{index}\""));
+                e["headers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("content-length");
+            }),
+            Ok(None),
+        );
+        assert!(
+            api.answers[index].body.contains("\"statusCode\":400"),
+            "api ← {body}: {}",
+            api.answers[index].body
+        );
+    }
+    api.invoke(
+        &hostile(create, |e| {
+            e["headers"]["idempotency-key"] = json!(format!("\"{CANARY}\""));
+            e["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("content-length");
+        }),
+        Ok(None),
+    );
+
     // A map's key on the path is withheld; the names the type declares stay.
     let in_type = "the event does not match the handler's input type:";
     for (run, index, expected) in [
@@ -445,7 +542,7 @@ fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line()
             run.handler
         );
     }
-    for run in &runs {
+    for run in runs.iter().chain([&kafka, &api]) {
         assert_none_of(run, &[CANARY]);
     }
 }

@@ -209,8 +209,9 @@ fn unknown_handler_is_an_init_error_listing_registered_names() {
     assert_eq!(
         got.error_message().as_deref(),
         Some(
-            "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo, s3, sns, sqs, kinesis. Set the \
-             function's Handler (zip or layer) or the image CMD to one of them"
+            "unknown handler `kinesis2` (from _HANDLER); registered handlers: echo, s3, sns, sqs, \
+             kinesis, kafka, api, http-echo. Set the function's Handler (zip or layer) or the image CMD \
+             to one of them"
         )
     );
     // The runtime exited non-zero after reporting (the emulator logs the exit).

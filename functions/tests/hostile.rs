@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
 
-const HANDLERS: [&str; 5] = ["echo", "s3", "sns", "sqs", "kinesis"];
+const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
 
 fn bootstrap() -> std::path::PathBuf {
     tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
@@ -63,12 +63,20 @@ fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_
             let inside = function.invoke(&not_utf8(handler)[1]);
             let message = inside.error_message().unwrap_or_default();
             // The unknown field's name is left out of the path too.
-            let expected = if handler == "echo" {
-                "the event does not match the handler's input type: unknown field (name \
-                 withheld), expected one of `message`, `fail`, `delay_ms` at line 1 column 21"
-            } else {
-                "the event does not match the handler's input type: the event is not valid \
-                 UTF-8 (at byte 22)"
+            let expected = match handler {
+                "echo" => {
+                    "the event does not match the handler's input type: unknown field (name \
+                     withheld), expected one of `message`, `fail`, `delay_ms` at line 1 column 21"
+                }
+                // lambda_http reads every field to tell the event kind apart.
+                "api" => {
+                    "the event does not match the handler's input type: invalid unicode code \
+                     point at line 1 column 23"
+                }
+                _ => {
+                    "the event does not match the handler's input type: the event is not valid \
+                     UTF-8 (at byte 22)"
+                }
             };
             assert_eq!(message, expected, "{level} {handler}");
             let after = function.invoke(valid(handler));

@@ -1,11 +1,17 @@
 //! The `s3` function end to end: the emulator runs the bootstrap, moto plays S3.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use serde_json::json;
 use tern_testkit::{
     Emulator, Scenario,
-    scenario::{S3_DATA_BUCKET, S3_IMAGES_BUCKET, S3_SOURCE_BUCKET, S3_UNSORTED_BUCKET},
+    scenario::{
+        S3_DATA_BUCKET, S3_IMAGES_BUCKET, S3_RULES_PARAMETER, S3_SOURCE_BUCKET, S3_UNSORTED_BUCKET,
+        s3_routing_rules,
+    },
 };
 
 fn event(name: &str) -> String {
@@ -171,7 +177,8 @@ fn missing_routing_rules_is_an_init_error_naming_the_variable() {
         answer.error_message().as_deref(),
         Some(
             "environment variable `ROUTING_RULES` is not set; it must hold the routing rules as JSON \
-             (or set ROUTING_RULES_FILE to a JSON file in the function package)"
+             (or set ROUTING_RULES_FILE to a JSON file in the function package, or \
+             ROUTING_RULES_PARAMETER to the name of an SSM parameter holding them)"
         )
     );
 }
@@ -208,6 +215,119 @@ fn a_duplicate_notification_copies_once_and_answers_the_same() {
         "{record}"
     );
     assert!(record["expiration"].as_u64().is_some());
+}
+
+#[test]
+fn rules_from_a_parameter_change_after_the_ttl_without_a_restart() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_s3_with_rules_parameter();
+    env.extend(scenario.seed_idempotency());
+    let ttl = Duration::from_secs(1);
+    env.push(("TERN_PARAMETERS_TTL_SECONDS".to_owned(), "1".to_owned()));
+    let function = emulator(&scenario, env);
+
+    // A new JSON object per invocation: each its own key and sequencer (idempotency).
+    let mut sent = 0;
+    let mut route_new_object = || {
+        sent += 1;
+        let key = format!("incoming/order-{sent}.json");
+        let body = format!(r#"{{"orders": [{{"order_id": "o-{sent}"}}]}}"#);
+        scenario.put_source_object(&key, body.as_bytes());
+        let event = event("1-orders-json.json")
+            .replace("incoming/orders+2026-11-22.json", &key)
+            .replace("0062E1E1B8E5C0F8A1", &format!("0062E1E1B8E5C0F9{sent:02}"))
+            .replace("\"size\": 57", &format!("\"size\": {}", body.len()));
+        let answer = function.invoke(event);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let destination = answer.json()["routed"][0]["destination"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (key, destination)
+    };
+    let (key, destination) = route_new_object();
+    assert_eq!(destination, format!("s3://{S3_DATA_BUCKET}/json/{key}"));
+    let pid = function.runtime_pid().expect("the runtime runs");
+
+    // The operator sends JSON to the images bucket from now on.
+    let mut rules = s3_routing_rules();
+    rules["routes"]["json"] = json!({"bucket": S3_IMAGES_BUCKET, "prefix": "json-v2/"});
+    scenario.put_parameter(S3_RULES_PARAMETER, &rules.to_string());
+    let changed = Instant::now();
+    // Objects keep arriving; once the TTL has passed, the next reads refresh the rules in the
+    // background, and the objects after that go where the new rule says.
+    let mut old_rule = 0;
+    let new_rule_at = loop {
+        let asked = Instant::now();
+        let (key, destination) = route_new_object();
+        if destination == format!("s3://{S3_IMAGES_BUCKET}/json-v2/{key}") {
+            break asked.duration_since(changed);
+        }
+        assert_eq!(destination, format!("s3://{S3_DATA_BUCKET}/json/{key}"));
+        old_rule += 1;
+        assert!(changed.elapsed() < ttl * 30, "the new rule never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        new_rule_at < ttl + Duration::from_secs(5),
+        "the new rule applied {new_rule_at:?} after the change ({old_rule} objects by the old one)"
+    );
+    for _ in 0..3 {
+        let (key, destination) = route_new_object();
+        assert_eq!(
+            destination,
+            format!("s3://{S3_IMAGES_BUCKET}/json-v2/{key}")
+        );
+    }
+    assert_eq!(function.runtime_pid(), Some(pid), "no restart, no redeploy");
+    let inits = function
+        .json_logs()
+        .into_iter()
+        .filter(|line| line["message"] == "fetched parameters")
+        .count();
+    assert_eq!(
+        inits, 1,
+        "the rules were fetched at init, then only refreshed"
+    );
+}
+
+#[test]
+fn rules_that_cannot_be_used_fail_init_naming_where_they_come_from() {
+    let scenario = Scenario::start();
+    let mut env = scenario.seed_s3_with_rules_parameter();
+    env.extend(scenario.seed_idempotency());
+    let mut both = env.clone();
+    both.push(("ROUTING_RULES".to_owned(), s3_routing_rules().to_string()));
+    let answer = emulator(&scenario, both).invoke(event("1-orders-json.json"));
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("Runtime.InvalidEnvironmentVariable")
+    );
+    assert_eq!(
+        answer.error_message().as_deref(),
+        Some(
+            "environment variable `ROUTING_RULES` is invalid: the rules come from the parameter \
+             ROUTING_RULES_PARAMETER names; unset one of the two"
+        )
+    );
+
+    let rules = json!({"default": {"bucket": "Bad_Bucket"}}).to_string();
+    scenario.put_parameter(S3_RULES_PARAMETER, &rules);
+    let answer = emulator(&scenario, env).invoke(event("1-orders-json.json"));
+    assert_eq!(
+        answer.error_type().as_deref(),
+        Some("Parameters.InvalidValue")
+    );
+    assert_eq!(
+        answer.error_message().as_deref(),
+        Some(
+            "parameter `/tern-demo/routing-rules` (from `ROUTING_RULES_PARAMETER`, declared as \
+             `routing_rules`) has a value that cannot be used: the value of `routing_rules` is not \
+             a valid `RoutingRules`: route `json`: bucket \"Bad_Bucket\" is not a valid S3 bucket \
+             name (3-63 lowercase letters, digits, '-' or '.'); fix the value (a value that was \
+             good before is still served)"
+        )
+    );
 }
 
 /// CopyObject requests into the JSON route that moto has served (one request-log line each).

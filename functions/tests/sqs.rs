@@ -55,7 +55,7 @@ fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
         "{logs}"
     );
     assert!(
-        logs.contains("line 0: quantity is outside 1 to 1000"),
+        logs.contains("order o-1004 is invalid: items[0].quantity must be 1 to 1000"),
         "{logs}"
     );
     assert!(

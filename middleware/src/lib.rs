@@ -5,15 +5,24 @@
 //! order described in the project's ARCHITECTURE.md (outermost first: logging/metrics →
 //! secrets → idempotency → batch → per-record handler).
 //!
-//! Modules: [`secrets`], [`idempotency`], [`batch`] and [`metrics`].
+//! Modules: [`secrets`], `parameters` (the `parameters` feature), [`idempotency`], [`batch`],
+//! [`metrics`] and [`http`].
 #![warn(missing_docs)]
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(any(feature = "secrets", feature = "parameters"))]
+mod cache;
+#[cfg(any(feature = "http", feature = "idempotency"))]
+pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "parameters")]
+pub mod parameters;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 

@@ -231,3 +231,57 @@ async fn concurrency_is_bounded_and_groups_run_one_record_at_a_time() {
         assert_eq!(probe.started(), names(0..6));
     }
 }
+
+/// Kafka on the paused clock: partitions run concurrently, a partition's records one at a
+/// time; the records not started before the safety margin and the one still running at the
+/// abandon margin are reported by partition and offset.
+#[tokio::test(start_paused = true)]
+async fn kafka_records_past_the_margins_are_reported_by_partition_and_offset() {
+    let config = BatchConfig::new()
+        .with_concurrency(2)
+        .with_safety_margin(200 * MS);
+    // (partition, offset, work): partition 0 has a record that never finishes.
+    let work = [
+        (0, 5, Some(60)),
+        (0, 6, None),
+        (0, 7, Some(1)),
+        (1, 20, Some(60)),
+        (1, 21, Some(60)),
+        (1, 22, Some(60)),
+    ];
+    let records = work.iter().map(|(partition, offset, ms)| {
+        let id = format!("{partition}@{offset}");
+        let body = match ms {
+            Some(ms) => format!(r#"{{"id":"{id}","work_ms":{ms}}}"#),
+            None => format!(r#"{{"id":"{id}"}}"#),
+        };
+        kafka_record("jobs", *partition, *offset, body.as_bytes())
+    });
+    let probe = Probe::default();
+    let handler = {
+        let probe = probe.clone();
+        move |event: LambdaEvent<tern_middleware::batch::decode::KafkaMessage<Job>>| {
+            probe.clone().work(event.payload.value)
+        }
+    };
+    let begin = Instant::now();
+    let response = BatchLayer::kafka(config)
+        .service_fn(handler)
+        .oneshot(kafka_event(records, context(Some(300 * MS))))
+        .await
+        .unwrap();
+    // t=0: 0@5 and 1@20 start. t=60: both end; 0@6 (never ends) and 1@21 start. t=120: 1@21
+    // ends; 180 ms left, under the safety margin: 1@22 and 0@7 stay. t≈200: 0@6 is dropped.
+    assert_eq!(
+        kafka_reported(&response),
+        [
+            ("jobs-0".to_owned(), 6),
+            ("jobs-0".to_owned(), 7),
+            ("jobs-1".to_owned(), 22)
+        ]
+    );
+    assert_eq!(probe.started(), ["0@5", "1@20", "0@6", "1@21"]);
+    assert!(probe.dropped.load(Ordering::SeqCst));
+    let elapsed = begin.elapsed();
+    assert!(elapsed > 195 * MS && elapsed <= 200 * MS, "{elapsed:?}");
+}

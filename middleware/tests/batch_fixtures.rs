@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::{
     dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kafka::{KafkaEvent, KafkaRecord},
     kinesis::{KinesisEvent, KinesisEventRecord},
     sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
 };
@@ -14,6 +15,7 @@ use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer,
+    decode::KafkaMessage,
     error::OutcomeCounts,
     source::{BatchSource, Sqs},
 };
@@ -25,6 +27,7 @@ const SQS_BATCH_RESPONSE: &str = include_str!("fixtures/example-sqs-batch-respon
 const KINESIS_EVENT: &str = include_str!("fixtures/example-kinesis-event.json");
 const DYNAMODB_EVENT: &str = include_str!("fixtures/example-dynamodb-event.json");
 const DYNAMODB_NULL_ITEMS: &str = include_str!("fixtures/example-dynamodb-event-null-items.json");
+const KAFKA_EVENT: &str = include_str!("fixtures/example-kafka-event.json");
 
 const KINESIS_FIRST: &str = "49568167373333333333333333333333333333333333333333333333";
 const KINESIS_SECOND: &str = "49568167373333333334444444444444444444444444444444444444";
@@ -257,4 +260,80 @@ async fn dynamodb_sample_with_null_images_gives_none() {
         .unwrap();
     assert_eq!(reported_ids(&response), Vec::<String>::new());
     assert_eq!(*seen.lock().unwrap(), [None, Some("binary".to_owned())]);
+}
+
+#[tokio::test]
+async fn kafka_sample_raw_record_reaches_the_handler_whole_and_is_reported_by_partition_and_offset()
+{
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<KafkaRecord>| {
+            seen.lock().unwrap().push(event.payload);
+            async { Err::<(), Error>("rejected".into()) }
+        }
+    };
+    let response = BatchLayer::kafka_raw(report_all())
+        .service_fn(handler)
+        .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&response).unwrap(),
+        r#"{"batchItemFailures":[{"itemIdentifier":{"partition":"AWSKafkaTopic-0","offset":0}}]}"#
+    );
+    let expected: KafkaEvent = serde_json::from_str(KAFKA_EVENT).unwrap();
+    assert_eq!(*seen.lock().unwrap(), expected.records["AWSKafkaTopic-0"]);
+}
+
+#[tokio::test]
+async fn kafka_sample_value_is_a_poison_pill_for_a_json_handler() {
+    // The sample's value is a UUID in plain text, not JSON.
+    let handler = |_: LambdaEvent<KafkaMessage<serde_json::Value>>| async { Ok::<_, Error>(()) };
+    let error = BatchLayer::kafka(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        BatchError::AllRecordsFailed {
+            event_source: "kafka",
+            records: 1,
+            counts: OutcomeCounts {
+                poison: 1,
+                ..OutcomeCounts::default()
+            },
+        }
+    );
+
+    // As a string in JSON it decodes, with the key and the header.
+    let mut event: KafkaEvent = serde_json::from_str(KAFKA_EVENT).unwrap();
+    let record = &mut event.records.get_mut("AWSKafkaTopic-0").unwrap()[0];
+    record.value = Some("IjhkNTU5NmI0LTE4MTMtNDIzOC1iMjRiLTZkYWQ4ZTNkMWMwYyI=".into());
+    let seen = Arc::new(Mutex::new(None));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<KafkaMessage<String>>| {
+            *seen.lock().unwrap() = Some(event.payload);
+            async { Ok::<_, Error>(()) }
+        }
+    };
+    let response = BatchLayer::kafka(BatchConfig::new())
+        .service_fn(handler)
+        .oneshot(LambdaEvent::new(event, context(None)))
+        .await
+        .unwrap();
+    assert_eq!(reported_ids(&response), Vec::<String>::new());
+    let message = seen.lock().unwrap().take().unwrap();
+    assert_eq!(message.value, "8d5596b4-1813-4238-b24b-6dad8e3d1c0c");
+    assert_eq!(
+        message.key.as_deref(),
+        Some(&b"8d5596b4-1813-4238-b24b-6dad8e3d1c0c"[..])
+    );
+    assert_eq!(message.header("headerKey"), Some(&b"headerValue"[..]));
+    assert_eq!(
+        (message.topic.as_str(), message.partition, message.offset),
+        ("AWSKafkaTopic", 0, 0)
+    );
 }

@@ -1,27 +1,28 @@
-//! Property tests: random batches (sizes 0..50, random groups / keys) with random failure,
-//! panic and poison sets, for every source, at concurrency 1..=8.
+//! Property tests: random batches (sizes 0..50, random groups / keys / partitions) with random
+//! failure, panic and poison sets, for every source, at concurrency 1..=8.
 //!
-//! Checked on every case: the reported ids are exactly the records whose handler did not
-//! return `Ok` (nothing lost, nothing successful reported), in arrival order; within a FIFO
-//! group or stream key the handler saw records one at a time, in arrival order, and never a
-//! record after one that failed. Where the outcome does not depend on timing, the reported set
-//! also equals the one a simple reference model of the rules computes.
+//! Checked on every case, from the log the record handler and the decoder keep of what ran:
+//! the reported ids are exactly the records whose handler did not return `Ok` (nothing lost,
+//! nothing successful reported), in the order records run in; within a FIFO group, stream key
+//! or Kafka partition the handler saw records one at a time, in order, and never a record after
+//! one that failed; with the whole-batch scope on an ordered source, no record started after
+//! the first failure. Where the outcome does not depend on timing, the reported set also equals
+//! the one a simple reference model of the rules computes.
 
 mod batch_support;
 
 use std::{
+    cell::RefCell,
     collections::{BTreeMap, BTreeSet, HashSet},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
 };
 
 use batch_support::*;
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
-use tern_middleware::batch::{AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope};
+use tern_middleware::batch::{
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, decode::KafkaMessage,
+};
 use tern_runtime::{Error, LambdaEvent};
 use tower::ServiceExt;
 
@@ -39,6 +40,7 @@ enum Source {
     SqsFifo,
     Kinesis,
     DynamoDb,
+    Kafka,
 }
 
 impl Source {
@@ -49,7 +51,7 @@ impl Source {
     fn default_scope(self) -> FailureScope {
         match self {
             Self::SqsStandard | Self::SqsFifo => FailureScope::OrderingKey,
-            Self::Kinesis | Self::DynamoDb => FailureScope::Batch,
+            Self::Kinesis | Self::DynamoDb | Self::Kafka => FailureScope::Batch,
         }
     }
 }
@@ -149,57 +151,74 @@ fn reference_model(case: &Case, scope: FailureScope) -> Option<BTreeSet<usize>> 
     }
 }
 
+/// What ran, in order: the record handler's and the decoder's own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Started(usize),
+    Succeeded(usize),
+    /// The handler is about to return an error or panic.
+    Failed(usize),
+    /// The record did not decode.
+    Poison(usize),
+}
+
+thread_local! {
+    // The batch runs on this thread (a current-thread runtime, nothing spawned).
+    static RAN: RefCell<Vec<Ran>> = const { RefCell::new(Vec::new()) };
+}
+
+fn ran(event: Ran) {
+    RAN.with(|log| log.borrow_mut().push(event));
+}
+
 #[derive(Debug, Deserialize)]
+#[serde(try_from = "CmdFields")]
 struct Cmd {
     seq: usize,
-    key: u8,
     behaviour: String,
 }
 
-/// What the record handler observed.
-#[derive(Default)]
-struct Observer {
-    /// Per key, the records started, in start order.
-    started: Mutex<BTreeMap<u8, Vec<usize>>>,
-    succeeded: Mutex<BTreeSet<usize>>,
-    active: Mutex<HashSet<u8>>,
-    overlap: AtomicBool,
+#[derive(Deserialize)]
+struct CmdFields {
+    seq: usize,
+    behaviour: String,
 }
 
-/// Marks a key active for the life of one handler call, panics included.
-struct Active<'a>(&'a Observer, u8);
+/// A poison record is well-formed JSON its type refuses, so the decoder's failure is logged.
+impl TryFrom<CmdFields> for Cmd {
+    type Error = &'static str;
 
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.active.lock().unwrap().remove(&self.1);
+    fn try_from(fields: CmdFields) -> Result<Self, &'static str> {
+        if fields.behaviour == "poison" {
+            ran(Ran::Poison(fields.seq));
+            return Err("poison");
+        }
+        Ok(Cmd {
+            seq: fields.seq,
+            behaviour: fields.behaviour,
+        })
     }
 }
 
-async fn handle(observer: Arc<Observer>, cmd: Cmd, ordered: bool) -> Result<(), Error> {
-    observer
-        .started
-        .lock()
-        .unwrap()
-        .entry(cmd.key)
-        .or_default()
-        .push(cmd.seq);
-    let _active = ordered.then(|| {
-        if !observer.active.lock().unwrap().insert(cmd.key) {
-            observer.overlap.store(true, Ordering::SeqCst);
-        }
-        Active(&observer, cmd.key)
-    });
+async fn handle(cmd: Cmd) -> Result<(), Error> {
+    ran(Ran::Started(cmd.seq));
     // Interleave records differently depending on their position.
     for _ in 0..cmd.seq % 3 {
         tokio::task::yield_now().await;
     }
     match cmd.behaviour.as_str() {
         "ok" => {
-            observer.succeeded.lock().unwrap().insert(cmd.seq);
+            ran(Ran::Succeeded(cmd.seq));
             Ok(())
         }
-        "fail" => Err(format!("record {} fails", cmd.seq).into()),
-        "panic" => panic!("{EXPECTED_PANIC}: record {}", cmd.seq),
+        "fail" => {
+            ran(Ran::Failed(cmd.seq));
+            Err(format!("record {} fails", cmd.seq).into())
+        }
+        "panic" => {
+            ran(Ran::Failed(cmd.seq));
+            panic!("{EXPECTED_PANIC}: record {}", cmd.seq)
+        }
         other => unreachable!("{other}"),
     }
 }
@@ -213,23 +232,16 @@ fn name(behaviour: Behaviour) -> &'static str {
     }
 }
 
-/// The record's JSON; a poison record's is cut short.
-fn json(seq: usize, key: u8, behaviour: Behaviour) -> String {
-    let full = format!(
-        r#"{{"seq":{seq},"key":{key},"behaviour":"{}"}}"#,
-        name(behaviour)
-    );
-    match behaviour {
-        Behaviour::Poison => full[..full.len() / 2].to_owned(),
-        _ => full,
-    }
+/// The record's JSON.
+fn json(seq: usize, behaviour: Behaviour) -> String {
+    format!(r#"{{"seq":{seq},"behaviour":"{}"}}"#, name(behaviour))
 }
 
 /// Runs the case through the batch service; the response's ids as positions.
-async fn run(case: &Case, observer: Arc<Observer>) -> Result<Vec<usize>, BatchError> {
+async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
     let ordered = case.source.ordered();
     let config = case.config();
-    let handler = move |event: LambdaEvent<Cmd>| handle(observer.clone(), event.payload, ordered);
+    let handler = |event: LambdaEvent<Cmd>| handle(event.payload);
     let records = case.records.iter().enumerate();
     let ids = match case.source {
         Source::SqsStandard | Source::SqsFifo => {
@@ -237,7 +249,7 @@ async fn run(case: &Case, observer: Arc<Observer>) -> Result<Vec<usize>, BatchEr
             let messages = records.map(|(seq, (key, behaviour))| {
                 sqs_message(
                     &seq.to_string(),
-                    &json(seq, *key, *behaviour),
+                    &json(seq, *behaviour),
                     group(*key).as_deref(),
                 )
             });
@@ -250,7 +262,7 @@ async fn run(case: &Case, observer: Arc<Observer>) -> Result<Vec<usize>, BatchEr
         }
         Source::Kinesis => {
             let records = records.map(|(seq, (key, behaviour))| {
-                let data = json(seq, *key, *behaviour);
+                let data = json(seq, *behaviour);
                 kinesis_record(&seq.to_string(), &format!("key-{key}"), data.as_bytes())
             });
             let event = kinesis_event(records, context(None));
@@ -262,18 +274,12 @@ async fn run(case: &Case, observer: Arc<Observer>) -> Result<Vec<usize>, BatchEr
         }
         Source::DynamoDb => {
             let records = records.map(|(seq, (key, behaviour))| {
-                let seq_value = if *behaviour == Behaviour::Poison {
-                    AttributeValue::S("not a number".into())
-                } else {
-                    AttributeValue::N(seq.to_string())
-                };
                 let behaviour = name(*behaviour).to_owned();
                 dynamodb_record(
                     &seq.to_string(),
                     &format!("item-{key}"),
                     &[
-                        ("seq", seq_value),
-                        ("key", AttributeValue::N(key.to_string())),
+                        ("seq", AttributeValue::N(seq.to_string())),
                         ("behaviour", AttributeValue::S(behaviour)),
                     ],
                 )
@@ -291,25 +297,85 @@ async fn run(case: &Case, observer: Arc<Observer>) -> Result<Vec<usize>, BatchEr
                 .await?;
             reported_ids(&response)
         }
+        Source::Kafka => {
+            // Partition = key, offset = position: `normalized` made positions run in
+            // partition, then offset order, the order a Kafka batch runs in.
+            let records = records.map(|(seq, (key, behaviour))| {
+                let data = json(seq, *behaviour);
+                kafka_record("orders", i64::from(*key), seq as i64, data.as_bytes())
+            });
+            let event = kafka_event(records, context(None));
+            let expected_key = |seq: usize| format!("key-{seq}").into_bytes();
+            let handler = move |event: LambdaEvent<KafkaMessage<Cmd>>| {
+                let message = event.payload;
+                let seq = message.value.seq;
+                // Metadata that does not match fails the record, and so the check.
+                let metadata = (
+                    message.topic.as_str(),
+                    message.offset,
+                    message.key.as_deref(),
+                );
+                let wrong = metadata != ("orders", seq as i64, Some(&expected_key(seq)[..]))
+                    || message.partition != i64::from(case.records[seq].0);
+                async move {
+                    if wrong {
+                        ran(Ran::Failed(seq));
+                        return Err::<(), Error>(format!("record {seq}: wrong metadata").into());
+                    }
+                    handle(message.value).await
+                }
+            };
+            let response = BatchLayer::kafka(config)
+                .service_fn(handler)
+                .oneshot(event)
+                .await?;
+            let reported = kafka_reported(&response);
+            for (partition, offset) in &reported {
+                let key = case.records[usize::try_from(*offset).unwrap()].0;
+                assert_eq!(*partition, format!("orders-{key}"));
+            }
+            reported
+                .into_iter()
+                .map(|(_, offset)| offset.to_string())
+                .collect()
+        }
     };
     Ok(ids.iter().map(|id| id.parse().unwrap()).collect())
 }
 
+/// Kafka runs partitions in partition order: sort the records by key (stable) so that
+/// positions are that order.
+fn normalized(case: &Case) -> Case {
+    let mut case = case.clone();
+    if case.source == Source::Kafka {
+        case.records.sort_by_key(|(key, _)| *key);
+    }
+    case
+}
+
 fn check(case: &Case) -> Result<(), TestCaseError> {
     quiet_expected_panics();
-    let observer = Arc::new(Observer::default());
+    let case = &normalized(case);
+    RAN.with(|log| log.borrow_mut().clear());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let result = runtime.block_on(run(case, observer.clone()));
+    let result = runtime.block_on(run(case));
+    let log = RAN.with(|log| log.take());
 
     let all: BTreeSet<usize> = (0..case.records.len()).collect();
-    let succeeded = observer.succeeded.lock().unwrap().clone();
+    let succeeded: BTreeSet<usize> = log
+        .iter()
+        .filter_map(|ran| match ran {
+            Ran::Succeeded(seq) => Some(*seq),
+            _ => None,
+        })
+        .collect();
     let expected: BTreeSet<usize> = all.difference(&succeeded).copied().collect();
     match result {
         Ok(ids) => {
-            // Arrival order, no duplicates, exactly what did not succeed.
+            // Run order, no duplicates, exactly what did not succeed.
             prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
             let reported: BTreeSet<usize> = ids.into_iter().collect();
             prop_assert_eq!(&reported, &expected);
@@ -335,27 +401,64 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     if case.source.ordered() {
-        prop_assert!(
-            !observer.overlap.load(Ordering::SeqCst),
-            "a key ran two records at once"
-        );
-        let lanes = observer.started.lock().unwrap();
-        for (key, started) in lanes.iter() {
-            let lane: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|&i| case.records[i].0 == *key)
-                .collect();
-            // A prefix of the lane, in arrival order, ending at its first failure at the latest.
-            prop_assert_eq!(started.as_slice(), &lane[..started.len()]);
-            let failed_before_last = started[..started.len() - 1]
-                .iter()
-                .any(|&i| case.records[i].1 != Behaviour::Ok);
-            prop_assert!(
-                !failed_before_last,
-                "key {key} ran a record after a failure"
-            );
+        check_lanes(case, &log)?;
+        if case.scope() == FailureScope::Batch {
+            check_stop(&log)?;
         }
+    }
+    Ok(())
+}
+
+/// Within a key, one record at a time, in order, up to its first failure at the latest.
+fn check_lanes(case: &Case, log: &[Ran]) -> Result<(), TestCaseError> {
+    let key = |seq: usize| case.records[seq].0;
+    let mut started: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    let mut active = HashSet::new();
+    for ran in log {
+        match *ran {
+            Ran::Started(seq) => {
+                prop_assert!(
+                    active.insert(key(seq)),
+                    "key {} ran two records at once",
+                    key(seq)
+                );
+                started.entry(key(seq)).or_default().push(seq);
+            }
+            Ran::Succeeded(seq) | Ran::Failed(seq) => {
+                active.remove(&key(seq));
+            }
+            Ran::Poison(_) => {}
+        }
+    }
+    for (key, started) in &started {
+        let lane: Vec<usize> = (0..case.records.len())
+            .filter(|&i| case.records[i].0 == *key)
+            .collect();
+        // A prefix of the lane, in order, ending at its first failure at the latest.
+        prop_assert_eq!(started.as_slice(), &lane[..started.len()]);
+        let failed_before_last = started[..started.len() - 1]
+            .iter()
+            .any(|&i| case.records[i].1 != Behaviour::Ok);
+        prop_assert!(
+            !failed_before_last,
+            "key {key} ran a record after a failure"
+        );
+    }
+    Ok(())
+}
+
+/// The whole-batch stop: no record starts after the first failure (handler error, panic or
+/// poison) was logged. Records already running may still finish.
+fn check_stop(log: &[Ran]) -> Result<(), TestCaseError> {
+    let first_failure = log
+        .iter()
+        .position(|ran| matches!(ran, Ran::Failed(_) | Ran::Poison(_)));
+    if let Some(first) = first_failure {
+        let late: Vec<&Ran> = log[first..]
+            .iter()
+            .filter(|ran| matches!(ran, Ran::Started(_)))
+            .collect();
+        prop_assert!(late.is_empty(), "started after {:?}: {late:?}", log[first]);
     }
     Ok(())
 }
@@ -384,11 +487,34 @@ proptest! {
     }
 
     #[test]
+    fn kafka(case in case(Just(Source::Kafka), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
     fn per_key_order_is_arrival_order_at_concurrency_8(
         case in case(
-            prop_oneof![Just(Source::SqsFifo), Just(Source::Kinesis), Just(Source::DynamoDb)],
+            prop_oneof![
+                Just(Source::SqsFifo),
+                Just(Source::Kinesis),
+                Just(Source::DynamoDb),
+                Just(Source::Kafka),
+            ],
             Just(8usize),
         )
+    ) {
+        check(&case)?;
+    }
+
+    /// Issue #23: with concurrency and the whole-batch scope, a record of another key must
+    /// not start once a failure stopped the batch (`check_stop`), and the report is exactly
+    /// the records that did not succeed.
+    #[test]
+    fn whole_batch_stop_starts_nothing_after_the_first_failure(
+        case in case(
+            prop_oneof![Just(Source::Kinesis), Just(Source::DynamoDb), Just(Source::Kafka)],
+            2usize..=8,
+        ).prop_map(|case| Case { scope: Some(FailureScope::Batch), ..case })
     ) {
         check(&case)?;
     }

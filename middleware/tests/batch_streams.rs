@@ -1,5 +1,7 @@
 //! The per-record rules on stream sources: Kinesis stops the batch (by default) or the
-//! partition key after a failure; DynamoDB decodes new images and orders records by item.
+//! partition key after a failure; DynamoDB decodes new images and orders records by item;
+//! Kafka hands over each value with its metadata and stops the batch or the partition; a
+//! stop with concurrency starts nothing that had not started.
 
 mod batch_support;
 
@@ -8,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use batch_support::*;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
-use tern_middleware::batch::{AllFailedPolicy, BatchConfig, BatchLayer, FailureScope};
+use tern_middleware::batch::{
+    AllFailedPolicy, BatchConfig, BatchLayer, FailureScope, decode::KafkaMessage,
+};
 use tern_runtime::LambdaEvent;
 use tower::ServiceExt;
 
@@ -126,5 +130,163 @@ async fn dynamodb_decodes_new_images_and_orders_by_item() {
     assert_eq!(
         *seen.lock().unwrap(),
         [counter("a", 1), counter("b", 1), None, counter("c", 0)]
+    );
+}
+
+/// Issue #23, the minimal case: `r0[key 1] fails, r1[key 5] ok` at concurrency 2. Both are
+/// called at once, but r1's handler would first be polled after r0 failed: it must not run,
+/// and is reported.
+#[tokio::test]
+async fn a_record_not_yet_polled_when_the_batch_stops_never_runs() {
+    let n = |v: &str| AttributeValue::N(v.into());
+    let records = [
+        dynamodb_record(
+            "r0",
+            "1",
+            &[("pk", AttributeValue::S("1".into())), ("count", n("0"))],
+        ),
+        dynamodb_record(
+            "r1",
+            "5",
+            &[("pk", AttributeValue::S("5".into())), ("count", n("1"))],
+        ),
+    ];
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let ran = ran.clone();
+        move |event: LambdaEvent<Option<Counter>>| {
+            let ran = ran.clone();
+            async move {
+                let counter = event.payload.unwrap();
+                ran.lock().unwrap().push(counter.pk);
+                match counter.count {
+                    0 => Err::<(), _>("count 0 is rejected"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    };
+    for concurrency in [2, 8] {
+        ran.lock().unwrap().clear();
+        let config = BatchConfig::new()
+            .with_concurrency(concurrency)
+            .with_all_failed(AllFailedPolicy::ReportEveryRecord);
+        let response = BatchLayer::dynamodb(config)
+            .service_fn(handler.clone())
+            .oneshot(dynamodb_event(records.clone(), context(None)))
+            .await
+            .unwrap();
+        assert_eq!(reported_ids(&response), ["r0", "r1"], "{concurrency}");
+        assert_eq!(*ran.lock().unwrap(), ["1"], "{concurrency}");
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Payment {
+    amount: i64,
+}
+
+/// Kafka records `(partition, offset, value)` of topic `payments`; the handler fails when the
+/// amount is negative and records what it saw.
+async fn run_kafka(
+    config: BatchConfig,
+    records: &[(i64, i64, &str)],
+) -> (Vec<(String, i64)>, Vec<String>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |event: LambdaEvent<KafkaMessage<Payment>>| {
+            let seen = seen.clone();
+            async move {
+                let message = event.payload;
+                let key = String::from_utf8(message.key.clone().unwrap()).unwrap();
+                let trace = String::from_utf8(message.header("trace").unwrap().to_vec()).unwrap();
+                seen.lock().unwrap().push(format!(
+                    "{}-{}@{} key={key} trace={trace}",
+                    message.topic, message.partition, message.offset
+                ));
+                if message.value.amount < 0 {
+                    return Err::<(), _>("negative amount");
+                }
+                Ok(())
+            }
+        }
+    };
+    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
+    let event = kafka_event(
+        records.iter().map(|(partition, offset, value)| {
+            let mut record = kafka_record("payments", *partition, *offset, value.as_bytes());
+            record.headers = vec![std::collections::HashMap::from([(
+                "trace".to_owned(),
+                format!("t{offset}").bytes().map(|b| b as i8).collect(),
+            )])];
+            record
+        }),
+        context(None),
+    );
+    let response = BatchLayer::kafka(config)
+        .service_fn(handler)
+        .oneshot(event)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (kafka_reported(&response), seen)
+}
+
+#[tokio::test]
+async fn kafka_stops_the_batch_by_default_and_the_partition_on_request() {
+    let records = [
+        (1, 10, r#"{"amount":5}"#),
+        (0, 7, r#"{"amount":1}"#),
+        (0, 8, r#"{"amount":-2}"#),
+        (1, 11, r#"{"amount":3}"#),
+        (0, 9, r#"{"amount":4}"#),
+        (2, 3, "not json"),
+        (2, 4, r#"{"amount":6}"#),
+    ];
+    let id = |p: &str, o| (p.to_owned(), o);
+    // Partition 0 runs first; its failure at offset 8 stops everything after it.
+    let (reported, seen) = run_kafka(BatchConfig::new(), &records).await;
+    assert_eq!(
+        reported,
+        [
+            id("payments-0", 8),
+            id("payments-0", 9),
+            id("payments-1", 10),
+            id("payments-1", 11),
+            id("payments-2", 3),
+            id("payments-2", 4),
+        ]
+    );
+    assert_eq!(
+        seen,
+        [
+            "payments-0@7 key=key-7 trace=t7",
+            "payments-0@8 key=key-8 trace=t8"
+        ]
+    );
+
+    let by_partition = BatchConfig::new().with_failure_scope(FailureScope::OrderingKey);
+    let expected = [
+        id("payments-0", 8),
+        id("payments-0", 9),
+        id("payments-2", 3),
+        id("payments-2", 4),
+    ];
+    let (reported, seen) = run_kafka(by_partition.clone(), &records).await;
+    assert_eq!(reported, expected);
+    assert_eq!(seen.len(), 4, "{seen:?}");
+
+    let (reported, mut seen) = run_kafka(by_partition.with_concurrency(8), &records).await;
+    assert_eq!(reported, expected);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "payments-0@7 key=key-7 trace=t7",
+            "payments-0@8 key=key-8 trace=t8",
+            "payments-1@10 key=key-10 trace=t10",
+            "payments-1@11 key=key-11 trace=t11",
+        ]
     );
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::Client;
 use support::{
-    Captured, counting_client, db_config, invoke, password_handler, put_secret, sdk_config,
-    sleep_until,
+    Captured, bridged_then_stale, counting_client, db_config, invoke, password_handler, put_secret,
+    sdk_config, sleep_until,
 };
 use tern_middleware::secrets::SecretsLayer;
 use tern_runtime::InitError;
@@ -109,29 +109,15 @@ async fn an_outage_is_bridged_by_the_grace_period_then_invocations_fail_clearly(
     let endpoint = moto.endpoint();
     let refused = format!("DispatchFailure: could not connect to {endpoint}: connection refused");
     moto.stop();
-    // Expired: this invocation starts a refresh, which fails; the cached value is served.
-    sleep_until(asked_at + ttl + Duration::from_millis(100)).await;
-    assert_eq!(invoke(&mut service).await.unwrap(), "pw-outage");
-    sleep_until(asked_at + ttl + grace - Duration::from_millis(300)).await;
-    assert_eq!(
-        invoke(&mut service).await.unwrap(),
+    bridged_then_stale(
+        &mut service,
+        (asked_at, ttl, grace),
         "pw-outage",
-        "within grace"
-    );
-
-    sleep_until(asked_at + ttl + grace + Duration::from_millis(300)).await;
-    let diagnostic = invoke(&mut service).await.unwrap_err();
-    assert_eq!(diagnostic.error_type, "Secrets.Stale");
-    let message = &diagnostic.error_message;
-    assert!(
-        message.starts_with("secret `db` (`prod/db`) is stale: its value is 3s old"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("the last refresh failed ({refused}); ")),
-        "{message}"
-    );
-    assert_plain_message(message);
+        "Secrets.Stale",
+        "secret `db` (`prod/db`) is stale: its value is 3s old",
+        &refused,
+    )
+    .await;
     assert_eq!(secrets.get("db").unwrap_err().error_type(), "Secrets.Stale");
 
     let forced = secrets.force_refresh("db").await.unwrap_err();
@@ -228,13 +214,7 @@ async fn secret_values_never_reach_logs_or_errors() {
     put_secret(&admin, "prod/db", &db_one, true).await;
     put_secret(&admin, "prod/token", TOKEN, true).await;
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _capture = tracing::subscriber::set_default(subscriber);
+    let (logs, _capture) = Captured::trace();
     let mut errors: Vec<String> = Vec::new();
     fn describe(error: &dyn std::fmt::Debug, display: String) -> String {
         format!("{display} | {error:?}")

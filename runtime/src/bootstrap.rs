@@ -74,6 +74,16 @@ impl RuntimeFlavor {
         Self::from(&Env::process())
     }
 
+    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from(&Env::from_vars(vars))
+    }
+
     fn from(env: &Env) -> Result<Self, InitError> {
         let configured = env.choice(
             names::TOKIO_RUNTIME,
@@ -335,7 +345,7 @@ mod tests {
             let mut vars = Vec::new();
             vars.extend(configured.map(|v| ("TERN_TOKIO_RUNTIME", v)));
             vars.extend(concurrency.map(|v| ("AWS_LAMBDA_MAX_CONCURRENCY", v)));
-            let got = RuntimeFlavor::from(&Env::from_vars(vars)).ok();
+            let got = RuntimeFlavor::from_vars(vars).ok();
             assert_eq!(got, expected, "{configured:?} {concurrency:?}");
         }
     }

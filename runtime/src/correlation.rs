@@ -149,9 +149,15 @@ impl Correlation {
     }
 }
 
-const HTTP_PATHS: [&[Step]; 2] = [
+const HTTP_PATHS: [&[Step]; 3] = [
     &[Step::Key("requestContext"), Step::Key("requestId")],
     &[Step::Key("headers"), Step::KeyAnyCase("x-amzn-trace-id")],
+    // ALB with multi-value headers on the target group sends only these.
+    &[
+        Step::Key("multiValueHeaders"),
+        Step::KeyAnyCase("x-amzn-trace-id"),
+        Step::Index(0),
+    ],
 ];
 
 fn sqs_path(attribute: &str) -> Path {
@@ -274,12 +280,18 @@ impl<'de> Deserializer<'de> for ShapeProbe<'_> {
         self.note(Shape::Other)
     }
 
+    /// serde_json's `RawValue` (how lambda_http's `LambdaRequest` takes the event before it
+    /// tells the kinds apart) asks for a newtype struct of this name: it takes any JSON.
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _: &'static str,
+        name: &'static str,
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        self.note(Shape::Other)
+        if name == "$serde_json::private::RawValue" {
+            self.note(Shape::Any)
+        } else {
+            self.note(Shape::Other)
+        }
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Self::Error> {
@@ -516,7 +528,31 @@ mod tests {
             find(&http, &alb).as_deref(),
             Some("Root=1-5bdb40ca-556d8b0c50dc66f0511bf520")
         );
+        // A target group with multi-value headers sends only `multiValueHeaders`.
+        let multi = json!({
+            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:…"}},
+            "httpMethod": "GET",
+            "multiValueHeaders": {"X-Amzn-Trace-Id": ["Root=1-5bdb40ca-multi"]},
+        });
+        assert_eq!(
+            find(&http, &multi).as_deref(),
+            Some("Root=1-5bdb40ca-multi")
+        );
         assert_eq!(find(&http, &json!({"message": "hi"})), None);
+    }
+
+    #[test]
+    fn lambda_http_requests_are_http_events() {
+        // lambda_http's `LambdaRequest` takes the event as a `RawValue` before it tells the
+        // kinds apart: any JSON, looked at for every source.
+        let env = Env::from_vars([("UNRELATED", "1")]);
+        let raw = Correlation::for_event::<Box<serde_json::value::RawValue>>(&env).unwrap();
+        assert_eq!(raw.paths.len(), 4);
+        assert_eq!(
+            raw.find(br#"{"requestContext":{"requestId":"r-7"}}"#)
+                .as_deref(),
+            Some("r-7")
+        );
     }
 
     #[test]
@@ -636,10 +672,10 @@ mod tests {
         let paths = |c: Correlation| c.paths.len();
         assert_eq!(paths(Correlation::for_event::<Custom>(&env).unwrap()), 0);
         assert_eq!(paths(Correlation::for_event::<u8>(&env).unwrap()), 0);
-        assert_eq!(paths(Correlation::for_event::<Request>(&env).unwrap()), 2);
+        assert_eq!(paths(Correlation::for_event::<Request>(&env).unwrap()), 3);
         assert_eq!(
             paths(Correlation::for_event::<serde_json::Value>(&env).unwrap()),
-            3
+            4
         );
         let batch = Correlation::for_event::<Batch>(&env).unwrap();
         assert_eq!(batch.paths[0], sqs_path("correlation_id"));

@@ -72,7 +72,9 @@ impl InitContext {
 
     /// Registers an async hook to run when Lambda shuts the execution environment down
     /// (`SIGTERM`), e.g. to flush buffered metrics. Hooks run in registration order and should
-    /// finish within a few hundred milliseconds: Lambda sends `SIGKILL` soon after.
+    /// finish within a few hundred milliseconds: Lambda sends `SIGKILL` soon after. Lambda
+    /// signals only runtimes with an extension: the `graceful-shutdown` feature (default)
+    /// registers one when hooks exist; without it, hooks run if another extension is attached.
     pub fn on_shutdown<F, Fut>(&self, hook: F)
     where
         F: FnOnce() -> Fut + Send + 'static,

@@ -1,9 +1,10 @@
 //! Graceful shutdown: hooks that run on `SIGTERM`/`SIGINT` before the process exits.
 //!
 //! Lambda only sends `SIGTERM` to a runtime when at least one extension is registered, so
-//! when hooks exist the bootstrap registers lambda_runtime's no-op internal extension. Without
-//! hooks it still listens for the signals (containers, `cargo lambda watch`, the emulator) but
-//! skips the extension round trip during init.
+//! when hooks exist the bootstrap registers lambda_runtime's no-op internal extension (the
+//! `graceful-shutdown` feature). Without hooks, or without the feature, it still listens for
+//! the signals (containers, `cargo lambda watch`, the emulator, another extension's layer) but
+//! makes no extension round trip during init.
 
 use std::{
     io::Write,
@@ -28,6 +29,7 @@ impl ShutdownHooks {
         self.lock().push(Box::new(move || Box::pin(hook())));
     }
 
+    #[cfg(any(test, feature = "graceful-shutdown"))]
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
@@ -54,32 +56,28 @@ impl ShutdownHooks {
 
 /// Installs the signal handling for the rest of the process's life.
 pub(crate) async fn install(hooks: ShutdownHooks) {
-    if hooks.is_empty() {
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            hooks.run().await;
-            std::process::exit(0);
-        });
-        return;
-    }
-    // lambda_runtime registers its no-op extension (so Lambda delivers SIGTERM), listens for
-    // the signals, runs our hook and exits 0. Its registration panics when the Extensions API
-    // refuses; catch that so a missing extension costs the hooks, not the function.
-    let fallback = hooks.clone();
-    let registered =
-        std::panic::AssertUnwindSafe(lambda_runtime::spawn_graceful_shutdown_handler(move || {
-            hooks.run()
-        }));
-    if catch_unwind(registered).await.is_err() {
+    #[cfg(feature = "graceful-shutdown")]
+    if !hooks.is_empty() {
+        // lambda_runtime registers its no-op extension (so Lambda delivers SIGTERM), listens
+        // for the signals, runs our hook and exits 0. Its registration panics when the
+        // Extensions API refuses; catch that so a missing extension costs the hooks, not the
+        // function.
+        let registering = hooks.clone();
+        let registered = std::panic::AssertUnwindSafe(
+            lambda_runtime::spawn_graceful_shutdown_handler(move || registering.run()),
+        );
+        if catch_unwind(registered).await.is_ok() {
+            return;
+        }
         tracing::warn!(
             "could not register the shutdown extension; shutdown hooks run only if a signal arrives anyway"
         );
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            fallback.run().await;
-            std::process::exit(0);
-        });
     }
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        hooks.run().await;
+        std::process::exit(0);
+    });
 }
 
 /// Runs a future, turning a panic into `Err(message)`.

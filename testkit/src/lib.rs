@@ -8,6 +8,7 @@
 //! - [`container`] runs the bootstrap's container image with the emulator mounted in, and a
 //!   TLS front with a test CA for proving the image's CA bundle.
 //! - [`OperationLog`] records the AWS operations an SDK client sends, for exact call counts.
+//! - [`put_parameter`] creates or changes an SSM parameter.
 //!
 //! The servers wait until they answer before returning and kill their whole process tree when
 //! dropped, so a failing or panicking test leaves nothing running. The tools come from the
@@ -37,6 +38,25 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("no free loopback port")
+}
+
+/// Creates or overwrites an SSM parameter (a `SecureString` when `secure`), as an operator
+/// would, through `sdk` (e.g. [`Moto::sdk_config`]).
+pub async fn put_parameter(sdk: &aws_config::SdkConfig, name: &str, value: &str, secure: bool) {
+    use aws_sdk_ssm::types::ParameterType;
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(if secure {
+            ParameterType::SecureString
+        } else {
+            ParameterType::String
+        })
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("put parameter {name}: {err:?}"));
 }
 
 /// An HTTP agent for loopback calls: no proxies, no TLS, non-2xx statuses are responses.

@@ -28,6 +28,22 @@ pub const ORDERS_TABLE: &str = "tern-demo-orders";
 pub const TELEMETRY_TABLE: &str = "tern-demo-telemetry";
 /// The idempotency table every example function shares (Powertools schema).
 pub const IDEMPOTENCY_TABLE: &str = "tern-demo-idempotency";
+/// The SSM parameter holding the `s3` function's routing rules (JSON), when it reads them
+/// from one.
+pub const S3_RULES_PARAMETER: &str = "/tern-demo/routing-rules";
+
+/// The `s3` function's routing rules in the scenario: JSON and CSV to the data bucket (under
+/// `json/` and `csv/`), images to the images bucket, the rest to the unsorted bucket.
+pub fn s3_routing_rules() -> Value {
+    serde_json::json!({
+        "default": {"bucket": S3_UNSORTED_BUCKET, "prefix": "unknown/"},
+        "routes": {
+            "json": {"bucket": S3_DATA_BUCKET, "prefix": "json/"},
+            "csv": {"bucket": S3_DATA_BUCKET, "prefix": "csv/"},
+            "image": {"bucket": S3_IMAGES_BUCKET, "prefix": ""}
+        }
+    })
+}
 
 /// moto, a Tokio runtime for SDK calls from synchronous tests, and the SDK configuration.
 pub struct Scenario {
@@ -98,6 +114,23 @@ impl Scenario {
         });
     }
 
+    /// Creates a Secrets Manager secret with a text value; returns its ARN.
+    pub fn create_secret(&self, name: &str, value: &str) -> String {
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        self.block_on(async {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("create secret {name}: {err:?}"))
+                .arn()
+                .expect("secret ARN")
+                .to_owned()
+        })
+    }
+
     /// Creates the Powertools-compatible idempotency table (`id`) and returns the variable
     /// that names it.
     pub fn seed_idempotency(&self) -> Vec<(String, String)> {
@@ -119,19 +152,7 @@ impl Scenario {
     /// [`seed_sns`](Self::seed_sns) for a moto that already has the idempotency table.
     pub fn seed_sns_without_idempotency(&self) -> Vec<(String, String)> {
         self.create_table(NOTIFICATIONS_TABLE, "message_id");
-        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        let arn = self.block_on(async {
-            secrets
-                .create_secret()
-                .name(SIGNING_KEY_SECRET)
-                .secret_string(SIGNING_KEY)
-                .send()
-                .await
-                .expect("create secret")
-                .arn()
-                .expect("secret ARN")
-                .to_owned()
-        });
+        let arn = self.create_secret(SIGNING_KEY_SECRET, SIGNING_KEY);
         vec![
             (
                 "NOTIFICATIONS_TABLE".to_owned(),
@@ -224,6 +245,47 @@ impl Scenario {
     /// Creates the `s3` function's buckets, uploads `events/s3/objects.json`, and returns the
     /// environment the function needs (routing rules, path-style addressing).
     pub fn seed_s3(&self) -> Vec<(String, String)> {
+        self.seed_s3_objects();
+        vec![
+            ("ROUTING_RULES".to_owned(), s3_routing_rules().to_string()),
+            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+        ]
+    }
+
+    /// Like [`seed_s3`](Self::seed_s3), with the rules in the SSM parameter
+    /// [`S3_RULES_PARAMETER`] and the function told to read them there.
+    pub fn seed_s3_with_rules_parameter(&self) -> Vec<(String, String)> {
+        self.seed_s3_objects();
+        self.put_parameter(S3_RULES_PARAMETER, &s3_routing_rules().to_string());
+        vec![
+            (
+                "ROUTING_RULES_PARAMETER".to_owned(),
+                S3_RULES_PARAMETER.to_owned(),
+            ),
+            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+        ]
+    }
+
+    /// Creates or overwrites a `String` parameter in SSM, as an operator would.
+    pub fn put_parameter(&self, name: &str, value: &str) {
+        self.block_on(crate::put_parameter(&self.sdk, name, value, false));
+    }
+
+    /// Uploads an object to the `s3` function's source bucket.
+    pub fn put_source_object(&self, key: &str, body: &[u8]) {
+        let s3 = self.s3();
+        self.block_on(async {
+            s3.put_object()
+                .bucket(S3_SOURCE_BUCKET)
+                .key(key)
+                .body(body.to_vec().into())
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("put object {key}: {err:?}"));
+        });
+    }
+
+    fn seed_s3_objects(&self) {
         let manifest: Value = serde_json::from_str(
             &std::fs::read_to_string(tools::workspace_root().join("events/s3/objects.json"))
                 .expect("events/s3/objects.json"),
@@ -262,18 +324,6 @@ impl Scenario {
                     .expect("put object");
             }
         });
-        let rules = serde_json::json!({
-            "default": {"bucket": S3_UNSORTED_BUCKET, "prefix": "unknown/"},
-            "routes": {
-                "json": {"bucket": S3_DATA_BUCKET, "prefix": "json/"},
-                "csv": {"bucket": S3_DATA_BUCKET, "prefix": "csv/"},
-                "image": {"bucket": S3_IMAGES_BUCKET, "prefix": ""}
-            }
-        });
-        vec![
-            ("ROUTING_RULES".to_owned(), rules.to_string()),
-            ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
-        ]
     }
 
     /// Keys in a bucket, sorted.

@@ -86,7 +86,7 @@ pub fn event(handler: &str, name: &str) -> String {
 }
 
 /// The handlers the `bootstrap` hosts, each with sample events under `events/<handler>/`.
-pub const HANDLERS: [&str; 5] = ["echo", "s3", "sqs", "sns", "kinesis"];
+pub const HANDLERS: [&str; 7] = ["echo", "s3", "sqs", "sns", "kinesis", "kafka", "api"];
 
 /// A handler's first sample event (`events/<handler>/1-*`, the first by name), as text: an
 /// event every handler answers without an error once its [`Scenario`](crate::Scenario) seeds.

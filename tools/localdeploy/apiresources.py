@@ -10,19 +10,25 @@
 | AWS::Lambda::Function | only Code, Handler, Role, Runtime, Description, MemorySize, Timeout, Environment, VpcConfig and ReservedConcurrentExecutions reach CreateFunction: Layers, Architectures, TracingConfig, PackageType and ImageConfig are dropped |
 | AWS::Lambda::LayerVersion | LayerName and CompatibleArchitectures are dropped (the layer is named after the stack) |
 | AWS::Lambda::Version | no `Version` attribute and no ARN for `Ref` (what an alias needs) |
+| AWS::Lambda::Url | no CloudFormation support for the type |
+| AWS::ApiGatewayV2::Api | no CloudFormation support for the type; no ImportApi either (its ReimportApi keeps the body's integration type as written, `aws_proxy`, and drops timeouts and route authorization) |
+| AWS::ApiGatewayV2::Stage | no CloudFormation support for the type |
 
 Each creator takes the resource's resolved properties and returns what `Ref` and `Fn::GetAtt`
 give for it in CloudFormation. What moto accepts but does not keep (a function's
-LoggingConfig) is returned as `local`, for the runner.
+LoggingConfig) is returned as `local`, for the runner. A property or an OpenAPI element a
+creator cannot apply is refused (UnsupportedProperty), never dropped.
 
-Adding a type (an HTTP API, a function URL): write `create_<thing>(ctx, logical_id, props)`
-and register it in CREATORS; the deployer then creates it once everything it refers to exists.
+Adding a type: write `create_<thing>(ctx, logical_id, props)` and register it in CREATORS; the
+deployer then creates it once everything it refers to exists.
 """
 
 import json
 import random
 import string
 from dataclasses import dataclass, field
+
+from .aws import ACCOUNT
 
 
 @dataclass
@@ -223,6 +229,110 @@ def create_subscription(ctx, logical_id, props):
     return Created(ref=arn)
 
 
+def create_function_url(ctx, logical_id, props):
+    request = {"FunctionName": props["TargetFunctionArn"], "AuthType": props["AuthType"]}
+    for key in ("Qualifier", "Cors", "InvokeMode"):
+        if key in props:
+            request[key] = props[key]
+    config = ctx.clients.client("lambda").create_function_url_config(**request)
+    return Created(
+        ref=config["FunctionArn"],
+        attributes={"FunctionArn": config["FunctionArn"], "FunctionUrl": config["FunctionUrl"]},
+    )
+
+
+# What the local deployer reads from an HTTP API's OpenAPI body (the shape SAM's HttpApi
+# generates); anything else in it is refused.
+OPENAPI_KEYS = {"openapi", "info", "paths", "tags"}
+OPERATION_KEYS = {"responses", "parameters", "x-amazon-apigateway-integration"}
+INTEGRATION_KEYS = {"type", "httpMethod", "uri", "payloadFormatVersion", "timeoutInMillis"}
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
+
+
+def _refuse_keys(where, mapping, allowed):
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise UnsupportedProperty(f"{where}.{unknown[0]} is not supported by the local deployer")
+
+
+def _operations(logical_id, body):
+    """(route key, integration) per operation of an OpenAPI body, refusing what is not read."""
+    _refuse_keys(f"{logical_id}.Body", body, OPENAPI_KEYS)
+    for path, operations in (body.get("paths") or {}).items():
+        _refuse_keys(f"{logical_id}.Body.paths.{path}", operations, HTTP_METHODS)
+        for method, operation in operations.items():
+            where = f"{logical_id}.Body.paths.{path}.{method}"
+            _refuse_keys(where, operation, OPERATION_KEYS)
+            if operation.get("responses"):
+                raise UnsupportedProperty(f"{where}.responses is not supported by the local deployer")
+            integration = operation.get("x-amazon-apigateway-integration")
+            if integration is None:
+                raise UnsupportedProperty(f"{where} has no x-amazon-apigateway-integration")
+            _refuse_keys(f"{where}.x-amazon-apigateway-integration", integration, INTEGRATION_KEYS)
+            verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+            yield f"{verb} {path}", integration
+
+
+def create_http_api(ctx, logical_id, props):
+    """An HTTP API, from its OpenAPI body as ImportApi makes it: the API, then an integration
+    (CreateIntegration) and a route (CreateRoute, no authorization) per operation."""
+    refuse(logical_id, props, ["BodyS3Location", "BasePath", "CredentialsArn", "RouteKey", "Target",
+                               "CorsConfiguration", "FailOnWarnings", "IpAddressType"])
+    api = ctx.clients.client("apigatewayv2")
+    body = props.get("Body")
+    request = {"Tags": dict(props.get("Tags") or {})}
+    if body is None:
+        request.update(Name=props["Name"], ProtocolType=props["ProtocolType"])
+        operations = []
+    else:
+        if props.get("ProtocolType", "HTTP") != "HTTP":
+            raise UnsupportedProperty(f"{logical_id}: a Body imports an HTTP API only")
+        info = body.get("info") or {}
+        request.update(Name=props.get("Name") or info["title"], ProtocolType="HTTP")
+        if "description" in info:
+            request["Description"] = info["description"]
+        if "version" in info:
+            request["Version"] = str(info["version"])
+        for tag in body.get("tags") or []:
+            request["Tags"][tag["name"]] = tag["x-amazon-apigateway-tag-value"]
+        operations = list(_operations(logical_id, body))
+    for key in ("Description", "Version", "DisableExecuteApiEndpoint", "DisableSchemaValidation",
+                "ApiKeySelectionExpression", "RouteSelectionExpression"):
+        if key in props:
+            request[key] = props[key]
+    created = api.create_api(**request)
+    api_id = created["ApiId"]
+    for route_key, integration in operations:
+        made = {
+            "ApiId": api_id,
+            "IntegrationType": integration["type"].upper(),
+            "IntegrationUri": integration["uri"],
+            "IntegrationMethod": integration["httpMethod"],
+            "PayloadFormatVersion": integration.get("payloadFormatVersion", "1.0"),
+        }
+        if "timeoutInMillis" in integration:
+            made["TimeoutInMillis"] = int(integration["timeoutInMillis"])
+        integration_id = api.create_integration(**made)["IntegrationId"]
+        api.create_route(ApiId=api_id, RouteKey=route_key, AuthorizationType="NONE",
+                         Target=f"integrations/{integration_id}")
+    arn = f"arn:aws:execute-api:{ctx.clients.region}:{ACCOUNT}:{api_id}"
+    return Created(
+        ref=api_id,
+        attributes={"ApiId": api_id, "ApiEndpoint": created["ApiEndpoint"], "ExecuteApiArn": arn},
+    )
+
+
+def create_stage(ctx, logical_id, props):
+    refuse(logical_id, props, ["DeploymentId", "ClientCertificateId"])
+    request = {"ApiId": props["ApiId"], "StageName": props["StageName"]}
+    for key in ("AutoDeploy", "Description", "StageVariables", "DefaultRouteSettings",
+                "RouteSettings", "AccessLogSettings", "Tags"):
+        if key in props:
+            request[key] = props[key]
+    ctx.clients.client("apigatewayv2").create_stage(**request)
+    return Created(ref=props["StageName"])
+
+
 CREATORS = {
     "AWS::SecretsManager::Secret": create_secret,
     "AWS::SNS::Subscription": create_subscription,
@@ -231,4 +341,7 @@ CREATORS = {
     "AWS::Lambda::Function": create_function,
     "AWS::Lambda::LayerVersion": create_layer_version,
     "AWS::Lambda::Version": create_version,
+    "AWS::Lambda::Url": create_function_url,
+    "AWS::ApiGatewayV2::Api": create_http_api,
+    "AWS::ApiGatewayV2::Stage": create_stage,
 }

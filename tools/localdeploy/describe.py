@@ -4,7 +4,9 @@
 layers, environment, timeout, memory, role, asynchronous invocation config), event source
 mappings, queues (redrive policies, encryption), tables (keys, TTL, point-in-time recovery),
 topics and their subscriptions (filter policies), buckets (encryption, public access block,
-notification filters), streams, secrets, roles and log groups. Physical names and ARNs of the
+notification filters), streams, secrets, roles, log groups, HTTP APIs (routes, their
+integrations, stages) and function URLs (auth type); a function's entry includes its
+resource-based policy (who may invoke it). Physical names and ARNs of the
 stack's resources are written as `{LogicalId}` (what `Ref` gives) and `{LogicalId.Attribute}`
 (what `Fn::GetAtt` gives), so the result can be compared with exact expectations.
 """
@@ -17,8 +19,13 @@ class Names:
 
     def __init__(self, stack):
         pairs = {}
+        # A Ref that is another resource's attribute names that resource (a function URL's
+        # Ref is its function's ARN): the attribute's name is used for it.
+        others = {}
+        for (lid, _), value in stack.attributes.items():
+            others.setdefault(value, lid)
         for lid, ref in stack.refs.items():
-            if _is_name(ref):
+            if _is_name(ref) and others.get(ref, lid) == lid:
                 pairs[ref] = f"{{{lid}}}"
         for (lid, attribute), value in stack.attributes.items():
             if _is_name(value) and value not in pairs:
@@ -38,8 +45,9 @@ class Names:
 
 
 def _is_name(value):
-    """A physical name or ARN, not a short value such as a version number ("1")."""
-    return isinstance(value, str) and len(value) >= 8 and not value.isdigit()
+    """A physical name or ARN, not a short value such as a version number ("1") or a name
+    the template gives (an HTTP API stage's `$default`)."""
+    return isinstance(value, str) and len(value) >= 8 and not value.isdigit() and not value.startswith("$")
 
 
 def _pick(source, keys):
@@ -72,7 +80,19 @@ def function(clients, name):
     concurrency = lam.get_function_concurrency(FunctionName=name)
     if concurrency.get("ReservedConcurrentExecutions") is not None:
         entry["ReservedConcurrentExecutions"] = concurrency["ReservedConcurrentExecutions"]
+    permissions = resource_policy(clients, name)
+    if permissions:
+        entry["Permissions"] = [_pick(s, ["Principal", "Action", "Condition"]) for s in permissions]
     return entry
+
+
+def resource_policy(clients, name):
+    """The statements of a function's resource-based policy (who may invoke it), or []."""
+    lam = clients.client("lambda")
+    try:
+        return json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    except lam.exceptions.ResourceNotFoundException:
+        return []
 
 
 def layer(clients, arn):
@@ -201,6 +221,39 @@ def secret(clients, arn):
     }
 
 
+def http_api(clients, api_id):
+    """An HTTP API: its routes, each with its authorization and its integration, and stages."""
+    api = clients.client("apigatewayv2")
+    described = api.get_api(ApiId=api_id)
+    routes = {}
+    for route in api.get_routes(ApiId=api_id)["Items"]:
+        kind, _, target = route.get("Target", "").partition("/")
+        entry = _pick(route, ["AuthorizationType", "ApiKeyRequired"])
+        if kind == "integrations":
+            integration = api.get_integration(ApiId=api_id, IntegrationId=target)
+            entry["Integration"] = _pick(
+                integration,
+                ["IntegrationType", "IntegrationMethod", "IntegrationUri", "PayloadFormatVersion",
+                 "TimeoutInMillis"],
+            )
+        routes[route["RouteKey"]] = entry
+    stages = {
+        stage["StageName"]: _pick(stage, ["AutoDeploy", "AccessLogSettings", "StageVariables"])
+        for stage in api.get_stages(ApiId=api_id)["Items"]
+    }
+    return {
+        **_pick(described, ["ProtocolType", "Description", "ApiEndpoint"]),
+        "Routes": routes,
+        "Stages": stages,
+    }
+
+
+def function_url(clients, function_arn):
+    config = clients.client("lambda").get_function_url_config(FunctionName=function_arn)
+    # InvokeMode is left out: moto reports its default as "Buffered", Lambda as "BUFFERED".
+    return _pick(config, ["FunctionUrl", "FunctionArn", "AuthType", "Cors"])
+
+
 def role(clients, name):
     iam = clients.client("iam")
     policies = {}
@@ -229,6 +282,8 @@ SECTIONS = {
     "secrets": ("AWS::SecretsManager::Secret", secret),
     "roles": ("AWS::IAM::Role", role),
     "log_groups": ("AWS::Logs::LogGroup", log_group),
+    "http_apis": ("AWS::ApiGatewayV2::Api", http_api),
+    "function_urls": ("AWS::Lambda::Url", function_url),
 }
 
 

@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
-//!            [--rounds N] [--invokes N] [--out FILE]
+//!            [--rounds N] [--invokes N] [--build-rounds N] [--build-dir DIR] [--out FILE]
+//!            [--only api]
 //! ```
-//! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare` and
-//! `tern-bench-bare-fetch`; `--python` is the interpreter of the venv with the pinned
-//! Powertools and awslambdaric.
+//! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare`,
+//! `tern-bench-bare-fetch`, `tern-bench-api` and `tern-bench-bare-api`; `--python` is the
+//! interpreter of the venv with the pinned Powertools and awslambdaric. `--build-rounds`
+//! (default 1) clean release builds of the bare function and the minimal tern example are made
+//! in `--build-dir` (default `target/bench/clean`), for their build times and sizes. `--only
+//! api` runs the `api` comparison alone (with `--bootstrap`, the shipped bootstrap as a fourth
+//! row).
 
 use std::{
     collections::BTreeMap,
@@ -16,12 +21,12 @@ use std::{
 };
 
 use tern_bench::{
-    harness_support, inprocess, log_line,
+    api, clean_build, harness_support, inprocess, log_line,
     rie::{self, Function, Run},
     stats::Samples,
     workload,
 };
-use tern_testkit::{Moto, tools::workspace_root};
+use tern_testkit::{Moto, Scenario, tools::workspace_root};
 
 struct Options {
     bin_dir: PathBuf,
@@ -31,7 +36,10 @@ struct Options {
     image: Option<String>,
     rounds: usize,
     invokes: usize,
+    build_rounds: usize,
+    build_dir: PathBuf,
     out: Option<PathBuf>,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -62,11 +70,19 @@ fn options() -> Options {
         image: args.get("image").cloned(),
         rounds: number("rounds", 20),
         invokes: number("invokes", 150),
+        build_rounds: number("build-rounds", 1),
+        build_dir: path("build-dir").unwrap_or_else(|| workspace_root().join("target/bench/clean")),
         out: path("out"),
+        only: args.get("only").cloned(),
     }
 }
 
-fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> {
+fn functions(
+    options: &Options,
+    moto: &Moto,
+    secret_arn: &str,
+    parameters: &[(String, String)],
+) -> Vec<Function> {
     let rust = |label: &str, bin: &str, args: &[&str], extra: &[(&str, &str)]| Function {
         label: label.to_owned(),
         program: options.bin_dir.join(bin),
@@ -83,13 +99,25 @@ fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> 
             .collect(),
     };
     let python_dir = workspace_root().join("bench/python");
+    let secret = ("BENCH_SECRET_ARN", secret_arn);
+    let mut prefetch: Vec<(&str, &str)> = parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    prefetch.push(secret);
     vec![
         rust("tern full stack", "tern-bench-full", &["orders"], &[]),
         rust(
             "tern full stack + secret prefetch",
             "tern-bench-full",
             &["orders"],
-            &[("BENCH_SECRET_ARN", secret_arn)],
+            &[secret],
+        ),
+        rust(
+            "tern full stack + 3 parameters and 1 secret prefetched",
+            "tern-bench-full",
+            &["orders"],
+            &prefetch,
         ),
         rust(
             "bare lambda_runtime, current_thread",
@@ -101,7 +129,13 @@ fn functions(options: &Options, moto: &Moto, secret_arn: &str) -> Vec<Function> 
             "bare lambda_runtime, current_thread + GetSecretValue at init",
             "tern-bench-bare-fetch",
             &[],
-            &[("BENCH_SECRET_ARN", secret_arn)],
+            &[secret],
+        ),
+        rust(
+            "bare lambda_runtime, current_thread + GetParameters (3 names) and GetSecretValue at init",
+            "tern-bench-bare-fetch",
+            &[],
+            &prefetch,
         ),
         rust(
             "bare lambda_runtime, multi_thread",
@@ -140,16 +174,16 @@ fn end_to_end(options: &Options, functions: &[Function]) -> Vec<Measured> {
     for round in 0..options.rounds {
         // A B C … A B C …: every implementation sees the same neighbours' noise.
         for (function, out) in functions.iter().zip(&mut measured) {
-            let run: Run = rie::measure(function, &payload, 20, options.invokes);
+            let run: Run = rie::measure(function, &[&payload], 20, options.invokes);
+            let response = &run.last_response[0];
             assert!(
-                run.last_response.contains(&expected_failure)
-                    && run.last_response.matches("itemIdentifier").count() == 1,
-                "{}: unexpected response {}",
+                response.contains(&expected_failure)
+                    && response.matches("itemIdentifier").count() == 1,
+                "{}: unexpected response {response}",
                 function.label,
-                run.last_response
             );
-            out.busy.extend(run.busy_ms);
-            out.client.extend(run.client_ms);
+            out.busy.extend(run.busy_ms.concat());
+            out.client.extend(run.client_ms.concat());
             out.init.push(run.init_ms);
             out.cold_client.push(run.cold_client_ms);
             out.rss_mib.push(run.peak_rss_kib as f64 / 1024.0);
@@ -211,17 +245,17 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
-fn main() {
-    let options = options();
+/// The SQS benchmarks (in process, end to end, DynamoDB calls) and the sizes: their target
+/// rows, the note under the targets, and their tables.
+fn sqs(options: &Options, scenario: &Scenario) -> (String, String, String) {
+    let moto = &scenario.moto;
     let mut report = String::new();
-
-    eprintln!("starting moto");
-    let moto = Moto::start();
-    let secret_arn = harness_support::create_secret(&moto);
-    let round_trips = harness_support::secret_round_trips(&moto, 15);
+    let secret_arn = harness_support::create_secret(moto);
+    let parameters = harness_support::create_parameters(moto);
+    let round_trips = harness_support::secret_round_trips(moto, 15);
 
     eprintln!("in-process: tern and bare (Rust), Powertools (Python), alternating");
-    let secrets = harness_support::fetch_secret(&moto);
+    let secrets = harness_support::fetch_secret(moto);
     let mut rust = inprocess::InProcess::default();
     let mut python = Samples::new();
     let mut line = log_line::LogLine::default();
@@ -233,7 +267,7 @@ fn main() {
             .extend(part.kinesis_full.values().iter().copied());
         rust.kinesis_bare
             .extend(part.kinesis_bare.values().iter().copied());
-        python.extend(python_inprocess(&options, 5).values().iter().copied());
+        python.extend(python_inprocess(options, 5).values().iter().copied());
         let part = log_line::run(5);
         line.tern.extend(part.tern.values().iter().copied());
         line.library_clock
@@ -245,11 +279,29 @@ fn main() {
         "end to end through the emulator: {} rounds × {} warm invokes",
         options.rounds, options.invokes
     );
-    let functions = functions(&options, &moto, &secret_arn);
-    let measured = end_to_end(&options, &functions);
+    let functions = functions(options, moto, &secret_arn, &parameters);
+    let measured = end_to_end(options, &functions);
 
     eprintln!("idempotency: DynamoDB requests on the wire");
-    let calls = harness_support::idempotency_calls(&moto);
+    let calls = harness_support::idempotency_calls(scenario);
+
+    eprintln!(
+        "clean release builds of the bare function and the minimal tern example, {} round(s)",
+        options.build_rounds
+    );
+    let built_functions = [
+        clean_build::Function {
+            label: "bare lambda_runtime (`bench/src/bin/bare.rs`)",
+            package: "tern-bench-bare",
+            bin: "tern-bench-bare",
+        },
+        clean_build::Function {
+            label: "tern, minimal features (`examples/batch-minimal`)",
+            package: "tern-example-batch-minimal",
+            bin: "tern-example-batch-minimal",
+        },
+    ];
+    let built = clean_build::measure(&built_functions, options.build_rounds, &options.build_dir);
 
     // ---- tables ----
     let _ = writeln!(
@@ -345,13 +397,43 @@ fn main() {
         mb(layer),
         mb(image)
     );
+    let _ = writeln!(
+        report,
+        "### The minimal function: size and clean build\n\n\
+         The same SQS order function, each package alone: `cargo build --release` from an empty \
+         target directory (release profile, stripped), {} round(s) alternated; the fastest \
+         round. CPU is user + system time of cargo and the compilers.\n\n\
+         | function | stripped binary | clean build, wall | clean build, CPU |\n|---|---|---|---|",
+        options.build_rounds
+    );
+    for (function, m) in built_functions.iter().zip(&built) {
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} s | {:.0} s |",
+            function.label,
+            mb(Some(m.size)),
+            m.wall_s.quantile(0.0),
+            m.cpu_s.quantile(0.0)
+        );
+    }
+    let _ = writeln!(report);
 
     // ---- targets ----
-    let [full, full_secrets, bare, bare_secrets, bare_mt, powertools] = &measured[..] else {
-        unreachable!("six implementations")
+    let [
+        full,
+        full_secrets,
+        full_prefetch,
+        bare,
+        bare_secrets,
+        bare_prefetch,
+        bare_mt,
+        powertools,
+    ] = &measured[..]
+    else {
+        unreachable!("eight implementations")
     };
     let _ = bare_mt;
-    let mut targets = String::from("| target | measured | verdict |\n|---|---|---|\n");
+    let mut targets = String::new();
     let mut row = |target: &str, measured: String, met: bool| {
         let _ = writeln!(targets, "| {target} | {measured} | {} |", verdict(met));
     };
@@ -410,10 +492,23 @@ fn main() {
         ),
         full_secrets.init.median() <= budget,
     );
+    // Three parameters and a secret fetched concurrently, against the same fetched by hand
+    // (one GetParameters, then GetSecretValue), with the same SDK and HTTP client.
+    let prefetch = full_prefetch.init.median() / bare_prefetch.init.median();
+    row(
+        "cold init, 3 parameters + 1 secret prefetched ≤ 1.0× the same fetched by hand",
+        format!(
+            "{:.1} vs {:.1} ms ({prefetch:.2}×)",
+            full_prefetch.init.median(),
+            bare_prefetch.init.median()
+        ),
+        prefetch <= 1.0,
+    );
     let rss = full
         .rss_mib
         .quantile(1.0)
-        .max(full_secrets.rss_mib.quantile(1.0));
+        .max(full_secrets.rss_mib.quantile(1.0))
+        .max(full_prefetch.rss_mib.quantile(1.0));
     row(
         "peak RSS ≤ 11 MiB",
         format!("{rss:.1} MiB (max)"),
@@ -440,6 +535,28 @@ fn main() {
             size <= 10_000_000,
         );
     }
+    let [built_bare, built_minimal] = &built[..] else {
+        unreachable!("two clean builds")
+    };
+    let size_ratio = built_minimal.size as f64 / built_bare.size as f64;
+    row(
+        "minimal example ≤ 1.25× bare, stripped size",
+        format!(
+            "{size_ratio:.2}× ({:.2} vs {:.2} MB)",
+            built_minimal.size as f64 / 1e6,
+            built_bare.size as f64 / 1e6
+        ),
+        size_ratio <= 1.25,
+    );
+    let build_ratio = built_minimal.wall_s.quantile(0.0) / built_bare.wall_s.quantile(0.0);
+    row(
+        "minimal example clean release build ≤ 1.5× bare",
+        format!(
+            "{build_ratio:.2}× wall, {:.2}× CPU",
+            built_minimal.cpu_s.quantile(0.0) / built_bare.cpu_s.quantile(0.0)
+        ),
+        build_ratio <= 1.5,
+    );
     // Not a target: what prefetching through the secrets layer costs over fetching the same
     // secret by hand at init (same SDK, same HTTP client, same moto).
     let by_hand = format!(
@@ -449,8 +566,43 @@ fn main() {
         bare_secrets.init.median(),
         full_secrets.init.median() / bare_secrets.init.median()
     );
-    let report = format!("### Targets\n\n{targets}\n{by_hand}\n{report}");
+    (targets, by_hand, report)
+}
 
+fn main() {
+    let options = options();
+    eprintln!("starting moto");
+    let scenario = Scenario::start();
+    let (mut targets, by_hand, mut report) = if options.only.as_deref() == Some("api") {
+        Default::default()
+    } else {
+        sqs(&options, &scenario)
+    };
+
+    eprintln!(
+        "the api function against bare lambda_http: {} rounds × {} warm rounds of {} requests",
+        options.rounds,
+        options.invokes,
+        api::workloads().len()
+    );
+    let workloads = api::workloads();
+    let functions = api::functions(&scenario, &options.bin_dir, options.bootstrap.as_deref());
+    let measured = api::measure(&functions, &workloads, options.rounds, 20, options.invokes);
+    let (section, rows) = api::report(
+        &functions,
+        &workloads,
+        &measured,
+        options.rounds,
+        options.invokes,
+    );
+    for (target, measured, met) in rows {
+        let _ = writeln!(targets, "| {target} | {measured} | {} |", verdict(met));
+    }
+    report.push_str(&section);
+
+    let report = format!(
+        "### Targets\n\n| target | measured | verdict |\n|---|---|---|\n{targets}\n{by_hand}\n{report}"
+    );
     print!("{report}");
     if let Some(out) = &options.out {
         std::fs::write(out, &report).expect("write the report");

@@ -7,14 +7,13 @@
 //! handler runs behind the idempotency layer keyed by bucket, key and version (or sequencer):
 //! a duplicate notification returns the first report without copying again.
 //!
-//! Configuration (read at init): `ROUTING_RULES` or `ROUTING_RULES_FILE` (see [`routing`]);
+//! Configuration (read at init): `ROUTING_RULES_PARAMETER` (an SSM parameter, re-read after
+//! `TERN_PARAMETERS_TTL_SECONDS`), `ROUTING_RULES` or `ROUTING_RULES_FILE` (see [`routing`]);
 //! `TERN_IDEMPOTENCY_TABLE`; `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints such as
 //! moto.
 
 pub mod classify;
 pub mod routing;
-
-use std::sync::Arc;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_sdk_s3::{
@@ -24,12 +23,15 @@ use aws_sdk_s3::{
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
-use tern_middleware::idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector};
+use tern_middleware::{
+    idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector},
+    parameters::{ParametersError, ParametersLayer},
+};
 use tern_runtime::{Diagnostic, InitContext, InitError, aws::SdkFailure};
 use tower::ServiceBuilder;
 
 use classify::{SAMPLE_BYTES, classify};
-use routing::RoutingRules;
+use routing::{RoutingRules, Rules};
 
 /// Largest object `CopyObject` copies in one request.
 const MAX_COPY_BYTES: i64 = 5 * 1024 * 1024 * 1024;
@@ -112,6 +114,9 @@ pub enum S3RouteError {
         /// Object size.
         size: i64,
     },
+    /// The routing rules parameter cannot be read (stale past its grace period).
+    #[error(transparent)]
+    Rules(#[from] ParametersError),
     /// An S3 call failed.
     #[error("{operation} s3://{bucket}/{key} failed: {code}: {message}")]
     S3 {
@@ -138,6 +143,7 @@ impl From<S3RouteError> for Diagnostic {
             S3RouteError::SameBucket { .. } => "S3.RoutingLoop",
             S3RouteError::TooLarge { .. } => "S3.ObjectTooLarge",
             S3RouteError::S3 { .. } => "S3.RequestFailed",
+            S3RouteError::Rules(rules) => rules.error_type(),
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -146,7 +152,8 @@ impl From<S3RouteError> for Diagnostic {
     }
 }
 
-/// Builds the `s3` service: idempotency (per bucket, key and version or sequencer) → router.
+/// Builds the `s3` service: the rules parameter kept fresh (when the rules come from one) →
+/// idempotency (per bucket, key and version or sequencer) → router.
 pub async fn build(
     init: InitContext,
 ) -> Result<
@@ -157,12 +164,14 @@ pub async fn build(
     >,
     InitError,
 > {
-    let router = S3Router::from_init(&init).await?;
+    let (router, rules_parameter) = S3Router::from_init(&init).await?;
     let by_object = KeySelector::from_fn(|event: &S3Event| Some(idempotency_data(event)));
     let idempotency =
         IdempotencyLayer::from_init(&init, IdempotencyConfig::from_env()?, by_object).await?;
     Ok(ServiceBuilder::new()
         .layer(crate::observability::metrics_layer())
+        .option_layer(rules_parameter)
+        .map_err(Diagnostic::from)
         .layer(idempotency)
         .service(tern_runtime::service_fn(
             move |event: tern_runtime::LambdaEvent<S3Event>| {
@@ -176,13 +185,16 @@ pub async fn build(
 #[derive(Clone)]
 pub struct S3Router {
     client: aws_sdk_s3::Client,
-    rules: Arc<RoutingRules>,
+    rules: Rules,
 }
 
 impl S3Router {
-    /// Reads the rules and builds the S3 client from the shared SDK configuration.
-    pub async fn from_init(init: &InitContext) -> Result<Self, InitError> {
-        let rules = RoutingRules::from_init(init)?;
+    /// Reads the rules (fetching their parameter, whose layer it returns, when they come from
+    /// one) and builds the S3 client from the shared SDK configuration.
+    pub async fn from_init(
+        init: &InitContext,
+    ) -> Result<(Self, Option<ParametersLayer>), InitError> {
+        let (rules, rules_parameter) = Rules::from_init(init).await?;
         let path_style = match init.optional_env("S3_FORCE_PATH_STYLE").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -196,14 +208,17 @@ impl S3Router {
         let config = aws_sdk_s3::config::Builder::from(init.aws_config().await)
             .force_path_style(path_style)
             .build();
-        Ok(Self {
+        let router = Self {
             client: aws_sdk_s3::Client::from_conf(config),
-            rules: Arc::new(rules),
-        })
+            rules,
+        };
+        Ok((router, rules_parameter))
     }
 
-    /// Routes every `ObjectCreated` record of the event, in order.
+    /// Routes every `ObjectCreated` record of the event, in order, by the rules in force when
+    /// it arrived.
     pub async fn route_event(&self, event: &S3Event) -> Result<RoutingReport, S3RouteError> {
+        let rules = self.rules.current()?;
         let mut report = RoutingReport::default();
         for (index, record) in event.records.iter().enumerate() {
             let name = record.event_name.as_deref().unwrap_or_default();
@@ -212,16 +227,21 @@ impl S3Router {
                 report.skipped.push(name.to_owned());
                 continue;
             }
-            report.routed.push(self.route(index, record).await?);
+            report.routed.push(self.route(&rules, index, record).await?);
         }
         Ok(report)
     }
 
-    async fn route(&self, index: usize, record: &S3EventRecord) -> Result<Routed, S3RouteError> {
+    async fn route(
+        &self,
+        rules: &RoutingRules,
+        index: usize,
+        record: &S3EventRecord,
+    ) -> Result<Routed, S3RouteError> {
         let object = ObjectRef::from_record(index, record)?;
         let (sample, complete) = self.sample(&object).await?;
         let class = classify(&sample, complete);
-        let destination = self.rules.destination(class);
+        let destination = rules.destination(class);
         if destination.bucket == object.bucket {
             return Err(S3RouteError::SameBucket {
                 bucket: object.bucket,

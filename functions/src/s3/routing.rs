@@ -1,4 +1,4 @@
-//! Routing rules: which bucket (and key prefix) each content class goes to. Read once, at init.
+//! Routing rules: which bucket (and key prefix) each content class goes to.
 //!
 //! ```json
 //! {
@@ -11,13 +11,20 @@
 //! }
 //! ```
 //!
-//! From `ROUTING_RULES` (the JSON itself) or `ROUTING_RULES_FILE` (a path; relative paths are
-//! resolved against `LAMBDA_TASK_ROOT`, where Lambda unpacks the function package). A class
-//! without a route goes to `default`. The routed copy's key is `prefix` + the source key.
+//! From `ROUTING_RULES_PARAMETER` (the name of an SSM parameter holding the JSON, cached and
+//! re-read after `TERN_PARAMETERS_TTL_SECONDS`, so a changed rule applies without a redeploy),
+//! `ROUTING_RULES` (the JSON itself) or `ROUTING_RULES_FILE` (a path; relative paths are
+//! resolved against `LAMBDA_TASK_ROOT`, where Lambda unpacks the function package); the last
+//! two are read once, at init. A class without a route goes to `default`. The routed copy's key
+//! is `prefix` + the source key. Rules that do not validate fail init; a changed parameter that
+//! does not validate is logged and the rules in force stay.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use serde::Deserialize;
+use tern_middleware::parameters::{
+    Parameter, ParameterValue, Parameters, ParametersConfig, ParametersError, ParametersLayer,
+};
 use tern_runtime::{InitContext, InitError};
 
 use super::classify::ContentClass;
@@ -52,6 +59,83 @@ pub struct RoutingRules {
 
 const CLASSES: [&str; 4] = ["json", "csv", "image", "unknown"];
 
+/// The variable naming the SSM parameter that holds the rules.
+pub const RULES_PARAMETER_ENV: &str = "ROUTING_RULES_PARAMETER";
+
+/// The rules the handler routes by: fixed at init, or the current value of an SSM parameter.
+#[derive(Clone, Debug)]
+pub enum Rules {
+    /// From `ROUTING_RULES` or `ROUTING_RULES_FILE`, read once.
+    Fixed(Arc<RoutingRules>),
+    /// From the SSM parameter `ROUTING_RULES_PARAMETER` names, validated once per version.
+    Parameter(Parameters),
+}
+
+impl Rules {
+    /// The logical name of the rules parameter.
+    const PARAMETER: &str = "routing_rules";
+
+    /// The rules, and the layer that keeps the parameter fresh when they come from one.
+    pub async fn from_init(
+        init: &InitContext,
+    ) -> Result<(Self, Option<ParametersLayer>), InitError> {
+        if init.optional_env(RULES_PARAMETER_ENV).is_none() {
+            return Ok((Self::Fixed(Arc::new(RoutingRules::from_init(init)?)), None));
+        }
+        if let Some(other) = ["ROUTING_RULES", "ROUTING_RULES_FILE"]
+            .into_iter()
+            .find(|name| init.optional_env(name).is_some())
+        {
+            return Err(InitError::InvalidEnv {
+                name: other.to_owned(),
+                reason: format!(
+                    "the rules come from the parameter {RULES_PARAMETER_ENV} names; unset one of \
+                     the two"
+                ),
+            });
+        }
+        let rules = Parameter::ssm(Self::PARAMETER, RULES_PARAMETER_ENV)
+            .with_transform(RoutingRules::from_json);
+        let config = ParametersConfig::from_env()?.with_parameter(rules);
+        let layer = ParametersLayer::from_init(init, config).await?;
+        Ok((Self::Parameter(layer.parameters().clone()), Some(layer)))
+    }
+
+    /// The rules in force: a reference count, no parse (the parameter's rules were validated
+    /// once, when that version was fetched).
+    pub fn current(&self) -> Result<CurrentRules, ParametersError> {
+        match self {
+            Self::Fixed(rules) => Ok(CurrentRules::Fixed(rules.clone())),
+            Self::Parameter(parameters) => {
+                let value = parameters.get(Self::PARAMETER)?;
+                value.typed::<RoutingRules>()?;
+                Ok(CurrentRules::Parameter(value))
+            }
+        }
+    }
+}
+
+/// The rules one event is routed by.
+pub enum CurrentRules {
+    /// Fixed at init.
+    Fixed(Arc<RoutingRules>),
+    /// A version of the rules parameter, holding [`RoutingRules`] (checked by [`Rules::current`]).
+    Parameter(ParameterValue),
+}
+
+impl std::ops::Deref for CurrentRules {
+    type Target = RoutingRules;
+
+    fn deref(&self) -> &RoutingRules {
+        match self {
+            Self::Fixed(rules) => rules,
+            Self::Parameter(value) => value
+                .typed::<RoutingRules>()
+                .expect("Rules::current hands out values that hold RoutingRules"),
+        }
+    }
+}
+
 impl RoutingRules {
     /// Reads `ROUTING_RULES` or `ROUTING_RULES_FILE`.
     pub fn from_init(init: &InitContext) -> Result<Self, InitError> {
@@ -65,10 +149,11 @@ impl RoutingRules {
         let Some(file) = init.optional_env("ROUTING_RULES_FILE") else {
             return Err(InitError::MissingEnv {
                 name: "ROUTING_RULES".to_owned(),
-                purpose:
+                purpose: format!(
                     "the routing rules as JSON (or set ROUTING_RULES_FILE to a JSON file in the \
-                          function package)"
-                        .to_owned(),
+                     function package, or {RULES_PARAMETER_ENV} to the name of an SSM parameter \
+                     holding them)"
+                ),
             });
         };
         let mut path = PathBuf::from(&file);

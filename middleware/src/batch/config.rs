@@ -15,20 +15,22 @@ const MAX_MARGIN_MS: u64 = 900_000;
 const DEFAULT_SAFETY_MARGIN: Duration = Duration::from_secs(1);
 const DEFAULT_ABANDON_MARGIN: Duration = Duration::from_millis(100);
 
-/// What a failed record of an ordered source (SQS FIFO, Kinesis, DynamoDB streams) stops.
+/// What a failed record of an ordered source (SQS FIFO, Kinesis, DynamoDB streams, Kafka) stops.
 ///
 /// Records of a standard SQS queue have no order: a failure there never stops another record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureScope {
-    /// The rest of the record's ordering key — its SQS message group, Kinesis partition key or
-    /// DynamoDB item — is reported failed without running; other keys go on. The default for
+    /// The rest of the record's ordering key — its SQS message group, Kinesis partition key,
+    /// DynamoDB item or Kafka topic-partition — is reported failed without running; other keys
+    /// go on. The default for
     /// SQS FIFO, where Lambda redelivers exactly the reported messages.
     /// `TERN_BATCH_FAILURE_SCOPE=key`.
     OrderingKey,
-    /// Every record not yet started is reported failed without running; records already
-    /// running finish. The default for Kinesis and DynamoDB streams: Lambda resumes the shard
-    /// from the lowest reported sequence number, so records processed after a failure would be
-    /// delivered (and processed) again anyway. `TERN_BATCH_FAILURE_SCOPE=batch`.
+    /// Every record not yet started is reported failed without running (a record has started
+    /// once its handler future has been polled); records already running finish. The default
+    /// for Kinesis and DynamoDB streams and for Kafka: Lambda resumes the shard (partition)
+    /// from the lowest reported sequence number (offset), so records processed after a failure
+    /// would be delivered (and processed) again anyway. `TERN_BATCH_FAILURE_SCOPE=batch`.
     Batch,
 }
 
@@ -52,7 +54,7 @@ pub enum AllFailedPolicy {
 /// | records running at once | [`with_concurrency`](Self::with_concurrency) | `TERN_BATCH_CONCURRENCY` | 1 (sequential) |
 /// | no start below this remaining time | [`with_safety_margin`](Self::with_safety_margin) | `TERN_BATCH_SAFETY_MARGIN_MS` | 1000 ms |
 /// | abandon running records below this remaining time | [`with_abandon_margin`](Self::with_abandon_margin) | `TERN_BATCH_ABANDON_MARGIN_MS` | 100 ms (at most the safety margin) |
-/// | what a failure stops | [`with_failure_scope`](Self::with_failure_scope) | `TERN_BATCH_FAILURE_SCOPE` (`key` \| `batch`) | `key` for SQS FIFO, `batch` for streams |
+/// | what a failure stops | [`with_failure_scope`](Self::with_failure_scope) | `TERN_BATCH_FAILURE_SCOPE` (`key` \| `batch`) | `key` for SQS FIFO, `batch` for streams and Kafka |
 /// | no record succeeded | [`with_all_failed`](Self::with_all_failed) | `TERN_BATCH_ALL_FAILED` (`error` \| `report`) | `error` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchConfig {

@@ -24,7 +24,7 @@ pub enum BatchError {
          report every record as a batch item failure instead, set TERN_BATCH_ALL_FAILED=report"
     )]
     AllRecordsFailed {
-        /// The event source (`sqs`, `kinesis`, `dynamodb`).
+        /// The event source (`sqs`, `kinesis`, `dynamodb`, `kafka`).
         event_source: &'static str,
         /// How many records the batch had.
         records: usize,

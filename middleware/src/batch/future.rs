@@ -24,28 +24,10 @@ use crate::batch::{
     decode::RecordDecoder,
     error::BatchError,
     outcome::{BatchOutcome, RecordOutcome, record_counts},
-    record::{RecordFuture, Running, log_failure, panic_message},
+    record::{RecordFuture, Running, Stop, log_failure, panic_message},
     schedule::Schedule,
     source::BatchSource,
 };
-
-/// Why records stop being started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// A record failed under [`FailureScope::Batch`].
-    Failure,
-    /// The remaining time fell below the safety margin.
-    Deadline,
-}
-
-impl Stop {
-    fn outcome(self) -> RecordOutcome {
-        match self {
-            Self::Failure => RecordOutcome::SkippedAfterFailure,
-            Self::Deadline => RecordOutcome::NotStarted,
-        }
-    }
-}
 
 /// The invocation's time limits, on Tokio's clock.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +149,7 @@ where
                     "less time is left than the batch safety margin: records not started yet \
                      are reported as failures"
                 );
-                self.stop = Some(Stop::Deadline);
+                self.stop(Stop::Deadline);
             }
             if let Some(stop) = self.stop {
                 self.schedule.pop();
@@ -199,7 +181,7 @@ where
     /// Decodes the record and calls the record handler; the outcome if it ended right there.
     fn start(&mut self, position: usize) -> Option<RecordOutcome> {
         let record = &mut self.records[position];
-        let span = tracing::info_span!("batch_record", record_id = Src::identifier(record));
+        let span = tracing::info_span!("batch_record", record_id = %Src::identifier(record));
         let entered = span.enter();
         let service = &mut self.service;
         let context = &self.context;
@@ -225,17 +207,31 @@ where
         } else {
             let mut skipped = 0usize;
             if self.schedule.is_ordered(position) {
+                // A record kept from starting by the deadline passes that on to its lane.
+                let rest = match outcome {
+                    RecordOutcome::NotStarted => RecordOutcome::NotStarted,
+                    _ => RecordOutcome::SkippedAfterFailure,
+                };
                 for later in self.schedule.rest_of_lane(position) {
-                    self.outcomes[later] = Some(RecordOutcome::SkippedAfterFailure);
+                    self.outcomes[later] = Some(rest.clone());
                     skipped += 1;
                 }
                 if self.scope == FailureScope::Batch {
-                    self.stop.get_or_insert(Stop::Failure);
+                    self.stop(Stop::Failure);
                 }
             }
             log_failure(Src::identifier(&self.records[position]), &outcome, skipped);
         }
         self.outcomes[position] = Some(outcome);
+    }
+
+    /// From now on no record starts: not those waiting in the schedule, and not those called
+    /// but not yet polled (their handler has not run). The first stop wins.
+    fn stop(&mut self, stop: Stop) {
+        if self.stop.is_none() {
+            self.stop = Some(stop);
+            self.running.stop_unstarted(stop);
+        }
     }
 
     /// Gives `position` (which has not started) and the rest of its lane `outcome`.
@@ -251,7 +247,7 @@ where
         for position in self.running.positions() {
             let record_id = Src::identifier(&self.records[position]);
             tracing::warn!(
-                record_id,
+                record_id = %record_id,
                 outcome = "abandoned",
                 "record still running at the batch abandon margin: dropped and reported as a \
                  failure"
@@ -314,7 +310,7 @@ where
                 counts: outcome.counts(),
             });
         }
-        let failed = outcome
+        let failed: Vec<Src::ItemIdentifier> = outcome
             .reported()
             .map(|position| Src::take_identifier(&mut self.records[position]))
             .collect();

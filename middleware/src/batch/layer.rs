@@ -9,14 +9,15 @@ use crate::batch::{
     config::BatchConfig,
     decode::{Payload, Raw},
     service::BatchService,
-    source::{BatchSource, DynamoDb, Kinesis, Sqs},
+    source::{BatchSource, DynamoDb, Kafka, Kinesis, Sqs},
 };
 
 /// A [`Layer`] that turns a record handler into a batch handler for the event source `Src`,
 /// decoding each record with `D` ([`Payload<T>`](crate::batch::decode::Payload) or [`Raw`](crate::batch::decode::Raw)).
 ///
 /// The named constructors pick both: [`sqs`](Self::sqs) is `BatchLayer<Sqs, Payload<T>>`,
-/// [`sqs_raw`](Self::sqs_raw) is `BatchLayer<Sqs, Raw>`, and so on for Kinesis and DynamoDB.
+/// [`sqs_raw`](Self::sqs_raw) is `BatchLayer<Sqs, Raw>`, and so on for Kinesis, DynamoDB and
+/// Kafka.
 /// The layer is cheap to clone; it holds only the configuration.
 pub struct BatchLayer<Src, D> {
     config: BatchConfig,
@@ -85,6 +86,23 @@ impl<T> BatchLayer<DynamoDb, Payload<T>> {
 impl BatchLayer<DynamoDb, Raw> {
     /// DynamoDB streams; each `EventRecord` handed over as it came.
     pub fn dynamodb_raw(config: BatchConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+impl<T> BatchLayer<Kafka, Payload<T>> {
+    /// Amazon MSK and self-managed Kafka; each record's value decoded from base64 JSON into
+    /// `T`, handed over as a [`KafkaMessage<T>`](crate::batch::decode::KafkaMessage) with the
+    /// record's topic, partition, offset, key and headers.
+    pub fn kafka(config: BatchConfig) -> Self {
+        Self::new(config)
+    }
+}
+
+impl BatchLayer<Kafka, Raw> {
+    /// Amazon MSK and self-managed Kafka; each `KafkaRecord` handed over as it came (key and
+    /// value base64-encoded).
+    pub fn kafka_raw(config: BatchConfig) -> Self {
         Self::new(config)
     }
 }

@@ -1,11 +1,14 @@
-//! Partial batch responses for SQS (standard and FIFO), Kinesis and DynamoDB streams.
+//! Partial batch responses for SQS (standard and FIFO), Kinesis and DynamoDB streams, and Kafka
+//! (Amazon MSK and self-managed).
 //!
 //! [`BatchLayer`] turns a record handler — a tower [`Service`](tower::Service) over
 //! `LambdaEvent<T>` for one record, or an async fn — into the handler of a whole batch event.
 //! Each record is decoded on its own, right before it runs ([`Payload<T>`](decode::Payload): SQS body or Kinesis
-//! data as JSON, DynamoDB `NewImage` through `serde_dynamo`; or [`Raw`](decode::Raw): the record as it came)
-//! and the answer is the `aws_lambda_events` response listing the records to retry,
-//! `{"batchItemFailures":[{"itemIdentifier":"…"}]}` (the event source mapping needs
+//! data as JSON, DynamoDB `NewImage` through `serde_dynamo`, Kafka value as base64 JSON in a
+//! [`KafkaMessage<T>`](decode::KafkaMessage) with its topic, partition, offset, key and headers;
+//! or [`Raw`](decode::Raw): the record as it came) and the answer is the response listing the
+//! records to retry, `{"batchItemFailures":[{"itemIdentifier":"…"}]}` (for Kafka the identifier
+//! is `{"partition":"<topic>-<partition>","offset":<offset>}`; the event source mapping needs
 //! `FunctionResponseTypes: [ReportBatchItemFailures]`). A record that does not decode (a
 //! poison pill), whose handler returns an error, or whose handler panics fails alone and is
 //! logged with its identifier and the reason, never its content; the others proceed. When no
@@ -13,8 +16,9 @@
 //! whole batch ([`AllFailedPolicy`] can report every id instead); an empty batch answers
 //! `{"batchItemFailures":[]}`. Each batch ends with one summary log line of [`OutcomeCounts`](error::OutcomeCounts).
 //!
-//! Order and time are respected. Records of one SQS FIFO message group, Kinesis partition key
-//! or DynamoDB item run one at a time in arrival order; different groups and keys run
+//! Order and time are respected. Records of one SQS FIFO message group, Kinesis partition key,
+//! DynamoDB item or Kafka topic-partition run one at a time in arrival (offset) order;
+//! different groups and keys run
 //! concurrently up to [`BatchConfig::with_concurrency`] (default 1: sequential), driven inside
 //! the invocation's task without spawning. After a failure, the rest of that group or key is
 //! reported without running ([`FailureScope::OrderingKey`], the SQS FIFO default) or every
@@ -66,18 +70,22 @@
 //! }
 //! ```
 //!
-//! # Streams: what is reported, and why the whole batch stops
+//! # Streams and Kafka: what is reported, and why the whole batch stops
 //!
-//! Lambda resumes a Kinesis or DynamoDB shard from the *lowest* sequence number reported, so
+//! Lambda resumes a Kinesis or DynamoDB shard from the *lowest* sequence number reported (a
+//! Kafka partition from its lowest reported offset), so
 //! reporting only the first failure per shard would be enough for Lambda. The batch reports
 //! every record that did not succeed anyway: the response then means the same for every
 //! source (exactly the records that were not processed), stays correct if records of several
 //! shards or a different checkpoint rule ever meet, and makes the summary line exact. It costs
 //! a few bytes per skipped record. Because everything after the lowest reported record is
 //! redelivered, a record processed after a failure would run twice; so by default a failure
-//! stops the whole stream batch (records already running finish). Choose
-//! [`FailureScope::OrderingKey`] to keep other keys going, trading duplicates for progress
-//! within the invocation.
+//! stops the whole stream or Kafka batch. Once it has, no record starts — including records
+//! already called but whose handler future has not been polled yet, which with concurrency
+//! above 1 wait for their turn — and every record that has not succeeded is reported. Records
+//! whose handler had started finish, and their result stands. Choose
+//! [`FailureScope::OrderingKey`] to keep other keys (partitions) going, trading duplicates for
+//! progress within the invocation.
 //!
 //! # Per-record middleware
 //!

@@ -1,5 +1,12 @@
 //! One running record: its handler's future inside the record's span, with panics caught;
 //! the set of records running at once; and the log line of a record that failed.
+//!
+//! A record has started when its handler's future has been polled once: that is when an
+//! `async fn` handler's code begins. Records are handed to the running set when they are
+//! called, but a `FuturesUnordered` polls a new future only on its next turn, after any other
+//! record that finishes first. So when a stop comes (a failure with the whole-batch scope, or
+//! the deadline), the running set is told: every record in it that has not been polled yet
+//! ends at its first poll with the stop's outcome, without its handler future ever running.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -13,10 +20,41 @@ use tracing::Span;
 
 use crate::batch::outcome::RecordOutcome;
 
+/// Why records stop being started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A record failed under [`FailureScope::Batch`](crate::batch::FailureScope::Batch).
+    Failure,
+    /// The remaining time fell below the safety margin.
+    Deadline,
+}
+
+impl Stop {
+    /// The outcome of a record the stop kept from starting.
+    pub(crate) fn outcome(self) -> RecordOutcome {
+        match self {
+            Self::Failure => RecordOutcome::SkippedAfterFailure,
+            Self::Deadline => RecordOutcome::NotStarted,
+        }
+    }
+}
+
+/// Where a record is between being called and finishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Called, its future not polled yet: the handler's code has not run.
+    Called,
+    /// Polled at least once.
+    Started,
+    /// A stop came before the first poll: it ends with the stop's outcome, unpolled.
+    Stopped(Stop),
+}
+
 pin_project_lite::pin_project! {
     /// One running record: its handler's future, inside the record's span, with panics caught.
     pub(crate) struct RecordFuture<F> {
         pub(crate) position: usize,
+        progress: Progress,
         span: Span,
         #[pin]
         inner: F,
@@ -28,8 +66,17 @@ impl<F> RecordFuture<F> {
     pub(crate) fn new(position: usize, span: Span, inner: F) -> Self {
         Self {
             position,
+            progress: Progress::Called,
             span,
             inner,
+        }
+    }
+
+    /// Keeps the record from starting if it has not started yet.
+    fn stop_if_unstarted(self: Pin<&mut Self>, stop: Stop) {
+        let progress = self.project().progress;
+        if *progress == Progress::Called {
+            *progress = Progress::Stopped(stop);
         }
     }
 }
@@ -43,6 +90,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        match *this.progress {
+            Progress::Called => *this.progress = Progress::Started,
+            Progress::Started => {}
+            Progress::Stopped(stop) => return Poll::Ready((*this.position, stop.outcome())),
+        }
         let _entered = this.span.enter();
         let outcome = match catch_unwind(AssertUnwindSafe(|| this.inner.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
@@ -120,6 +172,23 @@ impl<F> Running<F> {
         }
     }
 
+    /// A stop came: records called but not polled yet will end with its outcome, unstarted.
+    pub(crate) fn stop_unstarted(&mut self, stop: Stop) {
+        match self {
+            Self::One(Some(slot)) => {
+                if let SlotProj::Busy { record } = slot.as_mut().project() {
+                    record.stop_if_unstarted(stop);
+                }
+            }
+            Self::One(None) => {}
+            Self::Many(records) => {
+                for record in Pin::new(records).iter_pin_mut() {
+                    record.stop_if_unstarted(stop);
+                }
+            }
+        }
+    }
+
     /// Drops every running record (cancelling its handler at its current await point).
     pub(crate) fn clear(&mut self) {
         match self {
@@ -167,11 +236,15 @@ impl<F> Slot<F> {
     }
 }
 
-pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usize) {
+pub(crate) fn log_failure(
+    record_id: impl std::fmt::Display,
+    outcome: &RecordOutcome,
+    skipped: usize,
+) {
     let label = outcome.label();
     match outcome {
         RecordOutcome::Failed(diagnostic) => tracing::warn!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             error_type = %diagnostic.error_type,
             reason = %diagnostic.error_message,
@@ -179,7 +252,7 @@ pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usi
             "record handler failed; the record is reported as a batch item failure"
         ),
         RecordOutcome::Poison(error) => tracing::warn!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             reason = %error,
             skipped_after = skipped,
@@ -187,7 +260,7 @@ pub(crate) fn log_failure(record_id: &str, outcome: &RecordOutcome, skipped: usi
              batch item failure"
         ),
         RecordOutcome::Panicked(message) => tracing::error!(
-            record_id,
+            record_id = %record_id,
             outcome = label,
             reason = %message,
             skipped_after = skipped,

@@ -6,7 +6,7 @@
 //! it costs two vectors per batch and, for keyed sources, a transient map of keys; nothing is
 //! allocated per record while the batch runs.
 
-use std::{borrow::Cow, cmp::Reverse, collections::BinaryHeap, collections::HashMap};
+use std::{cmp::Reverse, collections::BinaryHeap, collections::HashMap, hash::Hash};
 
 const NONE: u32 = u32::MAX;
 
@@ -27,7 +27,7 @@ pub(crate) struct Schedule {
 
 impl Schedule {
     /// Lanes for records with these ordering keys, in arrival order.
-    pub(crate) fn new<'a>(keys: impl ExactSizeIterator<Item = Option<Cow<'a, str>>>) -> Self {
+    pub(crate) fn new<K: Hash + Eq>(keys: impl ExactSizeIterator<Item = Option<K>>) -> Self {
         let len = keys.len();
         assert!(
             u32::try_from(len).is_ok_and(|n| n < NONE),
@@ -36,7 +36,7 @@ impl Schedule {
         let mut links = Vec::with_capacity(len);
         let mut heads = Vec::new();
         // Last record seen per key. Standard SQS (no keys) never inserts, so never allocates.
-        let mut tails: HashMap<Cow<'a, str>, u32> = HashMap::new();
+        let mut tails: HashMap<K, u32> = HashMap::new();
         for (position, key) in (0u32..).zip(keys) {
             links.push(Link {
                 next: NONE,
@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     fn schedule(keys: &[Option<&'static str>]) -> Schedule {
-        Schedule::new(keys.iter().map(|key| key.map(Cow::Borrowed)))
+        Schedule::new(keys.iter().copied())
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl IdempotencyConfig {
 
     fn from(env: &Env) -> Result<Self, InitError> {
         let mut config = Self {
-            table: env.get(names::IDEMPOTENCY_TABLE),
+            table: table_name(env)?,
             function_name: env.get(FUNCTION_NAME_ENV),
             ..Self::default()
         };
@@ -247,6 +247,28 @@ impl IdempotencyConfig {
     }
 }
 
+/// `TERN_IDEMPOTENCY_TABLE`, if set: a table name DynamoDB accepts, or a table ARN.
+fn table_name(env: &Env) -> Result<Option<String>, InitError> {
+    let Some(table) = env.get(names::IDEMPOTENCY_TABLE) else {
+        return Ok(None);
+    };
+    let is_name = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    let is_arn = table.starts_with("arn:") && table.contains(":table/") && table.len() <= 1024;
+    if is_name || is_arn {
+        Ok(Some(table))
+    } else {
+        Err(tern_runtime::env::invalid(
+            names::IDEMPOTENCY_TABLE,
+            &table,
+            "is not a DynamoDB table name",
+            "use 3 to 255 letters, digits, `_`, `-` or `.`, or the table's ARN",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +344,29 @@ mod tests {
             assert_eq!(
                 error.to_string(),
                 format!("environment variable `{name}` is invalid: {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn table_names_and_arns_are_accepted_and_anything_else_named() {
+        for table in [
+            "orders-idempotency",
+            "a.b_c",
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-idempotency",
+        ] {
+            let config = IdempotencyConfig::from_vars([(names::IDEMPOTENCY_TABLE, table)]);
+            assert_eq!(config.unwrap().table(), Some(table));
+        }
+        for table in ["orders table", "ab", "orders/idempotency"] {
+            let error = IdempotencyConfig::from_vars([(names::IDEMPOTENCY_TABLE, table)]);
+            assert_eq!(
+                error.unwrap_err().to_string(),
+                format!(
+                    "environment variable `TERN_IDEMPOTENCY_TABLE` is invalid: `{table}` is not \
+                     a DynamoDB table name; use 3 to 255 letters, digits, `_`, `-` or `.`, or the \
+                     table's ARN"
+                )
             );
         }
     }

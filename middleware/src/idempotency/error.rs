@@ -249,7 +249,7 @@ where
 }
 
 /// The message of an idempotency failure, whatever the handler's error type.
-struct OwnMessage<'a, E>(&'a IdempotencyError<E>);
+pub(crate) struct OwnMessage<'a, E>(pub(crate) &'a IdempotencyError<E>);
 
 impl<E> fmt::Display for OwnMessage<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

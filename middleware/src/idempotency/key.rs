@@ -114,7 +114,14 @@ pub fn hash_value(value: &Value) -> String {
 
 /// Hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = digest::digest(&digest::SHA256, bytes);
+    sha256_hex_of(&[bytes])
+}
+
+/// Hex SHA-256 of the concatenation of `parts`, without concatenating them.
+pub(crate) fn sha256_hex_of(parts: &[&[u8]]) -> String {
+    let mut context = digest::Context::new(&digest::SHA256);
+    parts.iter().for_each(|part| context.update(part));
+    let digest = context.finish();
     let mut hex = String::with_capacity(2 * digest.as_ref().len());
     push_hex(&mut hex, digest.as_ref());
     hex

@@ -98,3 +98,5 @@ pub use error::IdempotencyError;
 pub use key::KeySelector;
 pub use layer::IdempotencyLayer;
 pub use service::IdempotencyService;
+#[cfg(feature = "http")]
+pub(crate) use transitions::TimeLeft;

@@ -96,7 +96,7 @@ impl MetricsConfig {
     }
 
     fn from(env: &Env) -> Result<Self, InitError> {
-        let (_, namespace) = env
+        let (variable, namespace) = env
             .first(&[names::METRICS_NAMESPACE, "POWERTOOLS_METRICS_NAMESPACE"])
             .ok_or_else(|| InitError::MissingEnv {
                 name: names::METRICS_NAMESPACE.to_owned(),
@@ -104,12 +104,22 @@ impl MetricsConfig {
                           POWERTOOLS_METRICS_NAMESPACE)"
                     .to_owned(),
             })?;
+        check_namespace(variable, &namespace)?;
         let mut config = Self::new(namespace);
-        if let Some((_, service)) = env.first(&[
+        if let Some((variable, service)) = env.first(&[
             names::METRICS_SERVICE,
             "POWERTOOLS_SERVICE_NAME",
             "AWS_LAMBDA_FUNCTION_NAME",
         ]) {
+            // CloudWatch drops metrics whose dimension values break its limit; fail at init.
+            if service.chars().count() > MAX_DIMENSION_VALUE_LEN {
+                return Err(tern_runtime::env::invalid(
+                    variable,
+                    &service,
+                    "is longer than the 1024 characters of a CloudWatch dimension value",
+                    "use a shorter service name",
+                ));
+            }
             config.service = service;
         }
         for name in [names::METRICS_DISABLED, "POWERTOOLS_METRICS_DISABLED"] {
@@ -194,6 +204,36 @@ impl MetricsConfig {
     }
 }
 
+/// The longest dimension value CloudWatch takes.
+const MAX_DIMENSION_VALUE_LEN: usize = 1024;
+
+/// CloudWatch's rules for a namespace: up to 255 letters, digits, spaces and `. - _ / # :`,
+/// and not `AWS/…`, which is reserved for AWS services. Metrics in a namespace that breaks them
+/// are dropped without an error, so a bad one fails init instead.
+fn check_namespace(variable: &str, namespace: &str) -> Result<(), InitError> {
+    let usable = namespace.len() <= 255
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" .-_/#:".contains(&b));
+    if !usable {
+        return Err(tern_runtime::env::invalid(
+            variable,
+            namespace,
+            "is not a CloudWatch namespace",
+            "use up to 255 letters, digits, spaces and `. - _ / # :`",
+        ));
+    }
+    if namespace.starts_with("AWS/") {
+        return Err(tern_runtime::env::invalid(
+            variable,
+            namespace,
+            "is reserved for AWS services",
+            "use a namespace that does not start with `AWS/`",
+        ));
+    }
+    Ok(())
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -246,6 +286,36 @@ mod tests {
             "environment variable `POWERTOOLS_METRICS_DISABLED` is invalid: `yes` is not one of \
              the choices; use `true` or `false`"
         );
+    }
+
+    #[test]
+    fn namespaces_follow_cloudwatch_rules() {
+        for namespace in [
+            "Shop/Checkout",
+            "tern-canary",
+            "a.b_c #1:x",
+            &"n".repeat(255),
+        ] {
+            let config = MetricsConfig::from_vars([("TERN_METRICS_NAMESPACE", namespace)]);
+            assert_eq!(config.unwrap().namespace(), namespace);
+        }
+        for (namespace, problem) in [
+            ("AWS/Lambda", "is reserved for AWS services"),
+            ("Shop|Checkout", "is not a CloudWatch namespace"),
+            ("Café", "is not a CloudWatch namespace"),
+        ] {
+            let error = MetricsConfig::from_vars([("TERN_METRICS_NAMESPACE", namespace)]);
+            let message = error.unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "environment variable `TERN_METRICS_NAMESPACE` is invalid: `{namespace}` \
+                     {problem}; "
+                )),
+                "{message}"
+            );
+        }
+        let long = "n".repeat(256);
+        assert!(MetricsConfig::from_vars([("TERN_METRICS_NAMESPACE", long)]).is_err());
     }
 
     #[test]

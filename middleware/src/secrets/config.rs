@@ -1,19 +1,26 @@
 //! Which secrets a handler needs, and how they are cached and fetched.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tern_runtime::{
     InitError,
     env::{Env, names},
 };
 
+use crate::cache::{
+    Policy, Slot,
+    settings::{self, SettingNames, Settings, cache_settings_builders},
+};
+
 /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`: the extension's port, the variable the extension
 /// itself reads.
-pub const EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
+pub const EXTENSION_PORT_ENV: &str = settings::EXTENSION_PORT_ENV;
 
-const DEFAULT_TTL: Duration = Duration::from_secs(300);
-const DEFAULT_GRACE: Duration = Duration::from_secs(300);
-const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const SETTING_NAMES: SettingNames = SettingNames {
+    ttl: names::SECRETS_TTL_SECONDS,
+    grace: names::SECRETS_GRACE_SECONDS,
+    backend: names::SECRETS_BACKEND,
+};
 
 /// Where secret values come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +41,7 @@ pub enum SecretsBackend {
 impl SecretsBackend {
     /// The port the extension listens on unless `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` says
     /// otherwise.
-    pub const DEFAULT_EXTENSION_PORT: u16 = 2773;
+    pub const DEFAULT_EXTENSION_PORT: u16 = settings::DEFAULT_EXTENSION_PORT;
 
     /// The extension on its default port.
     pub fn extension() -> Self {
@@ -51,6 +58,19 @@ pub(crate) struct SecretDeclaration {
     pub(crate) name: Arc<str>,
     pub(crate) env_var: String,
     pub(crate) required: bool,
+}
+
+impl SecretDeclaration {
+    /// The declaration as a cache entry fetching `secret_id`.
+    pub(crate) fn slot(&self, secret_id: Option<String>, policy: Policy) -> Slot<String> {
+        Slot {
+            name: self.name.clone(),
+            env_var: self.env_var.clone(),
+            key: secret_id,
+            required: self.required,
+            policy,
+        }
+    }
 }
 
 /// The secrets a handler declares, and the cache and backend settings.
@@ -70,12 +90,7 @@ pub(crate) struct SecretDeclaration {
 #[derive(Debug, Clone)]
 pub struct SecretsConfig {
     pub(crate) secrets: Vec<SecretDeclaration>,
-    ttl: Duration,
-    refresh_ahead: Option<Duration>,
-    grace: Duration,
-    fetch_timeout: Duration,
-    backend: SecretsBackend,
-    env: Env,
+    pub(crate) settings: Settings,
 }
 
 impl Default for SecretsConfig {
@@ -89,62 +104,15 @@ impl SecretsConfig {
     pub fn new() -> Self {
         Self {
             secrets: Vec::new(),
-            ttl: DEFAULT_TTL,
-            refresh_ahead: None,
-            grace: DEFAULT_GRACE,
-            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
-            backend: SecretsBackend::Sdk,
-            env: Env::process(),
+            settings: Settings::default(),
         }
-    }
-
-    /// The defaults, overridden by the environment settings in the table above. A variable
-    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment,
-    /// both for the settings and for the variables that name the declared secrets.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(Env::from_vars(vars))
     }
 
     fn from(env: Env) -> Result<Self, InitError> {
-        let mut config = Self::new();
-        if let Some(ttl) = env.seconds(names::SECRETS_TTL_SECONDS, 1)? {
-            config.ttl = ttl;
-        }
-        if let Some(grace) = env.seconds(names::SECRETS_GRACE_SECONDS, 0)? {
-            config.grace = grace;
-        }
-        #[derive(Clone, Copy)]
-        enum Backend {
-            Sdk,
-            Extension,
-        }
-        let backend = env.choice(
-            names::SECRETS_BACKEND,
-            &[("sdk", Backend::Sdk), ("extension", Backend::Extension)],
-        )?;
-        if let Some(Backend::Extension) = backend {
-            let port = env.integer(EXTENSION_PORT_ENV, 1..=u16::MAX)?;
-            config.backend = SecretsBackend::Extension {
-                port: port.unwrap_or(SecretsBackend::DEFAULT_EXTENSION_PORT),
-            };
-        }
-        config.env = env;
-        Ok(config)
-    }
-
-    /// Reads a variable from this configuration's environment (see [`Env::get`]).
-    pub(crate) fn var(&self, name: &str) -> Option<String> {
-        self.env.get(name)
+        Ok(Self {
+            secrets: Vec::new(),
+            settings: Settings::from_env(env, &SETTING_NAMES)?,
+        })
     }
 
     /// Declares a required secret: `env_var` holds its ARN or name, the handler reads it as
@@ -179,60 +147,23 @@ impl SecretsConfig {
         self
     }
 
-    /// How long a fetched value is fresh (default 300 s).
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// How long before expiry a read starts a background refresh (default TTL / 10; capped
-    /// at the TTL).
-    pub fn with_refresh_ahead(mut self, margin: Duration) -> Self {
-        self.refresh_ahead = Some(margin);
-        self
-    }
-
-    /// How long past its TTL a value is still served while refreshes fail (default 300 s).
-    pub fn with_grace_period(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// The longest one fetch may take, at init and in the background (default 5 s).
-    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.fetch_timeout = timeout;
-        self
-    }
+    cache_settings_builders!();
 
     /// Where values come from (default [`SecretsBackend::Sdk`]).
     pub fn with_backend(mut self, backend: SecretsBackend) -> Self {
-        self.backend = backend;
+        self.settings.extension_port = match backend {
+            SecretsBackend::Sdk => None,
+            SecretsBackend::Extension { port } => Some(port),
+        };
         self
-    }
-
-    /// The time to live of a fetched value.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// How long before expiry a background refresh starts.
-    pub fn refresh_ahead(&self) -> Duration {
-        self.refresh_ahead.unwrap_or(self.ttl / 10).min(self.ttl)
-    }
-
-    /// How long past its TTL a value is served while refreshes fail.
-    pub fn grace_period(&self) -> Duration {
-        self.grace
-    }
-
-    /// The timeout of one fetch.
-    pub fn fetch_timeout(&self) -> Duration {
-        self.fetch_timeout
     }
 
     /// The selected backend.
     pub fn backend(&self) -> SecretsBackend {
-        self.backend
+        match self.settings.extension_port {
+            None => SecretsBackend::Sdk,
+            Some(port) => SecretsBackend::Extension { port },
+        }
     }
 
     /// The declared logical names, in declaration order.
@@ -243,6 +174,8 @@ impl SecretsConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -1,9 +1,12 @@
 //! What can go wrong with secrets, at init and per invocation. No message carries a value.
 
-use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
+use std::{fmt, time::Duration};
 
 use lambda_runtime::Diagnostic;
 use tern_runtime::InitError;
+
+use crate::cache::Fault;
+pub use crate::cache::{FetchError, FetchErrorKind};
 
 /// Why a [`JsonField`](SecretsError::JsonField) read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,11 +206,44 @@ impl SecretsError {
                 secret_id,
                 source,
             },
-            FetchErrorKind::Other => Self::FetchFailed {
+            FetchErrorKind::Invalid | FetchErrorKind::Other => Self::FetchFailed {
                 secret,
                 env_var,
                 secret_id,
                 source,
+            },
+        }
+    }
+
+    /// What the cache engine reported, in the words of secrets.
+    pub(crate) fn from_fault(fault: Fault<String>) -> Self {
+        match fault {
+            Fault::MissingEnv { env_var, purpose } => Self::MissingEnv { env_var, purpose },
+            Fault::InvalidEnv { env_var, reason } => Self::InvalidEnv { env_var, reason },
+            Fault::Fetch {
+                name,
+                env_var,
+                key,
+                source,
+            } => Self::fetch(&name, &env_var, &key, source),
+            Fault::Stale {
+                name,
+                key,
+                age,
+                source,
+            } => Self::Stale {
+                secret: name.to_string(),
+                secret_id: key,
+                age,
+                source,
+            },
+            Fault::Unavailable { name, reason } => Self::Unavailable {
+                secret: name.to_string(),
+                reason,
+            },
+            Fault::Undeclared { name, declared } => Self::Undeclared {
+                secret: name,
+                declared,
             },
         }
     }
@@ -246,24 +282,15 @@ impl SecretsError {
 impl From<SecretsError> for InitError {
     fn from(error: SecretsError) -> Self {
         match error {
-            SecretsError::MissingEnv { env_var, purpose } => {
-                return InitError::MissingEnv {
-                    name: env_var,
-                    purpose,
-                };
-            }
-            SecretsError::InvalidEnv { env_var, reason } => {
-                return InitError::InvalidEnv {
-                    name: env_var,
-                    reason,
-                };
-            }
-            _ => {}
-        }
-        let message = error.to_string();
-        match error.fetch_error().cloned() {
-            Some(source) => InitError::failed_with(error.error_type(), message, source),
-            None => InitError::failed(error.error_type(), message),
+            SecretsError::MissingEnv { env_var, purpose } => InitError::MissingEnv {
+                name: env_var,
+                purpose,
+            },
+            SecretsError::InvalidEnv { env_var, reason } => InitError::InvalidEnv {
+                name: env_var,
+                reason,
+            },
+            error => crate::cache::init_error(error.error_type(), &error, error.fetch_error()),
         }
     }
 }
@@ -274,83 +301,6 @@ impl From<SecretsError> for Diagnostic {
             error_type: error.error_type().to_owned(),
             error_message: error.to_string(),
         }
-    }
-}
-
-/// How a fetch failed, in terms a user can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FetchErrorKind {
-    /// No such secret, or no current version (`ResourceNotFoundException`).
-    NotFound,
-    /// The function's role may not read it (`AccessDeniedException`).
-    AccessDenied,
-    /// The backend did not answer: connection failure or timeout.
-    Unreachable,
-    /// Anything else the backend reported.
-    Other,
-}
-
-/// Why one fetch of a secret failed: the backend's error code and message. Cheap to clone.
-#[derive(Clone, thiserror::Error)]
-#[error("{}: {}", .0.code, .0.detail)]
-pub struct FetchError(Arc<FetchErrorInner>);
-
-#[derive(Debug)]
-struct FetchErrorInner {
-    kind: FetchErrorKind,
-    code: Cow<'static, str>,
-    detail: String,
-}
-
-impl fmt::Debug for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FetchError")
-            .field("kind", &self.0.kind)
-            .field("code", &self.0.code)
-            .field("detail", &self.0.detail)
-            .finish()
-    }
-}
-
-impl FetchError {
-    pub(crate) fn new(
-        kind: FetchErrorKind,
-        code: impl Into<Cow<'static, str>>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self(Arc::new(FetchErrorInner {
-            kind,
-            code: code.into(),
-            detail: detail.into(),
-        }))
-    }
-
-    /// An error reported by Secrets Manager (or relayed by the extension) under an AWS error code.
-    pub(crate) fn from_code(code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
-        let code = code.into();
-        let kind = match &*code {
-            "ResourceNotFoundException" => FetchErrorKind::NotFound,
-            "AccessDeniedException" => FetchErrorKind::AccessDenied,
-            _ => FetchErrorKind::Other,
-        };
-        Self::new(kind, code, detail)
-    }
-
-    /// What kind of failure this is.
-    pub fn kind(&self) -> FetchErrorKind {
-        self.0.kind
-    }
-
-    /// The AWS error code (e.g. `ResourceNotFoundException`), or `DispatchFailure` / `Timeout`
-    /// when no answer came, or `HTTP <status>` from the extension.
-    pub fn code(&self) -> &str {
-        &self.0.code
-    }
-
-    /// The backend's message.
-    pub fn detail(&self) -> &str {
-        &self.0.detail
     }
 }
 

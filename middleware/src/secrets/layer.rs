@@ -6,7 +6,6 @@ use tern_runtime::InitContext;
 use tower::Layer;
 
 use crate::secrets::{
-    cache::Cache,
     config::{SecretsBackend, SecretsConfig},
     error::SecretsError,
     handle::Secrets,
@@ -77,26 +76,14 @@ impl SecretsLayer {
     }
 
     async fn fetch_via_extension(config: SecretsConfig, port: u16) -> Result<Self, SecretsError> {
-        let token = config
-            .var("AWS_SESSION_TOKEN")
-            .ok_or_else(|| SecretsError::MissingEnv {
-                env_var: "AWS_SESSION_TOKEN".to_owned(),
-                purpose:
-                    "the session token the Parameters and Secrets extension authenticates callers \
-                      with (Lambda sets it)"
-                        .to_owned(),
-            })?;
-        Self::load(
-            &config,
-            Provider::Extension(Box::new(Extension::new(port, &token)?)),
-        )
-        .await
+        let extension = Extension::new(port, config.var("AWS_SESSION_TOKEN"))
+            .map_err(SecretsError::from_fault)?;
+        Self::load(&config, Provider::Extension(Box::new(extension))).await
     }
 
     async fn load(config: &SecretsConfig, provider: Provider) -> Result<Self, SecretsError> {
-        let cache = Cache::load(config, provider).await?;
         Ok(Self {
-            secrets: Secrets::new(cache),
+            secrets: Secrets::load(config, provider).await?,
         })
     }
 

@@ -72,16 +72,15 @@
 //! }
 //! ```
 
-mod cache;
 pub mod config;
 pub mod error;
 pub mod future;
 mod handle;
 mod layer;
 mod provider;
-#[cfg(test)]
-mod scripted;
 mod service;
+#[cfg(test)]
+mod tests;
 mod value;
 
 pub use config::{SecretsBackend, SecretsConfig};

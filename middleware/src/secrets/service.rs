@@ -1,20 +1,12 @@
 //! [`SecretsService`]: keeps the cache warm and recovers or refuses invocations whose secrets
 //! went stale.
 
-use std::{
-    task::{Context, Poll},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::task::{Context, Poll};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use tokio::time::Instant;
 use tower::Service;
 
 use crate::secrets::{error::SecretsError, future::ResponseFuture, handle::Secrets};
-
-/// A stale secret's recovery fetch ends this long before the invocation's deadline, so the
-/// error response still leaves in time.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Runs [`Secrets::check`] before each invocation, then calls the inner service.
 ///
@@ -63,42 +55,9 @@ where
     }
 
     fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        let failed_refreshes = self.secrets.take_unreported_refresh_failures();
-        if failed_refreshes > 0 {
-            // Inside a MetricsLayer this lands in the invocation's EMF document; else a no-op.
-            crate::builtin_metric("SecretRefreshFailed", failed_refreshes as f64);
-        }
-        match self.secrets.check_for_stale() {
-            Ok(false) => ResponseFuture::called(self.inner.call(event)),
-            Ok(true) | Err(SecretsError::Stale { .. }) => {
-                // The ready service is taken for the call after the recovery; a clone takes
-                // its place (tower's rule for services called later).
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                let secrets = self.secrets.clone();
-                let until = recovery_deadline(event.context.deadline);
-                ResponseFuture::recovering(
-                    Box::pin(async move { secrets.recover(until).await }),
-                    inner,
-                    event,
-                )
-            }
-            Err(error) => ResponseFuture::rejected(error.into()),
-        }
+        let describe = |fault| SecretsError::from_fault(fault).into();
+        crate::cache::service::call(&mut self.inner, self.secrets.cache(), describe, event)
     }
-}
-
-/// When a recovery fetch must end: [`DEADLINE_MARGIN`] before `deadline_ms` (epoch
-/// milliseconds), or with the fetch timeout alone for a context without a deadline.
-fn recovery_deadline(deadline_ms: u64) -> Instant {
-    let now = Instant::now();
-    if deadline_ms == 0 {
-        return now + Duration::from_secs(24 * 3600);
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    now + Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN)
 }
 
 #[cfg(test)]
@@ -108,18 +67,16 @@ mod tests {
             Arc,
             atomic::{AtomicUsize, Ordering},
         },
-        time::Duration,
+        time::{Duration, SystemTime, UNIX_EPOCH},
     };
 
     use lambda_runtime::Context as LambdaContext;
+    use tokio::time::Instant;
 
     use super::*;
-    use crate::secrets::{
-        cache::Cache,
-        config::SecretsConfig,
-        error::FetchErrorKind,
-        provider::Provider,
-        scripted::{Script, Step},
+    use crate::{
+        cache::scripted::{Script, Step},
+        secrets::{config::SecretsConfig, error::FetchErrorKind, provider::Provider},
     };
 
     /// Ready only after `pending` polls; counts calls.
@@ -175,12 +132,11 @@ mod tests {
             Step::Value("v1", Duration::ZERO),
             Step::Fail(FetchErrorKind::AccessDenied, "AccessDeniedException"),
         ]);
-        let cache = Cache::with_entries(
+        let secrets = Secrets::unfetched(
             &config,
             Provider::Scripted(script.clone()),
             &[Some("prod/db")],
         );
-        let secrets = Secrets::new(cache);
         secrets.force_refresh("db").await.unwrap();
         let inner = Inner {
             pending: Arc::new(AtomicUsize::new(2)),
@@ -227,12 +183,11 @@ mod tests {
             .with_ttl(Duration::from_secs(2))
             .with_grace_period(Duration::from_secs(1));
         let script = Script::new(steps);
-        let cache = Cache::with_entries(
+        let secrets = Secrets::unfetched(
             &config,
             Provider::Scripted(script.clone()),
             &[Some("prod/db")],
         );
-        let secrets = Secrets::new(cache);
         secrets.force_refresh("db").await.unwrap();
         let inner = Inner {
             pending: Arc::new(AtomicUsize::new(0)),
@@ -336,12 +291,11 @@ mod tests {
             Step::Value("v1", Duration::ZERO),
             Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
         ]);
-        let cache = Cache::with_entries(
+        let secrets = Secrets::unfetched(
             &config,
             Provider::Scripted(script.clone()),
             &[Some("prod/db")],
         );
-        let secrets = Secrets::new(cache);
         secrets.force_refresh("db").await.unwrap();
         let documents = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
         let sink_documents = documents.clone();

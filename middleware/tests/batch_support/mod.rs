@@ -10,9 +10,11 @@ use std::{
 
 use aws_lambda_events::event::{
     dynamodb::{Event as DynamoDbEvent, EventRecord},
+    kafka::{KafkaEvent, KafkaRecord},
     kinesis::{KinesisEvent, KinesisEventRecord},
     sqs::{SqsEvent, SqsMessage},
 };
+use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::Serialize;
 use serde_dynamo::AttributeValue;
 use tern_runtime::{Context, LambdaEvent};
@@ -115,9 +117,40 @@ pub fn dynamodb_event(
     LambdaEvent::new(event, context)
 }
 
-/// The identifiers of a batch response, read back from its JSON (which must have exactly the
-/// `{"batchItemFailures":[{"itemIdentifier":…}]}` shape).
-pub fn reported_ids(response: &impl Serialize) -> Vec<String> {
+/// A Kafka record of `topic`-`partition` at `offset` whose value is `value` (base64-encoded
+/// here, as Lambda sends it).
+pub fn kafka_record(topic: &str, partition: i64, offset: i64, value: &[u8]) -> KafkaRecord {
+    let mut record = KafkaRecord::default();
+    record.topic = Some(topic.to_owned());
+    record.partition = partition;
+    record.offset = offset;
+    record.timestamp_type = Some("CREATE_TIME".into());
+    record.key = Some(STANDARD.encode(format!("key-{offset}")));
+    record.value = Some(STANDARD.encode(value));
+    record
+}
+
+/// A Kafka event grouping `records` under `<topic>-<partition>`, as Lambda does.
+pub fn kafka_event(
+    records: impl IntoIterator<Item = KafkaRecord>,
+    context: Context,
+) -> LambdaEvent<KafkaEvent> {
+    let mut event = KafkaEvent::default();
+    event.event_source = Some("aws:kafka".into());
+    for record in records {
+        let key = format!(
+            "{}-{}",
+            record.topic.as_deref().unwrap_or_default(),
+            record.partition
+        );
+        event.records.entry(key).or_default().push(record);
+    }
+    LambdaEvent::new(event, context)
+}
+
+/// The `itemIdentifier`s of a batch response, read back from its JSON (which must have
+/// exactly the `{"batchItemFailures":[{"itemIdentifier":…}]}` shape).
+fn item_identifiers(response: &impl Serialize) -> Vec<serde_json::Value> {
     let json = serde_json::to_value(response).unwrap();
     let object = json.as_object().expect("response is an object");
     assert_eq!(object.len(), 1, "{json}");
@@ -128,7 +161,31 @@ pub fn reported_ids(response: &impl Serialize) -> Vec<String> {
         .map(|failure| {
             let failure = failure.as_object().unwrap();
             assert_eq!(failure.len(), 1, "{json}");
-            failure["itemIdentifier"].as_str().unwrap().to_owned()
+            failure["itemIdentifier"].clone()
+        })
+        .collect()
+}
+
+/// The identifiers of a batch response whose identifiers are strings (SQS, Kinesis, DynamoDB).
+pub fn reported_ids(response: &impl Serialize) -> Vec<String> {
+    item_identifiers(response)
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The identifiers of a Kafka batch response as `(partition, offset)`: each must be exactly
+/// `{"partition":…,"offset":…}`.
+pub fn kafka_reported(response: &impl Serialize) -> Vec<(String, i64)> {
+    item_identifiers(response)
+        .iter()
+        .map(|id| {
+            let id = id.as_object().unwrap();
+            assert_eq!(id.len(), 2, "{id:?}");
+            (
+                id["partition"].as_str().unwrap().to_owned(),
+                id["offset"].as_i64().unwrap(),
+            )
         })
         .collect()
 }

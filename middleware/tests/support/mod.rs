@@ -1,5 +1,6 @@
-//! Shared helpers of the secrets integration tests: an SDK configuration for moto, a counter
-//! of `GetSecretValue` calls, a handler reading a secret, and a log buffer.
+//! Shared helpers of the secrets and parameters integration tests: an SDK configuration for
+//! moto, a counter of `GetSecretValue` calls, a handler reading a secret, an outage drill and a
+//! log buffer.
 
 use std::{
     io::Write,
@@ -88,6 +89,38 @@ where
     service.call(LambdaEvent::new((), Context::default())).await
 }
 
+/// Through an outage that began before `asked_at + ttl` (the fetch time of the cached value):
+/// the value is served once expired and until its grace period is almost over, then the
+/// invocation fails as `error_type` with a plain message that starts with `stale` and names
+/// the failed refresh's `failure`.
+pub async fn bridged_then_stale<S>(
+    service: &mut S,
+    (asked_at, ttl, grace): (Instant, Duration, Duration),
+    value: &str,
+    error_type: &str,
+    stale: &str,
+    failure: &str,
+) where
+    S: Service<LambdaEvent<()>, Response = String, Error = Diagnostic>,
+{
+    // Expired: this invocation starts a refresh, which fails; the cached value is served.
+    sleep_until(asked_at + ttl + Duration::from_millis(100)).await;
+    assert_eq!(invoke(service).await.unwrap(), value);
+    sleep_until(asked_at + ttl + grace - Duration::from_millis(300)).await;
+    assert_eq!(invoke(service).await.unwrap(), value, "within grace");
+
+    sleep_until(asked_at + ttl + grace + Duration::from_millis(300)).await;
+    let diagnostic = invoke(service).await.unwrap_err();
+    assert_eq!(diagnostic.error_type, error_type);
+    let message = &diagnostic.error_message;
+    assert!(message.starts_with(stale), "{message}");
+    assert!(
+        message.contains(&format!("the last refresh failed ({failure}); ")),
+        "{message}"
+    );
+    tern_testkit::faults::assert_plain_message(message);
+}
+
 pub async fn sleep_until(instant: Instant) {
     tokio::time::sleep(instant.saturating_duration_since(Instant::now())).await;
 }
@@ -115,6 +148,17 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Captures every log line of this thread at TRACE until the guard is dropped.
+    pub fn trace() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }

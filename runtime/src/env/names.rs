@@ -52,6 +52,14 @@ pub const SECRETS_GRACE_SECONDS: &str = "TERN_SECRETS_GRACE_SECONDS";
 /// `sdk` or `extension`: where secrets come from (default `sdk`).
 pub const SECRETS_BACKEND: &str = "TERN_SECRETS_BACKEND";
 
+/// How long a fetched SSM parameter is fresh, in seconds (default 300; AppConfig
+/// configurations follow the AppConfig agent's poll interval).
+pub const PARAMETERS_TTL_SECONDS: &str = "TERN_PARAMETERS_TTL_SECONDS";
+/// How long past its TTL a parameter is served while refreshes fail, in seconds (default 300).
+pub const PARAMETERS_GRACE_SECONDS: &str = "TERN_PARAMETERS_GRACE_SECONDS";
+/// `sdk` or `extension`: where SSM parameters come from (default `sdk`).
+pub const PARAMETERS_BACKEND: &str = "TERN_PARAMETERS_BACKEND";
+
 /// The CloudWatch namespace of EMF metrics (required by the metrics layer; alias
 /// `POWERTOOLS_METRICS_NAMESPACE`).
 pub const METRICS_NAMESPACE: &str = "TERN_METRICS_NAMESPACE";
@@ -81,6 +89,9 @@ pub const ALL: &[&str] = &[
     SECRETS_TTL_SECONDS,
     SECRETS_GRACE_SECONDS,
     SECRETS_BACKEND,
+    PARAMETERS_TTL_SECONDS,
+    PARAMETERS_GRACE_SECONDS,
+    PARAMETERS_BACKEND,
     METRICS_NAMESPACE,
     METRICS_SERVICE,
     METRICS_DISABLED,

@@ -17,7 +17,7 @@ use tern_testkit::{
 };
 
 /// Handlers the demo runs, in order.
-const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis"];
+const HANDLERS: &[&str] = &["echo", "s3", "sqs", "sns", "kinesis", "kafka", "api"];
 
 fn main() -> ExitCode {
     let Some(bootstrap) = std::env::args_os()
@@ -41,6 +41,13 @@ fn main() -> ExitCode {
             "sqs" => scenario.seed_sqs(),
             "sns" => scenario.seed_sns_without_idempotency(),
             "kinesis" => scenario.seed_kinesis(),
+            // The orders table `sqs` created.
+            "kafka" => vec![("ORDERS_TABLE".into(), ORDERS_TABLE.into())],
+            // The orders table `sqs` wrote; REST APIs route on the resource path.
+            "api" => vec![
+                ("ORDERS_TABLE".into(), ORDERS_TABLE.into()),
+                ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH".into(), "true".into()),
+            ],
             _ => Vec::new(),
         };
         let mut env = env;
@@ -142,12 +149,20 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        "sqs" | "kinesis" => {
-            let failed: Vec<&str> = body["batchItemFailures"]
+        "sqs" | "kinesis" | "kafka" => {
+            let failed: Vec<String> = body["batchItemFailures"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str())
+                .map(|f| match &f["itemIdentifier"] {
+                    // Kafka: {"partition": "<topic>-<partition>", "offset": <offset>}
+                    Value::Object(id) => format!(
+                        "{}@{}",
+                        id["partition"].as_str().unwrap_or_default(),
+                        id["offset"]
+                    ),
+                    id => id.as_str().unwrap_or_default().to_owned(),
+                })
                 .collect();
             if failed.is_empty() {
                 "every record processed".to_owned()
@@ -171,6 +186,24 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
                 })
                 .collect();
             format!("stored: {}", processed.join(", "))
+        }
+        "api" => {
+            // The four HTTP event kinds answer in their own shapes.
+            let header = |name: &str| {
+                body["headers"][name]
+                    .as_str()
+                    .or_else(|| body["multiValueHeaders"][name][0].as_str())
+                    .map(str::to_owned)
+            };
+            let location = header("location").or_else(|| header("Location"));
+            format!(
+                "HTTP {}{} {}",
+                body["statusCode"],
+                location
+                    .map(|l| format!(" Location: {l}"))
+                    .unwrap_or_default(),
+                body["body"].as_str().unwrap_or("")
+            )
         }
         _ => answer.body.clone(),
     };
@@ -198,7 +231,7 @@ fn report_state(scenario: &Scenario, handler: &str) {
                 }
             }
         }
-        "sqs" => {
+        "sqs" | "kafka" | "api" => {
             let ids: Vec<String> = scenario
                 .table_items(ORDERS_TABLE)
                 .iter()

@@ -1,5 +1,6 @@
-//! A backend for unit tests that answers from a script and counts its calls. The real
-//! backends are exercised against moto in `tests/secrets_moto.rs`.
+//! A back-end for unit tests that answers from a script and counts its calls. The real
+//! back-ends are exercised against moto (`tests/secrets_moto.rs`, `tests/parameters_moto.rs`)
+//! and against loopback servers speaking the extensions' APIs.
 
 use std::{
     collections::VecDeque,
@@ -10,15 +11,12 @@ use std::{
     time::Duration,
 };
 
-use crate::secrets::{
-    provider::{FetchError, FetchErrorKind},
-    value::SecretValue,
-};
+use super::fetch::{FetchError, FetchErrorKind};
 
 /// One scripted answer.
 #[derive(Clone)]
 pub(crate) enum Step {
-    /// Answer this `SecretString` after `delay`.
+    /// Answer this text after `delay`.
     Value(&'static str, Duration),
     /// Fail with this AWS error code.
     Fail(FetchErrorKind, &'static str),
@@ -45,7 +43,8 @@ impl Script {
         self.calls.load(Ordering::SeqCst)
     }
 
-    pub(crate) async fn fetch(&self, secret: &Arc<str>) -> Result<SecretValue, FetchError> {
+    /// The next step's text, after its delay.
+    pub(crate) async fn fetch(&self) -> Result<&'static str, FetchError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let step = {
             let mut steps = self.steps.lock().unwrap();
@@ -58,7 +57,7 @@ impl Script {
         match step {
             Step::Value(text, delay) => {
                 tokio::time::sleep(delay).await;
-                Ok(SecretValue::text(secret.clone(), text.to_owned(), None))
+                Ok(text)
             }
             Step::Fail(kind, code) => Err(FetchError::new(kind, code, "scripted failure")),
             Step::FailAfter(kind, code, delay) => {

@@ -12,6 +12,10 @@ use serde::de::DeserializeOwned;
 
 use crate::batch::source::{BatchSource, DynamoDb, Kinesis, Sqs};
 
+mod kafka;
+
+pub use kafka::{KafkaHeader, KafkaMessage};
+
 /// Why a record did not decode. The reason names the problem and where (line and column,
 /// expected type), never the record's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +75,14 @@ pub trait RecordDecoder<Src: BatchSource> {
 /// Decode each record's payload into `T`: the SQS `body` as JSON, the Kinesis `data`
 /// (base64-decoded by `aws_lambda_events`) as JSON, the DynamoDB `NewImage` through
 /// `serde_dynamo` — as `Option<T>`, `None` when the record has no new image (a `REMOVE`, or a
-/// `KEYS_ONLY` / `OLD_IMAGE` stream). A record that does not decode is a poison pill: reported,
-/// never handed to the handler. For bodies that are not JSON (plain text, XML), use [`Raw`].
+/// `KEYS_ONLY` / `OLD_IMAGE` stream), the Kafka `value` (base64) as JSON — as a
+/// [`KafkaMessage<T>`] that also carries the record's topic, partition, offset, key and headers.
+/// A record that does not decode is a poison pill: reported, never handed to the handler. For
+/// payloads that are not JSON (plain text, XML, Avro), use [`Raw`].
 pub struct Payload<T>(PhantomData<fn() -> T>);
 
-/// Hand each record to the handler as it came: `SqsMessage`, `KinesisEventRecord` or the
-/// DynamoDB `EventRecord`. Never a poison pill.
+/// Hand each record to the handler as it came: `SqsMessage`, `KinesisEventRecord`, the
+/// DynamoDB `EventRecord` or `KafkaRecord`. Never a poison pill.
 #[derive(Debug, Clone, Copy)]
 pub struct Raw;
 
@@ -133,16 +139,17 @@ mod tests {
     use aws_lambda_events::event::{kinesis::KinesisEventRecord, sqs::SqsMessage};
     use serde::Deserialize;
 
+    /// The record type of the decoders' tests (Kafka's too).
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(deny_unknown_fields)]
-    struct Order {
-        id: String,
-        qty: u32,
-        kind: Kind,
+    pub(super) struct Order {
+        pub(super) id: String,
+        pub(super) qty: u32,
+        pub(super) kind: Kind,
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
-    enum Kind {
+    pub(super) enum Kind {
         Retail,
         Wholesale,
     }

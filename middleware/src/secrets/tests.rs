@@ -1,16 +1,16 @@
-//! Unit tests of the cache state machine, on Tokio's paused clock.
+//! Unit tests of secrets over the cache engine, on Tokio's paused clock.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::advance;
 
-use super::*;
-use crate::secrets::{
-    Secrets,
-    scripted::{Script, Step},
+use crate::{
+    cache::{
+        RETRY_INTERVAL,
+        scripted::{Script, Step},
+    },
+    secrets::{Secrets, SecretsConfig, error::FetchErrorKind, provider::Provider},
 };
-
-const NOW: Duration = Duration::ZERO;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -29,10 +29,10 @@ async fn load(
     steps: impl IntoIterator<Item = Step>,
 ) -> (Secrets, Arc<Script>) {
     let script = Script::new(steps);
-    let cache = Cache::load(config, Provider::Scripted(script.clone()))
+    let secrets = Secrets::load(config, Provider::Scripted(script.clone()))
         .await
         .unwrap();
-    (Secrets::new(cache), script)
+    (secrets, script)
 }
 
 fn text(secrets: &Secrets) -> String {
@@ -44,40 +44,6 @@ async fn settle() {
     for _ in 0..4 {
         tokio::task::yield_now().await;
     }
-}
-
-#[test]
-fn freshness_table() {
-    let policy = Policy {
-        ttl: secs(10),
-        refresh_ahead: secs(2),
-        grace: secs(5),
-        fetch_timeout: secs(5),
-    };
-    let ms = Duration::from_millis;
-    let cases = [
-        (NOW, false, Freshness::Fresh),
-        (ms(7_999), true, Freshness::Fresh),
-        (secs(8), false, Freshness::RefreshDue),
-        (secs(12), true, Freshness::RefreshDue),
-        (ms(14_999), true, Freshness::RefreshDue),
-        (secs(15), true, Freshness::Stale),
-        (secs(15), false, Freshness::RefreshDue),
-        (secs(3_600), false, Freshness::RefreshDue),
-        (secs(3_600), true, Freshness::Stale),
-    ];
-    for (age, failed, expected) in cases {
-        assert_eq!(
-            policy.assess(age, failed),
-            expected,
-            "age {age:?}, failed {failed}"
-        );
-    }
-    let always = Policy {
-        refresh_ahead: secs(10),
-        ..policy
-    };
-    assert_eq!(always.assess(NOW, false), Freshness::RefreshDue);
 }
 
 #[tokio::test(start_paused = true)]
@@ -317,7 +283,7 @@ async fn a_required_secret_that_cannot_be_fetched_fails_the_load() {
         FetchErrorKind::NotFound,
         "ResourceNotFoundException",
     )]);
-    let error = Cache::load(&db_config(), Provider::Scripted(script))
+    let error = Secrets::load(&db_config(), Provider::Scripted(script))
         .await
         .err()
         .unwrap();

@@ -7,10 +7,12 @@
 //! | [`Sqs`] FIFO | `SqsMessage` | `messageId` | `attributes.MessageGroupId` | `SqsBatchResponse` |
 //! | [`Kinesis`] | `KinesisEventRecord` | `kinesis.sequenceNumber` | `kinesis.partitionKey` | `KinesisEventResponse` |
 //! | [`DynamoDb`] streams | `EventRecord` | `dynamodb.SequenceNumber` | `dynamodb.Keys`, canonical JSON | `DynamoDbEventResponse` |
+//! | [`Kafka`] (Amazon MSK, self-managed) | `KafkaRecord` | `{"partition":"<topic>-<partition>","offset":<offset>}` | topic and partition | [`KafkaBatchResponse`] |
 //!
-//! Every response serializes as `{"batchItemFailures":[{"itemIdentifier":"…"}]}`.
+//! Every response serializes as `{"batchItemFailures":[{"itemIdentifier":…}]}`: a string for
+//! SQS, Kinesis and DynamoDB, an object for Kafka.
 
-use std::{borrow::Cow, collections::BTreeMap};
+use std::{collections::BTreeMap, fmt, hash::Hash};
 
 use aws_lambda_events::event::{
     dynamodb::{Event as DynamoDbEvent, EventRecord},
@@ -21,11 +23,17 @@ use aws_lambda_events::event::{
 
 use crate::batch::config::FailureScope;
 
+mod kafka;
+
+pub use kafka::{
+    Kafka, KafkaBatchItemFailure, KafkaBatchResponse, KafkaItemIdentifier, KafkaRecordId,
+};
+
 /// An event source whose records are processed one by one and reported with
 /// `ReportBatchItemFailures`.
 ///
-/// Implemented by [`Sqs`], [`Kinesis`] and [`DynamoDb`]; implement it for another source whose
-/// batch response has the same shape.
+/// Implemented by [`Sqs`], [`Kinesis`], [`DynamoDb`] and [`Kafka`]; implement it for another
+/// source with a partial batch response.
 pub trait BatchSource: Send + 'static {
     /// The whole event (`SqsEvent`, …).
     type Event: Send + 'static;
@@ -33,34 +41,43 @@ pub trait BatchSource: Send + 'static {
     type Record: Send + 'static;
     /// The partial batch response.
     type Response: Send + 'static;
+    /// What one `itemIdentifier` of the response holds: the record's id as a `String` (SQS,
+    /// Kinesis, DynamoDB), or a [`KafkaItemIdentifier`].
+    type ItemIdentifier: Send + 'static;
+    /// A record's identifier as logs show it (`record_id`), borrowed from the record.
+    type RecordId<'a>: fmt::Display;
+    /// What the records that must run in arrival order share, borrowed from the record where
+    /// it can be.
+    type OrderingKey<'a>: Hash + Eq;
 
-    /// Short name for logs and errors: `sqs`, `kinesis`, `dynamodb`.
+    /// Short name for logs and errors: `sqs`, `kinesis`, `dynamodb`, `kafka`.
     const NAME: &'static str;
     /// The [`FailureScope`] used unless the configuration sets one.
     const DEFAULT_FAILURE_SCOPE: FailureScope;
 
-    /// The event's records, in arrival order.
+    /// The event's records, in the order they run in (arrival order; for Kafka, by partition
+    /// and offset).
     fn into_records(event: Self::Event) -> Vec<Self::Record>;
 
-    /// The identifier Lambda expects in `itemIdentifier`; empty when the record has none
-    /// (Lambda then treats the whole batch as failed, so nothing is lost).
-    fn identifier(record: &Self::Record) -> &str;
+    /// The record's identifier for logs; for SQS, Kinesis and DynamoDB exactly the
+    /// `itemIdentifier`, empty when the record has none (Lambda then treats the whole batch as
+    /// failed, so nothing is lost).
+    fn identifier(record: &Self::Record) -> Self::RecordId<'_>;
 
-    /// Moves the identifier out of a record that is no longer needed.
-    fn take_identifier(record: &mut Self::Record) -> String {
-        Self::identifier(record).to_owned()
-    }
+    /// Moves the identifier Lambda expects in `itemIdentifier` out of a record that is no
+    /// longer needed.
+    fn take_identifier(record: &mut Self::Record) -> Self::ItemIdentifier;
 
     /// The key whose records must run in arrival order, or `None` for a record that may run
     /// in any order relative to every other.
-    fn ordering_key(record: &Self::Record) -> Option<Cow<'_, str>>;
+    fn ordering_key(record: &Self::Record) -> Option<Self::OrderingKey<'_>>;
 
     /// Moves the record out for a handler that takes it whole, leaving a record behind that
     /// still has the identifier.
     fn detach(record: &mut Self::Record) -> Self::Record;
 
-    /// The response reporting `failed` identifiers, in arrival order.
-    fn response(failed: Vec<String>) -> Self::Response;
+    /// The response reporting `failed` identifiers, in the order the records ran in.
+    fn response(failed: Vec<Self::ItemIdentifier>) -> Self::Response;
 }
 
 /// Amazon SQS, standard and FIFO queues (`SqsEvent` → `SqsBatchResponse`).
@@ -84,6 +101,9 @@ impl BatchSource for Sqs {
     type Event = SqsEvent;
     type Record = SqsMessage;
     type Response = SqsBatchResponse;
+    type ItemIdentifier = String;
+    type RecordId<'a> = &'a str;
+    type OrderingKey<'a> = &'a str;
 
     const NAME: &'static str = "sqs";
     const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::OrderingKey;
@@ -100,13 +120,13 @@ impl BatchSource for Sqs {
         record.message_id.take().unwrap_or_default()
     }
 
-    fn ordering_key(record: &SqsMessage) -> Option<Cow<'_, str>> {
+    fn ordering_key(record: &SqsMessage) -> Option<&str> {
         let group = record.attributes.get("MessageGroupId")?;
         let standard_queue = record
             .event_source_arn
             .as_deref()
             .is_some_and(|arn| !arn.ends_with(".fifo"));
-        (!standard_queue).then_some(Cow::Borrowed(group.as_str()))
+        (!standard_queue).then_some(group.as_str())
     }
 
     fn detach(record: &mut SqsMessage) -> SqsMessage {
@@ -133,6 +153,9 @@ impl BatchSource for Kinesis {
     type Event = KinesisEvent;
     type Record = KinesisEventRecord;
     type Response = KinesisEventResponse;
+    type ItemIdentifier = String;
+    type RecordId<'a> = &'a str;
+    type OrderingKey<'a> = &'a str;
 
     const NAME: &'static str = "kinesis";
     const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
@@ -149,8 +172,8 @@ impl BatchSource for Kinesis {
         std::mem::take(&mut record.kinesis.sequence_number)
     }
 
-    fn ordering_key(record: &KinesisEventRecord) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&record.kinesis.partition_key))
+    fn ordering_key(record: &KinesisEventRecord) -> Option<&str> {
+        Some(&record.kinesis.partition_key)
     }
 
     fn detach(record: &mut KinesisEventRecord) -> KinesisEventRecord {
@@ -173,6 +196,9 @@ impl BatchSource for DynamoDb {
     type Event = DynamoDbEvent;
     type Record = EventRecord;
     type Response = DynamoDbEventResponse;
+    type ItemIdentifier = String;
+    type RecordId<'a> = &'a str;
+    type OrderingKey<'a> = String;
 
     const NAME: &'static str = "dynamodb";
     const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
@@ -189,8 +215,8 @@ impl BatchSource for DynamoDb {
         record.change.sequence_number.take().unwrap_or_default()
     }
 
-    fn ordering_key(record: &EventRecord) -> Option<Cow<'_, str>> {
-        Some(Cow::Owned(canonical_keys(&record.change.keys)))
+    fn ordering_key(record: &EventRecord) -> Option<String> {
+        Some(canonical_keys(&record.change.keys))
     }
 
     fn detach(record: &mut EventRecord) -> EventRecord {
@@ -257,7 +283,7 @@ mod tests {
         ];
         for (message, expected) in cases {
             assert_eq!(
-                Sqs::ordering_key(&message).as_deref(),
+                Sqs::ordering_key(&message),
                 expected,
                 "{:?}",
                 message.message_id
@@ -282,7 +308,7 @@ mod tests {
         record.kinesis.sequence_number = "4959033827149025660855969".into();
         record.kinesis.partition_key = "device-1".into();
         assert_eq!(Kinesis::identifier(&record), "4959033827149025660855969");
-        assert_eq!(Kinesis::ordering_key(&record).as_deref(), Some("device-1"));
+        assert_eq!(Kinesis::ordering_key(&record), Some("device-1"));
         let detached = Kinesis::detach(&mut record);
         assert_eq!(detached.kinesis.partition_key, "device-1");
         assert_eq!(Kinesis::identifier(&record), "4959033827149025660855969");

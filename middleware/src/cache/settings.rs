@@ -1,0 +1,168 @@
+//! The configuration shape every cached facility shares (secrets, parameters): TTL, refresh
+//! ahead of expiry, grace period, fetch timeout, SDK or extension back-end, and the environment
+//! the declared variables are read from.
+
+use std::time::Duration;
+
+use tern_runtime::{InitError, env::Env};
+
+use super::Policy;
+
+/// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`: the port of the AWS Parameters and Secrets Lambda
+/// Extension, the variable the extension itself reads.
+pub(crate) const EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
+/// The extension's port unless [`EXTENSION_PORT_ENV`] says otherwise.
+pub(crate) const DEFAULT_EXTENSION_PORT: u16 = 2773;
+
+const DEFAULT_TTL: Duration = Duration::from_secs(300);
+const DEFAULT_GRACE: Duration = Duration::from_secs(300);
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The variables a facility reads its settings from.
+pub(crate) struct SettingNames {
+    pub(crate) ttl: &'static str,
+    pub(crate) grace: &'static str,
+    pub(crate) backend: &'static str,
+}
+
+/// Cache and back-end settings; each facility's config holds one and exposes it through
+/// [`cache_settings_builders!`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) ttl: Duration,
+    pub(crate) refresh_ahead: Option<Duration>,
+    pub(crate) grace: Duration,
+    pub(crate) fetch_timeout: Duration,
+    /// `Some(port)`: the Parameters and Secrets extension; `None`: the AWS SDK.
+    pub(crate) extension_port: Option<u16>,
+    pub(crate) env: Env,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_TTL,
+            refresh_ahead: None,
+            grace: DEFAULT_GRACE,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            extension_port: None,
+            env: Env::process(),
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults, overridden by the variables in `names` (and the extension's port
+    /// variable when the extension is selected), read from `env`.
+    pub(crate) fn from_env(env: Env, names: &SettingNames) -> Result<Self, InitError> {
+        let mut settings = Self::default();
+        if let Some(ttl) = env.seconds(names.ttl, 1)? {
+            settings.ttl = ttl;
+        }
+        if let Some(grace) = env.seconds(names.grace, 0)? {
+            settings.grace = grace;
+        }
+        let extension = env.choice(names.backend, &[("sdk", false), ("extension", true)])?;
+        if extension == Some(true) {
+            let port = env.integer(EXTENSION_PORT_ENV, 1..=u16::MAX)?;
+            settings.extension_port = Some(port.unwrap_or(DEFAULT_EXTENSION_PORT));
+        }
+        settings.env = env;
+        Ok(settings)
+    }
+
+    /// How long before expiry a background refresh starts: the configured margin (TTL / 10 by
+    /// default), capped at the TTL.
+    pub(crate) fn refresh_ahead(&self) -> Duration {
+        self.refresh_ahead.unwrap_or(self.ttl / 10).min(self.ttl)
+    }
+
+    /// The timing rules of an entry: these settings, with the entry's own TTL or grace period
+    /// if it has one; the refresh margin follows its TTL.
+    pub(crate) fn policy(&self, ttl: Option<Duration>, grace: Option<Duration>) -> Policy {
+        let ttl = ttl.unwrap_or(self.ttl);
+        Policy {
+            ttl,
+            refresh_ahead: self.refresh_ahead.unwrap_or(ttl / 10).min(ttl),
+            grace: grace.unwrap_or(self.grace),
+            fetch_timeout: self.fetch_timeout,
+        }
+    }
+}
+
+/// The builder methods and getters of the shared settings, for a config type with a
+/// `settings: Settings` field and a `fn from(env: Env) -> Result<Self, InitError>`; the same
+/// names and documentation in every facility.
+macro_rules! cache_settings_builders {
+    () => {
+        /// The defaults, overridden by the environment settings in the table above. A variable
+        /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
+        pub fn from_env() -> Result<Self, tern_runtime::InitError> {
+            Self::from(tern_runtime::env::Env::process())
+        }
+
+        /// Like [`from_env`](Self::from_env), reading `vars` instead of the process
+        /// environment, both for the settings and for the variables the declarations name.
+        pub fn from_vars<I, K, V>(vars: I) -> Result<Self, tern_runtime::InitError>
+        where
+            I: IntoIterator<Item = (K, V)>,
+            K: Into<String>,
+            V: Into<String>,
+        {
+            Self::from(tern_runtime::env::Env::from_vars(vars))
+        }
+
+        /// How long a fetched value is fresh (default 300 s).
+        pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+            self.settings.ttl = ttl;
+            self
+        }
+
+        /// How long before expiry a read starts a background refresh (default TTL / 10; capped
+        /// at the TTL).
+        pub fn with_refresh_ahead(mut self, margin: std::time::Duration) -> Self {
+            self.settings.refresh_ahead = Some(margin);
+            self
+        }
+
+        /// How long past its TTL a value is still served while refreshes fail (default 300 s).
+        pub fn with_grace_period(mut self, grace: std::time::Duration) -> Self {
+            self.settings.grace = grace;
+            self
+        }
+
+        /// The longest one fetch may take, at init and in the background (default 5 s).
+        pub fn with_fetch_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.settings.fetch_timeout = timeout;
+            self
+        }
+
+        /// The time to live of a fetched value.
+        pub fn ttl(&self) -> std::time::Duration {
+            self.settings.ttl
+        }
+
+        /// How long before expiry a background refresh starts.
+        pub fn refresh_ahead(&self) -> std::time::Duration {
+            self.settings.refresh_ahead()
+        }
+
+        /// How long past its TTL a value is served while refreshes fail.
+        pub fn grace_period(&self) -> std::time::Duration {
+            self.settings.grace
+        }
+
+        /// The timeout of one fetch.
+        pub fn fetch_timeout(&self) -> std::time::Duration {
+            self.settings.fetch_timeout
+        }
+
+        /// Reads a variable from this configuration's environment (see
+        /// [`Env::get`](tern_runtime::env::Env::get)).
+        pub(crate) fn var(&self, name: &str) -> Option<String> {
+            self.settings.env.get(name)
+        }
+    };
+}
+
+pub(crate) use cache_settings_builders;

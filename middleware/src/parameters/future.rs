@@ -1,0 +1,3 @@
+//! The response future of [`ParametersService`](super::ParametersService).
+
+pub use crate::cache::future::ResponseFuture;
