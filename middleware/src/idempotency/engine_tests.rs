@@ -387,7 +387,7 @@ fn the_service_bounds_the_lock_by_the_deadline_and_forwards_readiness() {
             }
         })
     };
-    let layer = IdempotencyLayer::new(engine.clone(), KeySelector::path("id").unwrap())
+    let layer = IdempotencyLayer::new(engine.clone(), KeySelector::pointer("/id").unwrap())
         .with_validation(KeySelector::from_fn(|o: &Order| Some(o.amount)));
     let mut service = layer.layer(handler);
     let event = |id: Option<&str>, amount: u32, deadline: u64| {
@@ -430,7 +430,7 @@ fn the_service_bounds_the_lock_by_the_deadline_and_forwards_readiness() {
     assert!(
         diagnostic
             .error_message
-            .contains("path `id` selected nothing")
+            .contains("JSON Pointer `/id` selected nothing")
     );
 
     call(&mut service, event(Some("o-2"), 1, 0)).unwrap();
@@ -457,7 +457,7 @@ fn handler_errors_pass_through_the_service_unchanged() {
         })
     });
     let mut service =
-        IdempotencyLayer::new(engine, KeySelector::path("id").unwrap()).layer(failing);
+        IdempotencyLayer::new(engine, KeySelector::pointer("/id").unwrap()).layer(failing);
     let event = LambdaEvent::new(
         Order {
             id: Some("o".into()),
