@@ -447,26 +447,21 @@ mod tests {
     #[test]
     fn jmespath_type_errors_fail_the_selection_without_event_content() {
         let secret = json!({"body": "card 4111-1111", "raw": "not json: 4111"});
-        let error = KeyExpression::jmespath("abs(body)")
-            .unwrap()
-            .select(&secret)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            "JMESPath `abs(body)` failed: Argument 0 expects type number, given string (at \
-             character 3)"
-        );
-        assert!(!error.contains("4111"), "{error}");
-        let error = KeyExpression::jmespath("powertools_json(raw)")
-            .unwrap()
-            .select(&secret)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            "JMESPath `powertools_json(raw)` failed: powertools_json was given a string that is \
-             not JSON (at character 15)"
-        );
+        let cases = [
+            (
+                "abs(body)",
+                "Argument 0 expects type number, given string (at character 3)",
+            ),
+            (
+                "powertools_json(raw)",
+                "powertools_json was given a string that is not JSON (at character 15)",
+            ),
+        ];
+        for (expression, problem) in cases {
+            let parsed = KeyExpression::jmespath(expression).unwrap();
+            let error = parsed.select(&secret).unwrap_err().to_string();
+            assert_eq!(error, format!("JMESPath `{expression}` failed: {problem}"));
+            assert!(!error.contains("4111"), "{error}");
+        }
     }
 }

@@ -443,6 +443,46 @@ mod tests {
         assert_eq!(format!("{whole:?}"), r#"KeySelector("the whole event")"#);
     }
 
+    /// The README's migration table: each old path, as a pointer and as JMESPath, selects
+    /// the same data, so the keys do not change.
+    #[cfg(feature = "jmespath")]
+    #[test]
+    fn migrated_paths_select_the_same_data() {
+        let event = json!({
+            "body": {"order_id": "o-1"},
+            "Records": [{"messageId": "m-1"}],
+            "detail": {"order-id": 7},
+            "a/b": {"c": true},
+            "user": "u1",
+            "order": {"id": "o-9"},
+        });
+        let cases = [
+            ("/body/order_id", "body.order_id", json!("o-1")),
+            ("/Records/0/messageId", "Records[0].messageId", json!("m-1")),
+            ("/detail/order-id", r#"detail."order-id""#, json!(7)),
+            ("/a~1b/c", r#""a/b".c"#, json!(true)),
+        ];
+        for (pointer, jmespath, expected) in cases {
+            let by_pointer = KeySelector::<Value>::pointer(pointer).unwrap();
+            let by_jmespath = KeySelector::<Value>::jmespath(jmespath).unwrap();
+            assert_eq!(by_pointer.select(&event).unwrap(), Some(expected.clone()));
+            assert_eq!(by_jmespath.select(&event).unwrap(), Some(expected));
+        }
+        let pointers = KeySelector::<Value>::pointers(["/user", "/order/id"]).unwrap();
+        let multi = KeySelector::<Value>::jmespath("[user, order.id]").unwrap();
+        assert_eq!(pointers.select(&event).unwrap(), Some(json!(["u1", "o-9"])));
+        assert_eq!(multi.select(&event).unwrap(), Some(json!(["u1", "o-9"])));
+        let none = KeySelector::<Value>::jmespath("[nope, order.nope]").unwrap();
+        assert_eq!(none.select(&event).unwrap(), None);
+        assert_eq!(
+            KeySelector::<Value>::jmespath("body.nope")
+                .unwrap()
+                .select(&event)
+                .unwrap(),
+            None
+        );
+    }
+
     #[test]
     fn unserializable_selection_is_an_error() {
         let selector =
