@@ -21,8 +21,9 @@ use serde_json::Value;
 ///   is the member `x/request/id`). The empty pointer is the whole event.
 /// - A **JMESPath** expression (the `jmespath` feature), as in Powertools:
 ///   `body.order_id`, `Records[0].messageId`, `[user, order.id]`,
-///   `powertools_json(body).order_id` (`powertools_json` parses a string holding JSON, as
-///   Powertools' function of that name does).
+///   `powertools_json(body).order_id` (`powertools_json` parses a string holding JSON and
+///   `powertools_base64` decodes one holding base64 text, as Powertools' functions of those
+///   names do).
 ///
 /// [`parse`](Self::parse) tells the two apart by the leading `/` (a JMESPath expression
 /// never starts with one).
@@ -125,8 +126,9 @@ impl KeyExpression {
         })
     }
 
-    /// A JMESPath expression (the `jmespath` feature). Functions are JMESPath's built-in ones
-    /// and `powertools_json`; naming any other is an error here, not at the first event.
+    /// A JMESPath expression (the `jmespath` feature). Functions are JMESPath's built-in ones,
+    /// `powertools_json` and `powertools_base64`; naming any other is an error here, not at the
+    /// first event.
     #[cfg(feature = "jmespath")]
     pub fn jmespath(text: &str) -> Result<Self, ExpressionError> {
         let compiled = jmes::RUNTIME
@@ -201,37 +203,57 @@ impl PartialEq for KeyExpression {
 mod jmes {
     use std::sync::LazyLock;
 
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
     use jmespath::{
-        ErrorReason, JmespathError, Rcvar, Runtime, Variable,
+        Context, ErrorReason, JmespathError, Rcvar, Runtime, Variable,
         ast::{Ast, KeyValuePair},
         functions::{ArgumentType, CustomFunction, Signature},
     };
     use serde::{Serialize, ser::Error as _};
     use serde_json::Value;
 
-    /// JMESPath's built-in functions and Powertools' `powertools_json`.
+    /// JMESPath's built-in functions and Powertools' `powertools_json` (a string holding
+    /// JSON, parsed) and `powertools_base64` (a string holding base64, decoded to text).
     pub(super) static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
         let mut runtime = Runtime::new();
         runtime.register_builtin_functions();
-        runtime.register_function(
-            "powertools_json",
-            Box::new(CustomFunction::new(
-                Signature::new(vec![ArgumentType::String], None),
-                Box::new(|args, context| {
-                    let text = args[0].as_string().map_or("", String::as_str);
-                    Variable::from_json(text).map(Rcvar::new).map_err(|_| {
-                        JmespathError::from_ctx(
-                            context,
-                            ErrorReason::Parse(
-                                "powertools_json was given a string that is not JSON".to_owned(),
-                            ),
-                        )
-                    })
-                }),
-            )),
+        register_string_function(&mut runtime, "powertools_json", "JSON", |text| {
+            Variable::from_json(text).ok()
+        });
+        register_string_function(
+            &mut runtime,
+            "powertools_base64",
+            "base64 of UTF-8 text",
+            |text| {
+                let bytes = STANDARD.decode(text).ok()?;
+                String::from_utf8(bytes).ok().map(Variable::String)
+            },
         );
         runtime
     });
+
+    /// Registers `name`, a function of one string that `convert` turns into a value; a string
+    /// it refuses fails the search with a message naming the function and `expected`, never
+    /// the string.
+    fn register_string_function(
+        runtime: &mut Runtime,
+        name: &'static str,
+        expected: &'static str,
+        convert: fn(&str) -> Option<Variable>,
+    ) {
+        let function = move |args: &[Rcvar], context: &mut Context<'_>| {
+            let text = args[0].as_string().map_or("", String::as_str);
+            convert(text).map(Rcvar::new).ok_or_else(|| {
+                let reason = format!("{name} was given a string that is not {expected}");
+                JmespathError::from_ctx(context, ErrorReason::Parse(reason))
+            })
+        };
+        let signature = Signature::new(vec![ArgumentType::String], None);
+        runtime.register_function(
+            name,
+            Box::new(CustomFunction::new(signature, Box::new(function))),
+        );
+    }
 
     /// The reason of `error` and where, without the parser's Debug rendering of the token it
     /// found or the multi-line caret drawing of `JmespathError`'s Display.
@@ -383,6 +405,7 @@ mod tests {
     fn jmespath_selection() {
         let mut event = event();
         event["raw"] = json!(r#"{"order": {"id": "o-7"}}"#);
+        event["encoded"] = json!("eyJpZCI6ICJiLTEifQ=="); // {"id": "b-1"}
         let cases = [
             ("Records[1].messageId", json!("m-2")),
             ("Records[-1].messageId", json!("m-2")),
@@ -396,6 +419,10 @@ mod tests {
             ("[body.order_id, Records[0].messageId]", json!([42, "m-1"])),
             ("{id: body.order_id}", json!({"id": 42})),
             ("powertools_json(raw).order.id", json!("o-7")),
+            (
+                "powertools_json(powertools_base64(encoded)).id",
+                json!("b-1"),
+            ),
             ("length(Records)", json!(2)),
             ("body.none", Value::Null),
             ("Records[2].messageId", Value::Null),
@@ -446,7 +473,7 @@ mod tests {
     #[cfg(feature = "jmespath")]
     #[test]
     fn jmespath_type_errors_fail_the_selection_without_event_content() {
-        let secret = json!({"body": "card 4111-1111", "raw": "not json: 4111"});
+        let secret = json!({"body": "card 4111-1111", "raw": "not json: 4111", "b": "4111!"});
         let cases = [
             (
                 "abs(body)",
@@ -455,6 +482,11 @@ mod tests {
             (
                 "powertools_json(raw)",
                 "powertools_json was given a string that is not JSON (at character 15)",
+            ),
+            (
+                "powertools_base64(b)",
+                "powertools_base64 was given a string that is not base64 of UTF-8 text (at \
+                 character 17)",
             ),
         ];
         for (expression, problem) in cases {
