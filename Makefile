@@ -130,7 +130,7 @@ lint:
 # feature, tern-middleware with none, each feature alone, and all; then each example with exactly
 # the features of its own manifest (a workspace build unifies features, which would hide a
 # missing one). clippy, so that a warning in any one combination fails too; check mode, quick.
-MIDDLEWARE_FEATURES := batch idempotency dynamodb secrets secretsmanager metrics http
+MIDDLEWARE_FEATURES := batch idempotency jmespath dynamodb secrets secretsmanager metrics http
 EXAMPLES := $(patsubst examples/%/Cargo.toml,%,$(wildcard examples/*/Cargo.toml))
 .PHONY: features docs package
 features:

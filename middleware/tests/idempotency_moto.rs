@@ -225,7 +225,7 @@ async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_n
             .with_prefix("payments.charge")
             .with_local_cache(16),
     );
-    let mut cached = IdempotencyLayer::new(engine, KeySelector::path("order_id").unwrap())
+    let mut cached = IdempotencyLayer::new(engine, KeySelector::pointer("/order_id").unwrap())
         .layer(charge.service());
     let from_store = invoke(&mut cached, event("o-1", now_ms() + 3_000))
         .await

@@ -152,6 +152,13 @@ fn cases() -> Vec<Case> {
             "is not a whole number; use a whole number from 0 to 18446744073709551615",
         ),
         invalid(
+            names::IDEMPOTENCY_EVENT_KEY,
+            "/order~id",
+            Idempotency,
+            "is not a valid JSON Pointer: the `~` at byte 6 is not followed by `0` or `1`; \
+             write a JSON Pointer such as `/body/order_id` (`~0` for `~`, `~1` for `/`)",
+        ),
+        invalid(
             names::SECRETS_TTL_SECONDS,
             "0",
             Secrets,

@@ -11,6 +11,8 @@ use tern_runtime::{
     env::{Env, names},
 };
 
+use super::expression::KeyExpression;
+
 /// Set by Lambda; the first half of the default key prefix.
 const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -62,6 +64,7 @@ impl Clock for SystemClock {
 /// | [`with_expires_after`](Self::with_expires_after) | 3600 s | `TERN_IDEMPOTENCY_EXPIRES_SECONDS` |
 /// | [`with_local_cache`](Self::with_local_cache) | 0 (off) | `TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE` |
 /// | [`with_max_response_bytes`](Self::with_max_response_bytes) | 400,000 | `TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES` |
+/// | [`with_event_key`](Self::with_event_key) | none | `TERN_IDEMPOTENCY_EVENT_KEY` |
 /// | [`with_missing_key`](Self::with_missing_key) | [`MissingKey::Error`] | — |
 /// | [`with_clock`](Self::with_clock) | [`SystemClock`] | — |
 ///
@@ -77,6 +80,7 @@ pub struct IdempotencyConfig {
     missing_key: MissingKey,
     local_cache: usize,
     max_response_bytes: usize,
+    event_key: Option<KeyExpression>,
     clock: Arc<dyn Clock>,
 }
 
@@ -91,6 +95,7 @@ impl Default for IdempotencyConfig {
             missing_key: MissingKey::Error,
             local_cache: 0,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            event_key: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -132,6 +137,17 @@ impl IdempotencyConfig {
         }
         if let Some(bytes) = env.integer(names::IDEMPOTENCY_MAX_RESPONSE_BYTES, 0..=usize::MAX)? {
             config.max_response_bytes = bytes;
+        }
+        if let Some(text) = env.get(names::IDEMPOTENCY_EVENT_KEY) {
+            let expression = KeyExpression::parse(&text).map_err(|error| {
+                tern_runtime::env::invalid(
+                    names::IDEMPOTENCY_EVENT_KEY,
+                    &text,
+                    &format!("is not a valid {}: {}", error.syntax, error.problem),
+                    error.hint(),
+                )
+            })?;
+            config.event_key = Some(expression);
         }
         Ok(config)
     }
@@ -192,6 +208,13 @@ impl IdempotencyConfig {
         self
     }
 
+    /// Where the key is in events, for a layer that selects it by expression rather than by
+    /// a closure: see [`event_key`](Self::event_key).
+    pub fn with_event_key(mut self, expression: KeyExpression) -> Self {
+        self.event_key = Some(expression);
+        self
+    }
+
     /// The time source (default [`SystemClock`]).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -239,6 +262,25 @@ impl IdempotencyConfig {
     /// The largest stored response, in bytes.
     pub fn max_response_bytes(&self) -> usize {
         self.max_response_bytes
+    }
+
+    /// Where the key is in events (`TERN_IDEMPOTENCY_EVENT_KEY`), if configured. The layer
+    /// does not apply it by itself: a handler opts in, keeping its own selection as the
+    /// default.
+    ///
+    /// ```
+    /// # use tern_middleware::idempotency::{IdempotencyConfig, KeySelector};
+    /// # #[derive(serde::Serialize)] struct Order { id: String }
+    /// let config = IdempotencyConfig::from_vars([("TERN_IDEMPOTENCY_EVENT_KEY", "/id")])?;
+    /// let key = match config.event_key() {
+    ///     Some(expression) => KeySelector::expression(expression.clone()),
+    ///     None => KeySelector::from_fn(|o: &Order| Some(o.id.clone())),
+    /// };
+    /// assert_eq!(key.description(), "JSON Pointer `/id`");
+    /// # Ok::<_, tern_runtime::InitError>(())
+    /// ```
+    pub fn event_key(&self) -> Option<&KeyExpression> {
+        self.event_key.as_ref()
     }
 
     /// The time source.
@@ -344,6 +386,68 @@ mod tests {
             assert_eq!(
                 error.to_string(),
                 format!("environment variable `{name}` is invalid: {reason}")
+            );
+        }
+    }
+
+    /// `TERN_IDEMPOTENCY_EVENT_KEY`: a pointer, or a JMESPath expression with the feature;
+    /// anything invalid is `Runtime.InvalidEnvironmentVariable` naming the variable.
+    #[test]
+    fn event_key_from_the_environment() {
+        let event_key = |value: &str| {
+            IdempotencyConfig::from_vars([(names::IDEMPOTENCY_EVENT_KEY, value)])
+                .map(|config| config.event_key().map(KeyExpression::description))
+        };
+        assert_eq!(IdempotencyConfig::new().event_key(), None);
+        assert_eq!(
+            event_key(" /body/order~1id ").unwrap().as_deref(),
+            Some("JSON Pointer `/body/order~1id`")
+        );
+        let pointer_hint = "write a JSON Pointer such as `/body/order_id` (`~0` for `~`, `~1` \
+                            for `/`)";
+        let jmespath_hint =
+            "write a JMESPath expression such as `body.order_id` (see jmespath.org)";
+        let mut invalid = vec![(
+            "/a~2b",
+            format!(
+                "`/a~2b` is not a valid JSON Pointer: the `~` at byte 2 is not followed by `0` \
+                 or `1`; {pointer_hint}"
+            ),
+        )];
+        if cfg!(feature = "jmespath") {
+            assert_eq!(
+                event_key("Records[0].messageId").unwrap().as_deref(),
+                Some("JMESPath `Records[0].messageId`")
+            );
+            invalid.push((
+                "body..id",
+                format!(
+                    "`body..id` is not a valid JMESPath expression: Expected identifier, '*', \
+                     '{{', '[', '&', or '[?' (at character 5); {jmespath_hint}"
+                ),
+            ));
+            invalid.push((
+                "md5(body)",
+                format!(
+                    "`md5(body)` is not a valid JMESPath expression: there is no function `md5`; \
+                     {jmespath_hint}"
+                ),
+            ));
+        } else {
+            invalid.push((
+                "body.id",
+                format!(
+                    "`body.id` is not a valid JSON Pointer: it does not start with `/` (JMESPath \
+                     expressions need the `jmespath` feature of tern-middleware); {pointer_hint}"
+                ),
+            ));
+        }
+        for (value, reason) in invalid {
+            let error = event_key(value).unwrap_err();
+            assert_eq!(error.error_type(), "Runtime.InvalidEnvironmentVariable");
+            assert_eq!(
+                error.to_string(),
+                format!("environment variable `TERN_IDEMPOTENCY_EVENT_KEY` is invalid: {reason}")
             );
         }
     }

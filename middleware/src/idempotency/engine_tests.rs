@@ -387,7 +387,7 @@ fn the_service_bounds_the_lock_by_the_deadline_and_forwards_readiness() {
             }
         })
     };
-    let layer = IdempotencyLayer::new(engine.clone(), KeySelector::path("id").unwrap())
+    let layer = IdempotencyLayer::new(engine.clone(), KeySelector::pointer("/id").unwrap())
         .with_validation(KeySelector::from_fn(|o: &Order| Some(o.amount)));
     let mut service = layer.layer(handler);
     let event = |id: Option<&str>, amount: u32, deadline: u64| {
@@ -430,7 +430,7 @@ fn the_service_bounds_the_lock_by_the_deadline_and_forwards_readiness() {
     assert!(
         diagnostic
             .error_message
-            .contains("path `id` selected nothing")
+            .contains("JSON Pointer `/id` selected nothing")
     );
 
     call(&mut service, event(Some("o-2"), 1, 0)).unwrap();
@@ -438,6 +438,72 @@ fn the_service_bounds_the_lock_by_the_deadline_and_forwards_readiness() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.in_progress_expiration, Some(T0 + 500));
+}
+
+/// `TERN_IDEMPOTENCY_EVENT_KEY` through the service: the JMESPath key hashes what it selects,
+/// an event where it finds nothing is `MissingKey` naming the expression, and a type error in
+/// it is `InvalidKeyData` naming the expression; the handler runs once in all.
+#[cfg(feature = "jmespath")]
+#[test]
+fn the_configured_event_key_selects_through_the_service() {
+    let config = IdempotencyConfig::from_vars([(
+        tern_runtime::env::names::IDEMPOTENCY_EVENT_KEY,
+        "[id, amount]",
+    )])
+    .unwrap();
+    let key = KeySelector::expression(config.event_key().unwrap().clone());
+    let (engine, store, _clock) = engine(config);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let runs_in = runs.clone();
+    let mut service = IdempotencyLayer::new(engine.clone(), key).layer(tower::service_fn(
+        move |_: LambdaEvent<Order>| {
+            runs_in.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Diagnostic>(json!("done")) }
+        },
+    ));
+    let order = |id: Option<&str>, amount| {
+        let id = id.map(str::to_owned);
+        LambdaEvent::new(Order { id, amount }, Context::default())
+    };
+    block_on(invoke(&mut service, order(Some("o-1"), 5))).unwrap();
+    let key = engine.key_for(&json!(["o-1", 5])).unwrap();
+    assert!(block_on(store.records.get(key.as_str())).unwrap().is_some());
+    block_on(invoke(&mut service, order(Some("o-1"), 5))).unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    let fresh = self::engine(IdempotencyConfig::new()).0;
+    let cases = [
+        (
+            "id",
+            order(None, 5),
+            "Idempotency.MissingKey",
+            "JMESPath `id` selected nothing",
+        ),
+        (
+            "abs(id)",
+            order(Some("o-2"), 5),
+            "Idempotency.InvalidKeyData",
+            "JMESPath `abs(id)` failed",
+        ),
+    ];
+    for (expression, event, error_type, message) in cases {
+        let key = KeySelector::jmespath(expression).unwrap();
+        let mut service = IdempotencyLayer::new(fresh.clone(), key).layer(tower::service_fn(
+            |_: LambdaEvent<Order>| async { Ok::<_, Diagnostic>(json!("never")) },
+        ));
+        let diagnostic = Diagnostic::from(block_on(invoke(&mut service, event)).unwrap_err());
+        assert_eq!(diagnostic.error_type, error_type, "{expression}");
+        assert!(
+            diagnostic.error_message.contains(message),
+            "{}",
+            diagnostic.error_message
+        );
+        assert!(
+            !diagnostic.error_message.contains("o-2"),
+            "{}",
+            diagnostic.error_message
+        );
+    }
 }
 
 async fn invoke<S: Service<LambdaEvent<Order>>>(
@@ -457,7 +523,7 @@ fn handler_errors_pass_through_the_service_unchanged() {
         })
     });
     let mut service =
-        IdempotencyLayer::new(engine, KeySelector::path("id").unwrap()).layer(failing);
+        IdempotencyLayer::new(engine, KeySelector::pointer("/id").unwrap()).layer(failing);
     let event = LambdaEvent::new(
         Order {
             id: Some("o".into()),

@@ -54,15 +54,16 @@ pub enum IdempotencyError<E> {
     MissingKey {
         /// The key prefix.
         prefix: String,
-        /// What selected nothing (`path `body.id``).
+        /// What selected nothing (`JSON Pointer `/body/id``).
         selector: String,
     },
-    /// The selected key or validation data does not serialize to JSON
-    /// (`Idempotency.InvalidKeyData`). The handler did not run.
+    /// The selected key or validation data does not serialize to JSON, or a JMESPath function
+    /// was given an argument of the wrong type (`Idempotency.InvalidKeyData`; the message names
+    /// the expression and the types). The handler did not run.
     InvalidKeyData {
         /// The key prefix.
         prefix: String,
-        /// The serialization error.
+        /// The serialization (or JMESPath) error.
         source: serde_json::Error,
     },
     /// The store failed (`Idempotency.PersistenceError`): the message names the table, the
@@ -352,9 +353,9 @@ mod tests {
                  or the caller that reuses the key".into(),
             ),
             (
-                IdempotencyError::MissingKey { prefix: "orders.pay".into(), selector: "path `body.id`".into() },
+                IdempotencyError::MissingKey { prefix: "orders.pay".into(), selector: "JSON Pointer `/body/id`".into() },
                 "Idempotency.MissingKey",
-                "the event has no idempotency key: path `body.id` selected nothing (or only null) \
+                "the event has no idempotency key: JSON Pointer `/body/id` selected nothing (or only null) \
                  for prefix `orders.pay`; fix the selection, or use MissingKey::RunWithoutIdempotency \
                  to run such events without idempotency".into(),
             ),

@@ -10,7 +10,7 @@ use ring::digest;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::path::{JsonPath, PathError};
+use super::expression::{ExpressionError, KeyExpression};
 
 /// The key of one idempotency record: `<prefix>#<hex SHA-256 of the canonical JSON of the
 /// selected data>`.
@@ -176,13 +176,17 @@ type SelectFn<T> = dyn Fn(&T) -> Result<Option<Value>, serde_json::Error> + Send
 ///
 /// - [`from_fn`](Self::from_fn): a typed closure, the cheapest: only the selected data is
 ///   serialized.
-/// - [`path`](Self::path) / [`paths`](Self::paths): a JSON path such as `body.order_id` or
-///   `Records[0].messageId` into the event as it serializes (the whole event is serialized to
-///   find it, on every invocation).
+/// - [`pointer`](Self::pointer) / [`pointers`](Self::pointers): a JSON Pointer (RFC 6901)
+///   such as `/body/order_id` or `/Records/0/messageId` into the event as it serializes (the
+///   whole event is serialized to find it, on every invocation).
+/// - `jmespath` (the `jmespath` feature): a JMESPath expression such as `body.order_id`, as
+///   Powertools' `event_key_jmespath` takes; [`expression`](Self::expression): either, parsed
+///   beforehand (e.g. from `TERN_IDEMPOTENCY_EVENT_KEY`).
 /// - [`whole_event`](Self::whole_event): the entire event.
 ///
-/// The selection is missing when the closure returns `None`, the path leads nowhere, or the
-/// data is `null` (or, for several paths, all `null`).
+/// The selection is missing when the closure returns `None`, the expression leads nowhere, or
+/// the data is `null` (or an array of nothing but `null`: several pointers that all lead
+/// nowhere).
 pub struct KeySelector<T> {
     select: Arc<SelectFn<T>>,
     description: Arc<str>,
@@ -235,41 +239,65 @@ impl<T> KeySelector<T> {
         (self.select)(event)
     }
 
-    /// What this selector selects (`path `body.order_id``), for messages.
+    /// What this selector selects (`JSON Pointer `/body/order_id``), for messages.
     pub fn description(&self) -> &str {
         &self.description
     }
 }
 
 impl<T: Serialize> KeySelector<T> {
-    /// Selects the value at `path` in the serialized event (see [`JsonPath`] for the syntax).
+    /// Selects with a [`KeyExpression`], e.g. the one
+    /// [`IdempotencyConfig::event_key`](super::IdempotencyConfig::event_key) read from
+    /// `TERN_IDEMPOTENCY_EVENT_KEY`.
+    pub fn expression(expression: KeyExpression) -> Self {
+        let description = Arc::from(expression.description());
+        Self {
+            select: Arc::new(move |event: &T| {
+                let selected = expression.select(event)?;
+                Ok((!is_missing(&selected)).then_some(selected))
+            }),
+            description,
+        }
+    }
+
+    /// Selects the value at a JSON Pointer (RFC 6901) into the serialized event (the whole
+    /// event is serialized to find it, on every invocation).
     ///
     /// ```
     /// # use tern_middleware::idempotency::KeySelector;
     /// # #[derive(serde::Serialize)] struct Event;
-    /// let key = KeySelector::<Event>::path("detail.order_id").unwrap();
-    /// assert_eq!(key.description(), "path `detail.order_id`");
+    /// let key = KeySelector::<Event>::pointer("/detail/order_id").unwrap();
+    /// assert_eq!(key.description(), "JSON Pointer `/detail/order_id`");
     /// ```
-    pub fn path(path: &str) -> Result<Self, PathError> {
-        let path = JsonPath::parse(path)?;
-        let description = Arc::from(format!("path `{path}`"));
-        Ok(Self {
-            select: Arc::new(move |event: &T| {
-                let event = serde_json::to_value(event)?;
-                Ok(path.select(&event).filter(|v| !is_missing(v)).cloned())
-            }),
-            description,
-        })
+    pub fn pointer(pointer: &str) -> Result<Self, ExpressionError> {
+        KeyExpression::pointer(pointer).map(Self::expression)
     }
 
-    /// Selects several paths at once, as a JSON array of their values (`null` where a path
-    /// leads nowhere); missing only when all of them are.
-    pub fn paths<'p>(paths: impl IntoIterator<Item = &'p str>) -> Result<Self, PathError> {
-        let paths = paths
+    /// Selects with a JMESPath expression, as Powertools' `event_key_jmespath` does (the
+    /// `jmespath` feature). Several fields at once are a multi-select list:
+    /// `[user, order.id]`.
+    ///
+    /// ```
+    /// # use tern_middleware::idempotency::KeySelector;
+    /// # #[derive(serde::Serialize)] struct Event;
+    /// let key = KeySelector::<Event>::jmespath("powertools_json(body).order_id").unwrap();
+    /// assert_eq!(key.description(), "JMESPath `powertools_json(body).order_id`");
+    /// ```
+    #[cfg(feature = "jmespath")]
+    pub fn jmespath(expression: &str) -> Result<Self, ExpressionError> {
+        KeyExpression::jmespath(expression).map(Self::expression)
+    }
+
+    /// Selects several JSON Pointers at once, as a JSON array of their values (`null` where a
+    /// pointer leads nowhere); missing only when all of them are.
+    pub fn pointers<'p>(
+        pointers: impl IntoIterator<Item = &'p str>,
+    ) -> Result<Self, ExpressionError> {
+        let pointers = pointers
             .into_iter()
-            .map(JsonPath::parse)
+            .map(KeyExpression::pointer)
             .collect::<Result<Vec<_>, _>>()?;
-        let listed = paths
+        let listed = pointers
             .iter()
             .map(|p| format!("`{p}`"))
             .collect::<Vec<_>>()
@@ -278,14 +306,14 @@ impl<T: Serialize> KeySelector<T> {
             select: Arc::new(move |event: &T| {
                 let event = serde_json::to_value(event)?;
                 let selected = Value::Array(
-                    paths
+                    pointers
                         .iter()
-                        .map(|p| p.select(&event).cloned().unwrap_or(Value::Null))
+                        .map(|p| event.pointer(p.as_str()).cloned().unwrap_or(Value::Null))
                         .collect(),
                 );
                 Ok((!is_missing(&selected)).then_some(selected))
             }),
-            description: Arc::from(format!("paths [{listed}]")),
+            description: Arc::from(format!("JSON Pointers [{listed}]")),
         })
     }
 
@@ -392,11 +420,11 @@ mod tests {
         let nulls = KeySelector::from_fn(|e: &Event| Some((e.user.clone(), None::<u8>)));
         assert_eq!(nulls.select(&empty).unwrap(), None);
 
-        let path = KeySelector::<Event>::path("body.items[0].sku").unwrap();
+        let path = KeySelector::<Event>::pointer("/body/items/0/sku").unwrap();
         assert_eq!(path.select(&event).unwrap(), Some(json!("a")));
         assert_eq!(path.select(&empty).unwrap(), None);
 
-        let paths = KeySelector::<Event>::paths(["user", "body.order.id", "nope"]).unwrap();
+        let paths = KeySelector::<Event>::pointers(["/user", "/body/order/id", "/nope"]).unwrap();
         assert_eq!(
             paths.select(&event).unwrap(),
             Some(json!(["u1", "o-9", null]))
@@ -404,7 +432,7 @@ mod tests {
         assert_eq!(paths.select(&empty).unwrap(), None);
         assert_eq!(
             paths.description(),
-            "paths [`user`, `body.order.id`, `nope`]"
+            "JSON Pointers [`/user`, `/body/order/id`, `/nope`]"
         );
 
         let whole = KeySelector::<Event>::whole_event();
@@ -413,6 +441,46 @@ mod tests {
             Some(json!({"user": null, "count": 0, "body": null}))
         );
         assert_eq!(format!("{whole:?}"), r#"KeySelector("the whole event")"#);
+    }
+
+    /// The README's migration table: each old path, as a pointer and as JMESPath, selects
+    /// the same data, so the keys do not change.
+    #[cfg(feature = "jmespath")]
+    #[test]
+    fn migrated_paths_select_the_same_data() {
+        let event = json!({
+            "body": {"order_id": "o-1"},
+            "Records": [{"messageId": "m-1"}],
+            "detail": {"order-id": 7},
+            "a/b": {"c": true},
+            "user": "u1",
+            "order": {"id": "o-9"},
+        });
+        let cases = [
+            ("/body/order_id", "body.order_id", json!("o-1")),
+            ("/Records/0/messageId", "Records[0].messageId", json!("m-1")),
+            ("/detail/order-id", r#"detail."order-id""#, json!(7)),
+            ("/a~1b/c", r#""a/b".c"#, json!(true)),
+        ];
+        for (pointer, jmespath, expected) in cases {
+            let by_pointer = KeySelector::<Value>::pointer(pointer).unwrap();
+            let by_jmespath = KeySelector::<Value>::jmespath(jmespath).unwrap();
+            assert_eq!(by_pointer.select(&event).unwrap(), Some(expected.clone()));
+            assert_eq!(by_jmespath.select(&event).unwrap(), Some(expected));
+        }
+        let pointers = KeySelector::<Value>::pointers(["/user", "/order/id"]).unwrap();
+        let multi = KeySelector::<Value>::jmespath("[user, order.id]").unwrap();
+        assert_eq!(pointers.select(&event).unwrap(), Some(json!(["u1", "o-9"])));
+        assert_eq!(multi.select(&event).unwrap(), Some(json!(["u1", "o-9"])));
+        let none = KeySelector::<Value>::jmespath("[nope, order.nope]").unwrap();
+        assert_eq!(none.select(&event).unwrap(), None);
+        assert_eq!(
+            KeySelector::<Value>::jmespath("body.nope")
+                .unwrap()
+                .select(&event)
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Idempotency: run a handler once per event, however often Lambda delivers it.
 //!
 //! Each event gets a key, `<prefix>#<hex SHA-256 of the canonical JSON of its selected
-//! data>`, selected by a [`KeySelector`] (a typed closure or a [`JsonPath`](path::JsonPath)); the prefix is
+//! data>`, selected by a [`KeySelector`] (a typed closure, a JSON Pointer or, with the
+//! `jmespath` feature, a JMESPath expression: a [`KeyExpression`]); the prefix is
 //! `<function name>.<handler name>` unless set. Before the handler runs, a conditional write
 //! stores an `INPROGRESS` record; it succeeds when the key is new, its record expired, or its
 //! lock expired (the lock lasts until the invocation's deadline, so a timed-out invocation frees
@@ -83,10 +84,10 @@ mod engine;
 #[cfg(test)]
 mod engine_tests;
 pub mod error;
+pub mod expression;
 pub mod future;
 pub mod key;
 mod layer;
-pub mod path;
 mod record;
 mod service;
 pub mod store;
@@ -95,6 +96,7 @@ mod transitions;
 pub use config::{IdempotencyConfig, MissingKey};
 pub use engine::Idempotency;
 pub use error::IdempotencyError;
+pub use expression::KeyExpression;
 pub use key::KeySelector;
 pub use layer::IdempotencyLayer;
 pub use service::IdempotencyService;

@@ -44,6 +44,10 @@ pub const IDEMPOTENCY_EXPIRES_SECONDS: &str = "TERN_IDEMPOTENCY_EXPIRES_SECONDS"
 pub const IDEMPOTENCY_LOCAL_CACHE_SIZE: &str = "TERN_IDEMPOTENCY_LOCAL_CACHE_SIZE";
 /// The largest response stored with its record, in bytes (default 400000).
 pub const IDEMPOTENCY_MAX_RESPONSE_BYTES: &str = "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES";
+/// Where the idempotency key is in the event: a JSON Pointer (`/body/order_id`) or, with
+/// tern-middleware's `jmespath` feature, a JMESPath expression (`body.order_id`), as
+/// Powertools' `event_key_jmespath` (default: none, the handler's own selection).
+pub const IDEMPOTENCY_EVENT_KEY: &str = "TERN_IDEMPOTENCY_EVENT_KEY";
 
 /// How long a fetched secret is fresh, in seconds (default 300).
 pub const SECRETS_TTL_SECONDS: &str = "TERN_SECRETS_TTL_SECONDS";
@@ -86,6 +90,7 @@ pub const ALL: &[&str] = &[
     IDEMPOTENCY_EXPIRES_SECONDS,
     IDEMPOTENCY_LOCAL_CACHE_SIZE,
     IDEMPOTENCY_MAX_RESPONSE_BYTES,
+    IDEMPOTENCY_EVENT_KEY,
     SECRETS_TTL_SECONDS,
     SECRETS_GRACE_SECONDS,
     SECRETS_BACKEND,
