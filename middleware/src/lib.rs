@@ -11,12 +11,12 @@
 
 #[cfg(feature = "batch")]
 pub mod batch;
+#[cfg(any(feature = "secrets", feature = "parameters"))]
+mod cache;
 #[cfg(any(feature = "http", feature = "idempotency"))]
 pub mod future;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(any(feature = "secrets", feature = "parameters"))]
-mod cache;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;
 #[cfg(feature = "metrics")]
