@@ -10,15 +10,18 @@
 use std::{
     fmt,
     panic::{AssertUnwindSafe, PanicHookInfo},
-    pin::Pin,
     task::{self, Poll},
 };
 
+use futures_util::{
+    FutureExt,
+    future::{self, Either},
+};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use tower::Service;
 
-use crate::{invocation, shutdown::panic_message};
+use crate::invocation;
 
 /// The `errorType` of an invocation whose handler panicked.
 pub const HANDLER_PANIC: &str = "Runtime.HandlerPanic";
@@ -101,7 +104,7 @@ where
 {
     type Response = S::Response;
     type Error = Diagnostic;
-    type Future = GuardFuture<S::Future>;
+    type Future = GuardFuture<S::Future, S::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.poll_ready(cx))) {
@@ -115,57 +118,59 @@ where
         let payload = match payload {
             Ok(payload) => payload,
             Err(reason) => {
-                return GuardFuture::Failed {
-                    diagnostic: Some(Diagnostic {
-                        error_type: UNMARSHAL_ERROR.to_owned(),
-                        error_message: format!(
-                            "the event does not match the handler's input type: {reason}"
-                        ),
-                    }),
-                };
+                return Either::Right(future::ready(Err(Diagnostic {
+                    error_type: UNMARSHAL_ERROR.to_owned(),
+                    error_message: format!(
+                        "the event does not match the handler's input type: {reason}"
+                    ),
+                })));
             }
         };
         let event = LambdaEvent::new(payload, context);
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(event))) {
-            Ok(inner) => GuardFuture::Running { inner },
-            Err(payload) => GuardFuture::Failed {
-                diagnostic: Some(panic_diagnostic(payload.as_ref())),
-            },
+            Ok(inner) => Either::Left(
+                AssertUnwindSafe(inner)
+                    .catch_unwind()
+                    .map(settle as Settle<S::Response, S::Error>),
+            ),
+            Err(payload) => Either::Right(future::ready(Err(panic_diagnostic(payload.as_ref())))),
         }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of [`HandlerGuard`].
-    #[project = GuardProj]
-    pub(crate) enum GuardFuture<F> {
-        Running { #[pin] inner: F },
-        Failed { diagnostic: Option<Diagnostic> },
+/// The future of [`HandlerGuard`]: the handler's, whose panic while polled is caught (ready
+/// then, so the panicked future is never polled again), or the error that stopped the event
+/// before the handler.
+pub(crate) type GuardFuture<F, R, Er> = Either<
+    future::Map<future::CatchUnwind<AssertUnwindSafe<F>>, Settle<R, Er>>,
+    future::Ready<Result<R, Diagnostic>>,
+>;
+
+type Settle<R, Er> = fn(std::thread::Result<Result<R, Er>>) -> Result<R, Diagnostic>;
+
+/// The handler's outcome, or its panic, as the guard's.
+fn settle<R, Er: Into<Diagnostic>>(
+    outcome: std::thread::Result<Result<R, Er>>,
+) -> Result<R, Diagnostic> {
+    match outcome {
+        Ok(result) => result.map_err(Into::into),
+        Err(payload) => Err(panic_diagnostic(payload.as_ref())),
     }
 }
 
-impl<F, R, Er> Future for GuardFuture<F>
-where
-    F: Future<Output = Result<R, Er>>,
-    Er: Into<Diagnostic>,
-{
-    type Output = Result<R, Diagnostic>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardProj::Running { inner } => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(Into::into)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    // Ready now, so the panicked future is never polled again.
-                    Err(payload) => Poll::Ready(Err(panic_diagnostic(payload.as_ref()))),
-                }
-            }
-            GuardProj::Failed { diagnostic } => Poll::Ready(Err(diagnostic
-                .take()
-                .unwrap_or_else(|| panic_diagnostic(&"polled after completion")))),
-        }
-    }
+/// The text of a panic payload: `panic!("…")` carries a `&str` or a `String`; any other
+/// payload (`std::panic::panic_any(42)`) is named as such.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("record {} is malformed", 7)).unwrap_err();
+/// assert_eq!(tern_runtime::panic_message(payload.as_ref()), "record 7 is malformed");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned())
 }
 
 fn panic_diagnostic(payload: &(dyn std::any::Any + Send)) -> Diagnostic {
@@ -329,6 +334,18 @@ mod tests {
         ));
         let got = in_call.call(event()).await.unwrap_err();
         assert_eq!(got.error_message, "handler panicked: before the future");
+
+        let mut any = HandlerGuard::new(tower::service_fn(|_e: LambdaEvent<u8>| async {
+            if true {
+                std::panic::panic_any(42_u8);
+            }
+            Ok::<u8, Diagnostic>(0)
+        }));
+        let got = any.call(event()).await.unwrap_err();
+        assert_eq!(
+            got.error_message,
+            "handler panicked: (a panic payload that is not a string)"
+        );
     }
 
     #[tokio::test]

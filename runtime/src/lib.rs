@@ -66,7 +66,7 @@ mod select;
 mod shutdown;
 
 pub use bootstrap::{Bootstrap, HandlerService, RuntimeFlavor};
-pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR};
+pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR, panic_message};
 pub use init::{InitContext, InitError};
 pub use invocation::{InvocationLayer, InvocationService, is_cold_start};
 pub use lambda_runtime::{Context, Diagnostic, Error, LambdaEvent, service_fn};
