@@ -112,29 +112,15 @@ fn assert_no_canary(run: &Run) {
 #[test]
 fn no_canary_secret_reaches_output_or_responses_on_any_path() {
     let mut scenario = Scenario::start();
-    let mut s3_env = scenario.seed_s3();
-    s3_env.extend(scenario.seed_idempotency());
-    let mut sns_env = scenario.seed_sns_without_idempotency();
-    sns_env.push((
-        "TERN_IDEMPOTENCY_TABLE".into(),
-        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
-    ));
-    let sqs_env = scenario.seed_sqs();
-    let kinesis_env = scenario.seed_kinesis();
-    let mut runs: Vec<Run> = [
-        ("echo", Vec::new()),
-        ("s3", s3_env),
-        ("sns", sns_env),
-        ("sqs", sqs_env),
-        ("kinesis", kinesis_env),
-    ]
-    .into_iter()
-    .map(|(handler, env)| Run {
-        handler,
-        emulator: function(&scenario, handler, env),
-        answers: Vec::new(),
-    })
-    .collect();
+    let mut runs: Vec<Run> = scenario
+        .seed_handlers()
+        .into_iter()
+        .map(|(handler, env)| Run {
+            handler,
+            emulator: function(&scenario, handler, env),
+            answers: Vec::new(),
+        })
+        .collect();
     let [echo, s3, sns, sqs, kinesis] = &mut runs[..] else {
         unreachable!()
     };

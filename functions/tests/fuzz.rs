@@ -653,33 +653,21 @@ fn runtime_answers_every_mutated_event() {
         proptest::collection::vec(mutation(), 1..=4),
     );
     let scenario = Scenario::start();
-    let mut s3_env = scenario.seed_s3();
-    s3_env.extend(scenario.seed_idempotency());
-    let mut sns_env = scenario.seed_sns_without_idempotency();
-    sns_env.push((
-        "TERN_IDEMPOTENCY_TABLE".into(),
-        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
-    ));
     let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = [
-        ("echo", Vec::new()),
-        ("sqs", scenario.seed_sqs()),
-        ("kinesis", scenario.seed_kinesis()),
-        ("sns", sns_env),
-        ("s3", s3_env),
-    ]
-    .into_iter()
-    .map(|(handler, env)| {
-        let emulator = Emulator::builder(&bootstrap)
-            .handler(handler)
-            .envs(scenario.function_env())
-            .envs(env)
-            .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
-            .timeout_secs(10)
-            .start();
-        (handler, emulator, corpus(handler))
-    })
-    .collect();
+    let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = scenario
+        .seed_handlers()
+        .into_iter()
+        .map(|(handler, env)| {
+            let emulator = Emulator::builder(&bootstrap)
+                .handler(handler)
+                .envs(scenario.function_env())
+                .envs(env)
+                .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+                .timeout_secs(10)
+                .start();
+            (handler, emulator, corpus(handler))
+        })
+        .collect();
 
     let mut pids: HashMap<&str, u32> = HashMap::new();
     let mut counts = BTreeMap::<String, usize>::new();
