@@ -260,24 +260,33 @@ impl fmt::Debug for Input {
     }
 }
 
-/// A seed of one of `corpora` after one to four mutations, sometimes spliced with a seed of
+/// A seed of one of `corpora` (the target first, then its seed, as the targets have
+/// corpora of different sizes) after one to four mutations, sometimes spliced with a seed of
 /// another (or the same) target.
 fn inputs(corpora: &[(&'static str, Vec<Vec<u8>>)]) -> impl Strategy<Value = Input> + use<> {
-    let seeds: Vec<(&'static str, Vec<u8>)> = corpora
-        .iter()
-        .flat_map(|(target, seeds)| seeds.iter().map(|seed| (*target, seed.clone())))
-        .collect();
+    let corpora = Arc::new(corpora.to_vec());
+    let seed = || (0..corpora.len(), any::<Index>());
+    let pick = seed();
+    let other = seed();
     (
-        proptest::sample::select(seeds.clone()),
-        proptest::sample::select(seeds),
+        pick,
+        other,
         proptest::collection::vec(mutation(), 1..=4),
         1usize..=4,
     )
         .prop_map(
-            |((target, seed), (_, other), mutations, concurrency)| Input {
-                target,
-                bytes: mutate(&seed, &other, &mutations),
-                concurrency,
+            move |((target, seed), (other, other_seed), mutations, concurrency)| {
+                let (target, seeds) = &corpora[target];
+                let others = &corpora[other].1;
+                Input {
+                    target,
+                    bytes: mutate(
+                        &seeds[seed.index(seeds.len())],
+                        &others[other_seed.index(others.len())],
+                        &mutations,
+                    ),
+                    concurrency,
+                }
             },
         )
 }
