@@ -159,12 +159,7 @@ fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_deli
             // Redelivered while the lock is live (a crash ends an invocation before its
             // deadline): refused, retryably, by a fresh runtime.
             let refused = function.invoke(&event);
-            assert_eq!(
-                refused.error_type().as_deref(),
-                Some("Idempotency.AlreadyInProgress"),
-                "{}",
-                refused.body
-            );
+            refused.expect_error("Idempotency.AlreadyInProgress");
         }
         // After the deadline of the dead invocation (a cut-off one has reached it already):
         // the handler runs and completes.

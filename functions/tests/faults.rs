@@ -200,13 +200,7 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
     let function = behind(&proxy, &scenario, "sns", env, 10);
     let answer = function.invoke(sns_event());
     assert_eq!(answer.status, 502, "{}", answer.body);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Secrets.Unreachable"),
-        "{}",
-        answer.body
-    );
-    let message = answer.error_message().unwrap();
+    let message = answer.expect_error("Secrets.Unreachable");
     assert_eq!(
         message,
         unreachable(&format!(
@@ -304,13 +298,7 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
     proxy.clear();
     proxy.push(Rule::always(Some("UpdateItem"), Fault::InternalError));
     let answer = function.invoke(sns_event());
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Idempotency.PersistenceError"),
-        "{}",
-        answer.body
-    );
-    let message = answer.error_message().unwrap();
+    let message = answer.expect_error("Idempotency.PersistenceError");
     assert_eq!(
         message,
         persistence_message(
@@ -331,12 +319,7 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
     // A duplicate delivered while the lock is live is refused, retryably.
     proxy.clear();
     let refused = function.invoke(sns_event());
-    assert_eq!(
-        refused.error_type().as_deref(),
-        Some("Idempotency.AlreadyInProgress"),
-        "{}",
-        refused.body
-    );
+    refused.expect_error("Idempotency.AlreadyInProgress");
     // After the lock expires (the failed invocation's deadline) the next delivery completes.
     let lock_ms = records[0]["in_progress_expiration"].as_u64().unwrap();
     wait_until_epoch_ms(lock_ms + 50);
@@ -367,12 +350,7 @@ fn persistence_message(operation: &str, failure: &str, outcome: &str) -> String 
 /// next belongs to the invocation under test.
 fn warm_up(function: &Emulator) {
     let answer = function.invoke(r#"{"Records": 5}"#);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Runtime.UnmarshalError"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("Runtime.UnmarshalError");
 }
 
 fn wait_until_epoch_ms(ms: u64) {
@@ -459,12 +437,7 @@ fn throttled_batch_writes_are_reported_not_lost() {
     // Every write throttled: no record succeeded, so the whole batch fails and is retried.
     proxy.push(Rule::always(Some("PutItem"), Fault::Throttle));
     let answer = function.invoke(tern_testkit::tools::event("sqs", "1-orders.json"));
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Batch.AllRecordsFailed"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("Batch.AllRecordsFailed");
 }
 
 #[test]

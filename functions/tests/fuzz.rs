@@ -13,12 +13,18 @@
 //!   or an error whose `errorType` is one the handler documents, never a panic, a timeout or
 //!   a restarted process.
 //!
-//! Each runs `TERN_FUZZ_SECONDS` (default 20; `make fuzz FUZZ_SECONDS=600` for longer), from
-//! the seed `TERN_FUZZ_SEED` (default: the clock, printed so a failure can be replayed). An
-//! input that breaks an invariant is saved under `target/fuzz-artifacts/` first.
+//! The inputs are proptest strategies: a corpus seed and one to four [`Mutation`]s (bit flips,
+//! hostile tokens, splices of another seed, deep nesting, huge strings, duplicated slices). In
+//! process, proptest shrinks a failing input to fewer and smaller mutations before it is
+//! reported. Each target runs `TERN_FUZZ_SECONDS` (default 20; `make fuzz FUZZ_SECONDS=600`
+//! for longer), its cases following from the seed `TERN_FUZZ_SEED` (default: the clock,
+//! printed so a failure can be replayed). An input that breaks an invariant is saved under
+//! `target/fuzz-artifacts/`.
 
 use std::{
+    cell::RefCell,
     collections::{BTreeMap, HashMap},
+    fmt,
     panic::AssertUnwindSafe,
     path::PathBuf,
     sync::{Arc, Mutex},
@@ -31,6 +37,12 @@ use aws_lambda_events::event::{
     s3::S3Event,
     sns::SnsEvent,
     sqs::{SqsEvent, SqsMessage},
+};
+use proptest::{
+    prelude::*,
+    sample::Index,
+    strategy::ValueTree,
+    test_runner::{Config as ProptestConfig, RngAlgorithm, TestError, TestRng, TestRunner},
 };
 use serde_json::Value;
 use tern_functions::{echo::EchoRequest, kinesis::Reading, sqs::Order};
@@ -46,28 +58,10 @@ use tern_testkit::{Emulator, Scenario, tools};
 use tower::{Layer, Service};
 
 // ---------------------------------------------------------------------------------------------
-// Inputs: corpus, mutations, budget
+// Inputs: corpus, mutations (proptest strategies), budget
 
-/// A small deterministic generator (xorshift64*), so a run is replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
-
+/// `TERN_FUZZ_SEED`, else the clock: the seed of the proptest runner, printed so a run can be
+/// replayed.
 fn seed() -> u64 {
     std::env::var("TERN_FUZZ_SEED")
         .ok()
@@ -77,8 +71,22 @@ fn seed() -> u64 {
                 .duration_since(UNIX_EPOCH)
                 .unwrap()
                 .as_nanos() as u64
-                | 1
         })
+}
+
+/// A proptest runner of `cases` cases that all follow from `seed` and `round`; a failure is
+/// shrunk for at most a minute and saved by [`save_artifact`], not in a regressions file.
+fn runner(seed: u64, round: usize, cases: u32) -> TestRunner {
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_time: 60_000,
+        ..ProptestConfig::default()
+    };
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&(round as u64).to_le_bytes());
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
 }
 
 fn budget() -> Duration {
@@ -139,80 +147,164 @@ const TOKENS: &[&[u8]] = &[
     b"{\"S\":1}",
 ];
 
-/// One to four mutations of `input`, sometimes spliced with `other`.
-fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
+/// One edit of an input. Positions are [`Index`]es, taken modulo the input's length when
+/// applied, so a mutation stays meaningful while proptest shrinks the others away.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Flips one bit of a byte.
+    FlipBit(Index, u8),
+    /// Inserts a byte.
+    Insert(Index, u8),
+    /// Removes up to 16 bytes.
+    Delete(Index, usize),
+    /// Inserts a [`TOKENS`] entry.
+    Token(Index, &'static [u8]),
+    /// Our head, the other input's tail.
+    Splice(Index, Index),
+    /// Deep nesting inside a string or a value.
+    Nest(Index, usize),
+    /// A huge string value (the largest payload Lambda accepts is 6 MB).
+    Huge(Index, usize),
+    /// Duplicates up to 256 bytes (duplicate records, duplicate keys).
+    Duplicate(Index, usize),
+    /// Replaces the next quoted string with a [`TOKENS`] entry.
+    Replace(Index, &'static [u8]),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let token = || proptest::sample::select(TOKENS);
+    prop_oneof![
+        8 => (any::<Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
+        8 => (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Insert(at, byte)),
+        8 => (any::<Index>(), 0usize..=16).prop_map(|(at, len)| Mutation::Delete(at, len)),
+        8 => (any::<Index>(), token()).prop_map(|(at, token)| Mutation::Token(at, token)),
+        8 => (any::<Index>(), any::<Index>()).prop_map(|(at, from)| Mutation::Splice(at, from)),
+        8 => (any::<Index>(), 64usize..4160).prop_map(|(at, depth)| Mutation::Nest(at, depth)),
+        1 => (any::<Index>(), 256usize * 1024..768 * 1024)
+            .prop_map(|(at, len)| Mutation::Huge(at, len)),
+        8 => (any::<Index>(), 1usize..=256).prop_map(|(at, len)| Mutation::Duplicate(at, len)),
+        8 => (any::<Index>(), token()).prop_map(|(at, token)| Mutation::Replace(at, token)),
+    ]
+}
+
+/// `input` after `mutations`; `other` is the input a [`Mutation::Splice`] takes its tail from.
+fn mutate(input: &[u8], other: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     let mut out = input.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(out.len() + 1);
-        match rng.below(9) {
-            0 if !out.is_empty() => {
-                let i = rng.below(out.len());
-                out[i] ^= 1 << rng.below(8);
+    for mutation in mutations {
+        let len = out.len();
+        let position = |at: &Index| at.index(len + 1);
+        match mutation {
+            Mutation::FlipBit(at, bit) if len > 0 => out[at.index(len)] ^= 1 << bit,
+            Mutation::Insert(at, byte) => out.insert(position(at), *byte),
+            Mutation::Delete(at, count) => {
+                let at = position(at);
+                out.drain(at..(at + count).min(len));
             }
-            1 => out.insert(at, rng.next() as u8),
-            2 if !out.is_empty() => {
-                let len = rng.below(16.min(out.len() - at.min(out.len())) + 1);
-                out.drain(at.min(out.len())..(at + len).min(out.len()));
-            }
-            3 => {
-                let token = TOKENS[rng.below(TOKENS.len())];
+            Mutation::Token(at, token) => {
+                let at = position(at);
                 out.splice(at..at, token.iter().copied());
             }
-            4 if !other.is_empty() => {
-                // Splice: our head, the other input's tail.
-                let from = rng.below(other.len());
-                out.truncate(at);
-                out.extend_from_slice(&other[from..]);
+            Mutation::Splice(at, from) if !other.is_empty() => {
+                out.truncate(position(at));
+                out.extend_from_slice(&other[from.index(other.len())..]);
             }
-            5 => {
-                // Deep nesting inside a string or a value.
-                let depth = 64 + rng.below(4096);
-                let nested = [vec![b'['; depth], vec![b']'; depth]].concat();
+            Mutation::Nest(at, depth) => {
+                let at = position(at);
+                let nested = [vec![b'['; *depth], vec![b']'; *depth]].concat();
                 out.splice(at..at, nested);
             }
-            6 if rng.chance(8) => {
-                // A huge string value (the largest payload Lambda accepts is 6 MB).
-                let huge = format!("\"{}\"", "x".repeat(256 * 1024 + rng.below(512 * 1024)));
+            Mutation::Huge(at, size) => {
+                let at = position(at);
+                let huge = format!("\"{}\"", "x".repeat(*size));
                 out.splice(at..at, huge.into_bytes());
             }
-            7 => {
-                // Duplicate a slice (duplicate records, duplicate keys).
-                let len = rng.below(256.min(out.len().saturating_sub(at)) + 1);
-                let slice = out[at.min(out.len())..(at + len).min(out.len())].to_vec();
+            Mutation::Duplicate(at, count) => {
+                let at = position(at);
+                let slice = out[at..(at + count).min(len)].to_vec();
                 out.splice(at..at, slice);
             }
-            _ => {
-                // Replace a quoted string with another seed-derived or hostile value.
-                if let Some(start) = out[at.min(out.len())..].iter().position(|&b| b == b'"') {
+            Mutation::Replace(at, token) => {
+                let at = position(at);
+                if let Some(start) = out[at..].iter().position(|&b| b == b'"') {
                     let start = at + start;
-                    if let Some(len) = out[start + 1..].iter().position(|&b| b == b'"') {
-                        let value: &[u8] = TOKENS[rng.below(TOKENS.len())];
-                        out.splice(start..start + len + 2, value.iter().copied());
+                    if let Some(end) = out[start + 1..].iter().position(|&b| b == b'"') {
+                        out.splice(start..start + end + 2, token.iter().copied());
                     }
                 }
             }
+            Mutation::FlipBit(..) | Mutation::Splice(..) => {}
         }
     }
     out
 }
 
-/// Saves an input that broke an invariant; returns where.
-fn save_artifact(target: &str, input: &[u8]) -> PathBuf {
+/// One fuzz input: a corpus seed of `target` after one to four mutations.
+#[derive(Clone)]
+struct Input {
+    target: &'static str,
+    bytes: Vec<u8>,
+    /// How many records a batch runs at once.
+    concurrency: usize,
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let shown: String = text.chars().take(300).collect();
+        write!(
+            f,
+            "{} input of {} bytes: {shown:?}",
+            self.target,
+            self.bytes.len()
+        )
+    }
+}
+
+/// A seed of one of `corpora` (the target first, then its seed, as the targets have
+/// corpora of different sizes) after one to four mutations, sometimes spliced with a seed of
+/// another (or the same) target.
+fn inputs(corpora: &[(&'static str, Vec<Vec<u8>>)]) -> impl Strategy<Value = Input> + use<> {
+    let corpora = Arc::new(corpora.to_vec());
+    let seed = || (0..corpora.len(), any::<Index>());
+    let pick = seed();
+    let other = seed();
+    (
+        pick,
+        other,
+        proptest::collection::vec(mutation(), 1..=4),
+        1usize..=4,
+    )
+        .prop_map(
+            move |((target, seed), (other, other_seed), mutations, concurrency)| {
+                let (target, seeds) = &corpora[target];
+                let others = &corpora[other].1;
+                Input {
+                    target,
+                    bytes: mutate(
+                        &seeds[seed.index(seeds.len())],
+                        &others[other_seed.index(others.len())],
+                        &mutations,
+                    ),
+                    concurrency,
+                }
+            },
+        )
+}
+
+/// Saves an input that broke an invariant (named by the run's seed and its place in the run);
+/// returns where.
+fn save_artifact(target: &str, seed: u64, case: usize, input: &[u8]) -> PathBuf {
     let dir = tools::workspace_root().join("target/fuzz-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in input {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let path = dir.join(format!("{target}-{hash:016x}.json"));
+    let path = dir.join(format!("{target}-{seed}-{case}.json"));
     std::fs::write(&path, input).unwrap();
     path
 }
 
 /// Runs `check(input)`; on a panic, saves the input and fails naming it and the seed.
-fn guarded(target: &str, seed: u64, input: &[u8], check: impl FnOnce()) {
+fn guarded(target: &str, seed: u64, case: usize, input: &[u8], check: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(check)) {
-        let path = save_artifact(target, input);
+        let path = save_artifact(target, seed, case, input);
         eprintln!(
             "fuzz {target}: invariant broken (TERN_FUZZ_SEED={seed}); input saved to {}",
             path.display()
@@ -337,9 +429,9 @@ fn check_batch<Src, S>(
     }
 }
 
-fn batch_config(rng: &mut Rng) -> BatchConfig {
+fn batch_config(concurrency: usize) -> BatchConfig {
     BatchConfig::new()
-        .with_concurrency(1 + rng.below(4))
+        .with_concurrency(concurrency)
         .with_metrics(false)
 }
 
@@ -352,7 +444,11 @@ fn engine() -> Idempotency {
 
 /// Decodes `input` as every event type and runs the batches that decode; returns which
 /// types decoded.
-fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> Vec<&'static str> {
+fn exercise(
+    runtime: &tokio::runtime::Runtime,
+    concurrency: usize,
+    input: &[u8],
+) -> Vec<&'static str> {
     let mut decoded = Vec::new();
     if let Ok(event) = serde_json::from_slice::<SqsEvent>(input) {
         decoded.push("sqs");
@@ -362,7 +458,7 @@ fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> V
             .map(|m| Sqs::identifier(m).to_owned())
             .collect();
         let observed = Shared::default();
-        let service = BatchLayer::sqs_raw(batch_config(rng)).layer(record_service(
+        let service = BatchLayer::sqs_raw(batch_config(concurrency)).layer(record_service(
             engine(),
             observed.clone(),
             |m: &SqsMessage| m.message_id.clone().filter(|id| !id.is_empty()),
@@ -382,7 +478,7 @@ fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> V
             .map(|r| Kinesis::identifier(r).to_owned())
             .collect();
         let observed = Shared::default();
-        let service = BatchLayer::kinesis_raw(batch_config(rng)).layer(record_service(
+        let service = BatchLayer::kinesis_raw(batch_config(concurrency)).layer(record_service(
             engine(),
             observed.clone(),
             |r: &KinesisEventRecord| {
@@ -400,7 +496,7 @@ fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> V
             .map(|r| DynamoDb::identifier(r).to_owned())
             .collect();
         let observed = Shared::default();
-        let service = BatchLayer::dynamodb_raw(batch_config(rng)).layer(record_service(
+        let service = BatchLayer::dynamodb_raw(batch_config(concurrency)).layer(record_service(
             engine(),
             observed.clone(),
             |r: &EventRecord| r.change.sequence_number.clone().filter(|s| !s.is_empty()),
@@ -427,7 +523,6 @@ fn exercise(runtime: &tokio::runtime::Runtime, rng: &mut Rng, input: &[u8]) -> V
 #[test]
 fn batch_and_idempotency_paths() {
     let seed = seed();
-    let mut rng = Rng(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -436,10 +531,10 @@ fn batch_and_idempotency_paths() {
 
     // Every seed as it is first: each must decode as its own type (the corpus is valid input).
     for (target, seeds) in &corpora {
-        for input in seeds {
+        for (case, input) in seeds.iter().enumerate() {
             let mut decoded = Vec::new();
-            guarded(target, seed, input, || {
-                decoded = exercise(&runtime, &mut rng, input)
+            guarded(target, seed, case, input, || {
+                decoded = exercise(&runtime, 1 + case % 4, input)
             });
             if !decoded.contains(target) && !is_meant_invalid(input) {
                 panic!(
@@ -450,23 +545,36 @@ fn batch_and_idempotency_paths() {
         }
     }
 
+    // Then mutated seeds, in rounds of 64 cases until the budget is spent. A failing input is
+    // shrunk (fewer and smaller mutations) before it is saved and reported.
+    const ROUND: u32 = 64;
+    let strategy = inputs(&corpora);
+    let decoded_counts = RefCell::new(BTreeMap::<&str, usize>::new());
     let deadline = Instant::now() + budget();
-    let mut runs = 0usize;
-    let mut decoded_counts = BTreeMap::<&str, usize>::new();
+    let mut rounds = 0usize;
     while Instant::now() < deadline {
-        let (target, seeds) = &corpora[rng.below(corpora.len())];
-        let (_, others) = &corpora[rng.below(corpora.len())];
-        let (pick, other) = (rng.below(seeds.len()), rng.below(others.len()));
-        let input = mutate(&mut rng, &seeds[pick], &others[other]);
-        guarded(target, seed, &input, || {
-            for kind in exercise(&runtime, &mut rng, &input) {
-                *decoded_counts.entry(kind).or_default() += 1;
+        let result = runner(seed, rounds, ROUND).run(&strategy, |input| {
+            for kind in exercise(&runtime, input.concurrency, &input.bytes) {
+                *decoded_counts.borrow_mut().entry(kind).or_default() += 1;
             }
+            Ok(())
         });
-        runs += 1;
+        if let Err(error) = result {
+            if let TestError::Fail(_, input) = &error {
+                let path = save_artifact(input.target, seed, rounds, &input.bytes);
+                eprintln!(
+                    "fuzz in process: the shrunk input is saved to {}",
+                    path.display()
+                );
+            }
+            panic!("fuzz in process (TERN_FUZZ_SEED={seed}): {error}");
+        }
+        rounds += 1;
     }
+    let decoded_counts = decoded_counts.into_inner();
     eprintln!(
-        "fuzz in process: {runs} inputs (TERN_FUZZ_SEED={seed}); decoded as: {decoded_counts:?}"
+        "fuzz in process: {} inputs (TERN_FUZZ_SEED={seed}); decoded as: {decoded_counts:?}",
+        rounds * ROUND as usize
     );
     // The mutations keep many inputs decodable, so the batch paths were really exercised.
     for kind in ["sqs", "kinesis", "dynamodb"] {
@@ -546,35 +654,29 @@ fn check_answer(handler: &str, input: &[u8], status: u16, body: &str) {
 #[test]
 fn runtime_answers_every_mutated_event() {
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut runner = runner(seed, 0, 1);
+    // Which seed, which seed a splice takes its tail from, and the mutations.
+    let picks = (
+        any::<Index>(),
+        any::<Index>(),
+        proptest::collection::vec(mutation(), 1..=4),
+    );
     let scenario = Scenario::start();
-    let mut s3_env = scenario.seed_s3();
-    s3_env.extend(scenario.seed_idempotency());
-    let mut sns_env = scenario.seed_sns_without_idempotency();
-    sns_env.push((
-        "TERN_IDEMPOTENCY_TABLE".into(),
-        tern_testkit::scenario::IDEMPOTENCY_TABLE.into(),
-    ));
     let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = [
-        ("echo", Vec::new()),
-        ("sqs", scenario.seed_sqs()),
-        ("kinesis", scenario.seed_kinesis()),
-        ("sns", sns_env),
-        ("s3", s3_env),
-    ]
-    .into_iter()
-    .map(|(handler, env)| {
-        let emulator = Emulator::builder(&bootstrap)
-            .handler(handler)
-            .envs(scenario.function_env())
-            .envs(env)
-            .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
-            .timeout_secs(10)
-            .start();
-        (handler, emulator, corpus(handler))
-    })
-    .collect();
+    let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = scenario
+        .seed_handlers()
+        .into_iter()
+        .map(|(handler, env)| {
+            let emulator = Emulator::builder(&bootstrap)
+                .handler(handler)
+                .envs(scenario.function_env())
+                .envs(env)
+                .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+                .timeout_secs(10)
+                .start();
+            (handler, emulator, corpus(handler))
+        })
+        .collect();
 
     let mut pids: HashMap<&str, u32> = HashMap::new();
     let mut counts = BTreeMap::<String, usize>::new();
@@ -582,19 +684,19 @@ fn runtime_answers_every_mutated_event() {
     let mut runs = 0usize;
     while Instant::now() < deadline || runs < functions.len() {
         let (handler, emulator, seeds) = &functions[runs % functions.len()];
-        let seed_input = &seeds[rng.below(seeds.len())];
+        let (pick, other, mutations) = picks.new_tree(&mut runner).unwrap().current();
+        let seed_input = &seeds[pick.index(seeds.len())];
         // The first round sends the seeds as they are.
         let input = if runs < functions.len() {
             seed_input.clone()
         } else {
-            let other = rng.below(seeds.len());
-            mutate(&mut rng, seed_input, &seeds[other])
+            mutate(seed_input, &seeds[other.index(seeds.len())], &mutations)
         };
         // echo waits `delay_ms`: a mutation may ask for hours, which is not a hostile input.
         if serde_json::from_slice::<EchoRequest>(&input).is_ok_and(|r| r.delay_ms > 1_000) {
             continue;
         }
-        guarded(handler, seed, &input, || {
+        guarded(handler, seed, runs, &input, || {
             let answer = emulator.invoke(&input);
             check_answer(handler, &input, answer.status, &answer.body);
             let kind = answer.error_type().unwrap_or_else(|| "ok".into());

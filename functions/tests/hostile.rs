@@ -221,12 +221,7 @@ fn a_response_over_the_configured_limit_runs_the_handler_once_for_three_deliveri
     assert!(first.body.len() > 100, "{}", first.body);
     for _ in 0..2 {
         let duplicate = function.invoke(&event);
-        assert_eq!(
-            duplicate.error_type().as_deref(),
-            Some("Idempotency.ResponseNotStored"),
-            "{}",
-            duplicate.body
-        );
+        duplicate.expect_error("Idempotency.ResponseNotStored");
     }
     // The handler ran once: one stored notification, logged once.
     assert_eq!(scenario.table_items(NOTIFICATIONS_TABLE).len(), 1);

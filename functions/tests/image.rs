@@ -162,13 +162,7 @@ fn the_images_ca_bundle_is_what_the_sdk_trusts() {
     // The shipped image does not know the test CA: init fails on the secret, saying why.
     let answer = function(&image, "sns", &env).invoke(&event);
     assert_eq!(answer.status, 502, "{}", answer.body);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Secrets.Unreachable"),
-        "{}",
-        answer.body
-    );
-    let message = answer.error_message().unwrap();
+    let message = answer.expect_error("Secrets.Unreachable");
     let problem = format!(
         "DispatchFailure: could not connect to {}: the TLS handshake failed: the server's \
          certificate is not issued by a CA this function trusts (see SSL_CERT_FILE and the \

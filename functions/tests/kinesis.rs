@@ -61,12 +61,7 @@ fn readings_not_written_are_reported_too() {
     scenario.moto.stop();
     let answer = function.invoke(event());
     // Every good reading failed to write and the bad one failed to decode: all six reported.
-    let reported: Vec<String> = answer.json()["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{}", answer.body))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect();
+    let reported = answer.reported_ids();
     let expected: Vec<String> = (801..=806)
         .map(|n| format!("49590338271490256608559692538361571095921575989136588{n}"))
         .collect();
@@ -80,12 +75,7 @@ fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
     let function = emulator(&scenario, env);
     scenario.moto.stop();
     let answer = function.invoke(event());
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Batch.AllRecordsFailed"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("Batch.AllRecordsFailed");
 }
 
 #[test]

@@ -123,12 +123,7 @@ fn a_missing_object_fails_the_invocation_naming_it() {
     let gone =
         event("1-orders-json.json").replace("orders+2026-11-22.json", "deleted+meanwhile.json");
     let answer = function.invoke(gone);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("S3.RequestFailed"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("S3.RequestFailed");
     assert_eq!(
         answer.error_message().as_deref(),
         Some(
@@ -149,12 +144,7 @@ fn routing_into_the_source_bucket_is_refused() {
     env.extend(scenario.seed_idempotency());
     let function = emulator(&scenario, env);
     let answer = function.invoke(event("3-report-csv.json"));
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("S3.RoutingLoop"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("S3.RoutingLoop");
     assert!(
         scenario
             .s3_keys(S3_SOURCE_BUCKET)

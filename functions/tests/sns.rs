@@ -137,12 +137,7 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
         .collect();
     let answer = emulator(&scenario, without).invoke(event("1-payment-captured.json"));
     assert_eq!(answer.status, 502);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Runtime.MissingEnvironmentVariable"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("Runtime.MissingEnvironmentVariable");
     assert!(
         answer
             .error_message()
@@ -160,13 +155,7 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
     ));
     let answer = emulator(&scenario, wrong).invoke(event("1-payment-captured.json"));
     assert_eq!(answer.status, 502);
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Secrets.NotFound"),
-        "{}",
-        answer.body
-    );
-    let message = answer.error_message().unwrap();
+    let message = answer.expect_error("Secrets.NotFound");
     for needle in [
         "SIGNING_KEY_SECRET_ARN",
         "tern-demo/no-such-secret",

@@ -91,12 +91,7 @@ fn a_table_outage_fails_every_message_for_retry() {
     scenario.moto.stop();
     let answer = function.invoke(event("2-orders-fifo.json"));
     // Nothing could be stored: the whole batch fails so Lambda retries it.
-    assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Batch.AllRecordsFailed"),
-        "{}",
-        answer.body
-    );
+    answer.expect_error("Batch.AllRecordsFailed");
 }
 
 #[test]
@@ -244,12 +239,7 @@ fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
     // An answer, not a timeout: the running record was abandoned near the deadline and every
     // record (running, invalid or never started) is reported for retry.
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let reported: Vec<String> = answer.json()["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a batch response: {}", answer.body))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect();
+    let reported = answer.reported_ids();
     let all: Vec<String> = (1..=5)
         .map(|n| format!("4f9e2a1c-000{n}-4c1e-9a51-1d2f3a4b5c0{n}"))
         .collect();

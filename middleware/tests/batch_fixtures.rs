@@ -44,14 +44,7 @@ fn event<E: serde::de::DeserializeOwned>(json: &str) -> LambdaEvent<E> {
 
 #[tokio::test]
 async fn sqs_sample_raw_messages_reach_the_handler_whole() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<SqsMessage>| {
-            seen.lock().unwrap().push(event.payload);
-            async { Ok::<_, Error>(()) }
-        }
-    };
+    let (seen, handler) = recorder(|message: SqsMessage| (message, Ok(())));
     let response = BatchLayer::sqs_raw(BatchConfig::new())
         .service_fn(handler)
         .oneshot(event::<SqsEvent>(SQS_EVENT))
@@ -183,14 +176,7 @@ struct SampleItem {
 
 #[tokio::test]
 async fn dynamodb_sample_new_images_decode_through_serde_dynamo() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<Option<SampleItem>>| {
-            seen.lock().unwrap().push(event.payload);
-            async { Ok::<_, Error>(()) }
-        }
-    };
+    let (seen, handler) = recorder(|item: Option<SampleItem>| (item, Ok(())));
     let response = BatchLayer::dynamodb(BatchConfig::new())
         .service_fn(handler)
         .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
@@ -214,19 +200,12 @@ async fn dynamodb_sample_new_images_decode_through_serde_dynamo() {
 async fn dynamodb_sample_records_of_one_item_stop_together() {
     // Both records change the same item (equal Keys): the second must not run after the
     // first failed, whatever the scope.
-    let runs = Arc::new(Mutex::new(0));
-    let handler = {
-        let runs = runs.clone();
-        move |_: LambdaEvent<EventRecord>| {
-            *runs.lock().unwrap() += 1;
-            async { Err::<(), Error>("rejected".into()) }
-        }
-    };
+    let (runs, handler) = recorder(|_: EventRecord| ((), Err("rejected")));
     for scope in [
         tern_middleware::batch::FailureScope::OrderingKey,
         tern_middleware::batch::FailureScope::Batch,
     ] {
-        *runs.lock().unwrap() = 0;
+        runs.lock().unwrap().clear();
         let config = report_all().with_failure_scope(scope).with_concurrency(4);
         let response = BatchLayer::dynamodb_raw(config)
             .service_fn(handler.clone())
@@ -237,22 +216,13 @@ async fn dynamodb_sample_records_of_one_item_stop_together() {
             reported_ids(&response),
             [DYNAMODB_SEQUENCE, DYNAMODB_SEQUENCE]
         );
-        assert_eq!(*runs.lock().unwrap(), 1, "{scope:?}");
+        assert_eq!(runs.lock().unwrap().len(), 1, "{scope:?}");
     }
 }
 
 #[tokio::test]
 async fn dynamodb_sample_with_null_images_gives_none() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<Option<SampleItem>>| {
-            seen.lock()
-                .unwrap()
-                .push(event.payload.map(|item| item.key));
-            async { Ok::<_, Error>(()) }
-        }
-    };
+    let (seen, handler) = recorder(|item: Option<SampleItem>| (item.map(|item| item.key), Ok(())));
     let response = BatchLayer::dynamodb(BatchConfig::new())
         .service_fn(handler)
         .oneshot(event::<DynamoDbEvent>(DYNAMODB_NULL_ITEMS))
@@ -265,14 +235,7 @@ async fn dynamodb_sample_with_null_images_gives_none() {
 #[tokio::test]
 async fn kafka_sample_raw_record_reaches_the_handler_whole_and_is_reported_by_partition_and_offset()
 {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<KafkaRecord>| {
-            seen.lock().unwrap().push(event.payload);
-            async { Err::<(), Error>("rejected".into()) }
-        }
-    };
+    let (seen, handler) = recorder(|record: KafkaRecord| (record, Err("rejected")));
     let response = BatchLayer::kafka_raw(report_all())
         .service_fn(handler)
         .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
@@ -311,21 +274,14 @@ async fn kafka_sample_value_is_a_poison_pill_for_a_json_handler() {
     let mut event: KafkaEvent = serde_json::from_str(KAFKA_EVENT).unwrap();
     let record = &mut event.records.get_mut("AWSKafkaTopic-0").unwrap()[0];
     record.value = Some("IjhkNTU5NmI0LTE4MTMtNDIzOC1iMjRiLTZkYWQ4ZTNkMWMwYyI=".into());
-    let seen = Arc::new(Mutex::new(None));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<KafkaMessage<String>>| {
-            *seen.lock().unwrap() = Some(event.payload);
-            async { Ok::<_, Error>(()) }
-        }
-    };
+    let (seen, handler) = recorder(|message: KafkaMessage<String>| (message, Ok(())));
     let response = BatchLayer::kafka(BatchConfig::new())
         .service_fn(handler)
         .oneshot(LambdaEvent::new(event, context(None)))
         .await
         .unwrap();
     assert_eq!(reported_ids(&response), Vec::<String>::new());
-    let message = seen.lock().unwrap().take().unwrap();
+    let message = seen.lock().unwrap().pop().unwrap();
     assert_eq!(message.value, "8d5596b4-1813-4238-b24b-6dad8e3d1c0c");
     assert_eq!(
         message.key.as_deref(),

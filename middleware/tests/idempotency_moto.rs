@@ -19,8 +19,7 @@ use std::{
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use idempotency_support::{
-    SerialProxy, TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config,
-    sdk_config_at,
+    TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config, sdk_config_at,
 };
 use serde::{Deserialize, Serialize};
 use tern_middleware::idempotency::{
@@ -377,8 +376,8 @@ async fn failing_handler_leaves_no_record_and_the_retry_runs_again() {
 async fn fifty_concurrent_invocations_run_the_handler_once() {
     let (moto, admin, _) = moto_with_table().await;
     // moto's conditional put is not atomic across its request threads; DynamoDB's is. The
-    // proxy gives moto DynamoDB's one-write-at-a-time order (see `SerialProxy`).
-    let proxy = SerialProxy::start(&moto.endpoint()).await;
+    // proxy gives moto DynamoDB's one-write-at-a-time order (see `FaultProxy::serial`).
+    let proxy = tern_testkit::FaultProxy::serial(&moto.endpoint());
     let (store, calls) = recorded_store(&sdk_config_at(proxy.endpoint()).await, TABLE);
 
     // The raw conditional put: exactly one of 50 acquires the key.

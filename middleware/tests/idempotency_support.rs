@@ -22,10 +22,6 @@ use aws_sdk_dynamodb::{
 };
 use tern_middleware::idempotency::{config::Clock, store::DynamoDbStore};
 use tern_testkit::Moto;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-};
 
 pub const TABLE: &str = "idempotency";
 
@@ -35,7 +31,7 @@ pub async fn sdk_config(moto: &Moto) -> SdkConfig {
     sdk_config_at(&moto.endpoint()).await
 }
 
-/// Like [`sdk_config`], for any endpoint (e.g. a [`SerialProxy`] in front of moto).
+/// Like [`sdk_config`], for any endpoint (e.g. a [`FaultProxy`](tern_testkit::FaultProxy) in front of moto).
 pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     tern_runtime::aws::config_loader()
         .endpoint_url(endpoint)
@@ -154,99 +150,4 @@ pub fn expected_item(
         );
     }
     item
-}
-
-/// A loopback HTTP proxy that lets one request at a time reach moto.
-///
-/// DynamoDB applies the writes to one item one after the other, so of concurrent conditional
-/// puts exactly one can win. `moto_server` serves each request on its own thread and checks a
-/// `PutItem` condition and then writes with nothing holding a lock across the two, so two
-/// concurrent puts can both pass
-/// `attribute_not_exists` (seen here: 2 winners of 50 in about half the runs). Tests of
-/// concurrent access put this in front of moto: the clients still race (50 connections in
-/// flight); moto just sees the requests in sequence, as a DynamoDB partition applies them.
-pub struct SerialProxy {
-    endpoint: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SerialProxy {
-    /// Starts proxying `127.0.0.1:<free port>` to `upstream` (`http://127.0.0.1:PORT`).
-    pub async fn start(upstream: &str) -> Self {
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let turn = Arc::new(tokio::sync::Mutex::new(()));
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                tokio::spawn(serve(client, upstream.clone(), turn.clone()));
-            }
-        });
-        Self { endpoint, task }
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-}
-
-impl Drop for SerialProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Relays the requests of one client connection, each on a fresh upstream connection, holding
-/// `turn` from sending a request until its whole response is read.
-async fn serve(mut client: TcpStream, upstream: String, turn: Arc<tokio::sync::Mutex<()>>) {
-    let mut pending = Vec::new();
-    while let Some(request) = read_message(&mut client, &mut pending).await {
-        let response = {
-            let _turn = turn.lock().await;
-            let mut server = TcpStream::connect(&upstream).await.unwrap();
-            server.write_all(&request).await.unwrap();
-            read_message(&mut server, &mut Vec::new())
-                .await
-                .expect("moto closed the connection without a response")
-        };
-        if client.write_all(&response).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// One HTTP/1.1 message (head and `Content-Length` body) from `stream`; `None` at EOF.
-/// Bytes read past the message stay in `pending` for the next one.
-async fn read_message(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        pending.extend_from_slice(&chunk[..read]);
-    };
-    let head = String::from_utf8_lossy(&pending[..head_end]).to_ascii_lowercase();
-    assert!(
-        !head.contains("transfer-encoding: chunked"),
-        "SerialProxy handles Content-Length bodies only:\n{head}"
-    );
-    let body_len: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    while pending.len() < head_end + body_len {
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        pending.extend_from_slice(&chunk[..read]);
-    }
-    Some(pending.drain(..head_end + body_len).collect())
 }

@@ -1,7 +1,7 @@
 //! The framework's built-in metrics, through the real layers composed as ARCHITECTURE.md
 //! orders them: metrics → batch → idempotency (per record) → handler.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Config, Context, Diagnostic, LambdaEvent};
@@ -39,18 +39,12 @@ fn sqs_event(bodies: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
 
 #[tokio::test]
 async fn one_emf_document_carries_batch_and_idempotency_counts() {
-    let documents = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let sink_documents = documents.clone();
+    let (sink, documents) = MetricsSink::capture();
     let metrics = MetricsLayer::new(
         MetricsConfig::new("Shop")
             .with_service("orders")
             .with_cold_start_metric(false)
-            .with_sink(MetricsSink::from_fn(move |line| {
-                sink_documents
-                    .lock()
-                    .unwrap()
-                    .push(serde_json::from_str(line).unwrap())
-            })),
+            .with_sink(sink),
     );
     let engine = Idempotency::new(
         Arc::new(MemoryStore::new()),

@@ -21,7 +21,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use tower::Service;
 
-use crate::{invocation, shutdown::panic_message};
+use crate::invocation;
 
 /// The `errorType` of an invocation whose handler panicked.
 pub const HANDLER_PANIC: &str = "Runtime.HandlerPanic";
@@ -233,6 +233,21 @@ impl Failure {
             }
         }
     }
+}
+
+/// The text of a panic payload: `panic!("…")` carries a `&str` or a `String`; any other
+/// payload (`std::panic::panic_any(42)`) is named as such.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("record {} is malformed", 7)).unwrap_err();
+/// assert_eq!(tern_runtime::panic_message(payload.as_ref()), "record 7 is malformed");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned())
 }
 
 /// The target of the line that reports a failed invocation.
@@ -496,6 +511,18 @@ mod tests {
         ));
         let got = in_call.call(event()).await.unwrap_err();
         assert_eq!(got.error_message, "handler panicked: before the future");
+
+        let mut any = HandlerGuard::new(tower::service_fn(|_e: LambdaEvent<u8>| async {
+            if true {
+                std::panic::panic_any(42_u8);
+            }
+            Ok::<u8, Diagnostic>(0)
+        }));
+        let got = any.call(event()).await.unwrap_err();
+        assert_eq!(
+            got.error_message,
+            "handler panicked: (a panic payload that is not a string)"
+        );
     }
 
     #[tokio::test]

@@ -68,7 +68,7 @@ mod shutdown;
 
 pub use bootstrap::{Bootstrap, HandlerService, RuntimeFlavor};
 pub use correlation::{Correlation, InvalidPointer};
-pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR};
+pub use guard::{HANDLER_PANIC, UNMARSHAL_ERROR, panic_message};
 pub use init::{InitContext, InitError};
 pub use invocation::{
     DEFAULT_LOG_BUFFER_BYTES, DEFAULT_SDK_DEADLINE_MARGIN, InvocationFuture, InvocationLayer,

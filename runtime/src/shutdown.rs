@@ -86,16 +86,7 @@ pub(crate) async fn catch_unwind<F: Future>(
 ) -> Result<F::Output, String> {
     futures_util::FutureExt::catch_unwind(future)
         .await
-        .map_err(|payload| panic_message(payload.as_ref()))
-}
-
-/// The text of a panic payload (`panic!("…")` carries a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(non-string panic payload)".to_owned())
+        .map_err(|payload| crate::panic_message(payload.as_ref()))
 }
 
 async fn wait_for_signal() {

@@ -316,6 +316,43 @@ impl Invocation {
             .as_str()
             .map(str::to_owned)
     }
+
+    /// The `errorMessage` of this error response, whose `errorType` must be `error_type`.
+    ///
+    /// # Panics
+    /// If the `errorType` is another or missing, or there is no `errorMessage` (the panic
+    /// shows the body).
+    #[track_caller]
+    pub fn expect_error(&self, error_type: &str) -> String {
+        assert_eq!(
+            self.error_type().as_deref(),
+            Some(error_type),
+            "{}",
+            self.body
+        );
+        self.error_message()
+            .unwrap_or_else(|| panic!("an error without errorMessage: {}", self.body))
+    }
+
+    /// The `itemIdentifier`s of a batch response's `batchItemFailures`, in order.
+    ///
+    /// # Panics
+    /// If this is not a batch response with string identifiers (the panic shows the body).
+    #[track_caller]
+    pub fn reported_ids(&self) -> Vec<String> {
+        let json = self.json();
+        let failures = json["batchItemFailures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a batch response: {}", self.body));
+        failures
+            .iter()
+            .map(|failure| {
+                let id = failure["itemIdentifier"].as_str();
+                id.unwrap_or_else(|| panic!("an identifier that is not a string: {}", self.body))
+                    .to_owned()
+            })
+            .collect()
+    }
 }
 
 impl Emulator {

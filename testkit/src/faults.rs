@@ -1,25 +1,39 @@
-//! A loopback HTTP proxy that injects AWS faults in front of moto.
+//! A loopback HTTP proxy (hyper, HTTP/1.1) in front of moto that injects AWS faults or
+//! serializes requests.
 //!
 //! [`FaultProxy`] forwards each request to its upstream (a [`Moto`](crate::Moto) endpoint)
 //! unless a [`Rule`] matches the request's operation; then it answers with the rule's
 //! [`Fault`] instead: a throttling error, a 5xx, a closed or reset connection or a request
 //! that is never answered. Every request is recorded with what the proxy did to it, so a test can
-//! count the SDK's attempts exactly.
+//! count the SDK's attempts exactly. [`FaultProxy::serial`] lets one request at a time reach
+//! the upstream.
 //!
 //! The operation is the last part of the `x-amz-target` header for the JSON protocols
 //! (DynamoDB `PutItem`, Secrets Manager `GetSecretValue`), else `METHOD /path` (S3).
-//! It runs on plain threads, so synchronous emulator tests and async tests use it alike.
+//! It runs on its own thread and tokio runtime, so synchronous emulator tests and async tests
+//! use it alike.
 
 use std::{
-    io::{ErrorKind, Read, Write},
-    net::{Shutdown, TcpListener, TcpStream},
+    io,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, Ordering},
     },
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{
+    Request, Response, StatusCode,
+    body::Incoming,
+    header::{self, HeaderMap, HeaderValue},
+    http::request::Parts,
+    service::service_fn,
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
 
 /// What the proxy answers instead of forwarding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,17 +112,19 @@ pub struct Seen {
     pub fault: Option<Fault>,
 }
 
-#[derive(Default)]
 struct State {
+    /// `127.0.0.1:PORT`.
+    upstream: String,
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
-    stopped: AtomicBool,
+    /// Held from sending a request upstream until its whole response is read (serial mode).
+    turn: Option<tokio::sync::Mutex<()>>,
 }
 
 impl State {
     /// The fault for `operation`, consuming one use of the first matching rule.
     fn decide(&self, operation: &str) -> Option<Fault> {
-        let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rules = lock(&self.rules);
         let rule = rules.iter_mut().find(|rule| rule.matches(operation))?;
         if rule.skip > 0 {
             rule.skip -= 1;
@@ -119,6 +135,10 @@ impl State {
         }
         Some(rule.fault)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fault-injecting proxy on a free loopback port; stops when dropped.
@@ -133,28 +153,67 @@ impl State {
 pub struct FaultProxy {
     endpoint: String,
     state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 impl FaultProxy {
     /// Starts proxying to `upstream` (`http://127.0.0.1:PORT`), forwarding everything until a
-    /// rule is pushed.
+    /// rule is pushed. Requests reach the upstream concurrently, each on its own connection.
     pub fn start(upstream: &str) -> Self {
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        Self::launch(upstream, false)
+    }
+
+    /// Like [`start`](Self::start), letting one request at a time reach the upstream: from
+    /// sending it until its whole response is read, the others wait.
+    ///
+    /// DynamoDB applies the writes to one item one after the other, so of concurrent
+    /// conditional puts exactly one can win. `moto_server` serves each request on its own
+    /// thread and checks a `PutItem` condition and then writes with nothing holding a lock
+    /// across the two, so two concurrent puts can both pass `attribute_not_exists` (seen: 2
+    /// winners of 50 in about half the runs). Tests of concurrent access put this in front of
+    /// moto: the clients still race; moto sees the requests in sequence, as a DynamoDB
+    /// partition applies them.
+    pub fn serial(upstream: &str) -> Self {
+        Self::launch(upstream, true)
+    }
+
+    fn launch(upstream: &str, serial: bool) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
-        let state = Arc::new(State::default());
-        let shared = state.clone();
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                if shared.stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                let (state, upstream) = (shared.clone(), upstream.clone());
-                thread::spawn(move || relay(client, &upstream, &state));
-            }
+        let state = Arc::new(State {
+            upstream: upstream.trim_start_matches("http://").to_owned(),
+            rules: Mutex::default(),
+            seen: Mutex::default(),
+            turn: serial.then(tokio::sync::Mutex::default),
         });
-        Self { endpoint, state }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the fault proxy's runtime");
+            // Dropping the runtime when told to stop ends every connection, black holes too.
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("a tokio listener");
+                tokio::spawn(async move {
+                    while let Ok((client, _)) = listener.accept().await {
+                        tokio::spawn(serve(client, shared.clone()));
+                    }
+                });
+                let _ = stopped.await;
+            });
+        });
+        Self {
+            endpoint,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -164,21 +223,17 @@ impl FaultProxy {
 
     /// Adds a rule; earlier rules win when several match.
     pub fn push(&self, rule: Rule) {
-        self.lock_rules().push(rule);
+        lock(&self.state.rules).push(rule);
     }
 
     /// Removes every rule: requests are forwarded again.
     pub fn clear(&self) {
-        self.lock_rules().clear();
+        lock(&self.state.rules).clear();
     }
 
     /// Every request received so far, in arrival order.
     pub fn seen(&self) -> Vec<Seen> {
-        self.state
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.state.seen).clone()
     }
 
     /// The operations received so far, in arrival order.
@@ -199,84 +254,149 @@ impl FaultProxy {
             })
             .collect()
     }
-
-    fn lock_rules(&self) -> std::sync::MutexGuard<'_, Vec<Rule>> {
-        self.state.rules.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.state.stopped.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.endpoint.trim_start_matches("http://"));
-    }
-}
-
-/// Serves one client connection: each request is faulted or forwarded on a fresh upstream
-/// connection.
-fn relay(mut client: TcpStream, upstream: &str, state: &State) {
-    let mut pending = Vec::new();
-    while let Some(request) = read_message(&mut client, &mut pending, false) {
-        if state.stopped.load(Ordering::SeqCst) {
-            return;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        let head = Head::parse(&request);
-        let operation = head.operation();
-        let fault = state.decide(&operation);
-        state
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Seen { operation, fault });
-        let response = match fault {
-            None => forward(upstream, &request, &head),
-            Some(Fault::Delay(delay)) => {
-                thread::sleep(delay);
-                forward(upstream, &request, &head)
-            }
-            Some(Fault::Drop) => None,
-            Some(Fault::Reset) => {
-                reset(&client);
-                return;
-            }
-            Some(Fault::Hang) => {
-                let until = Instant::now() + Duration::from_secs(600);
-                while !state.stopped.load(Ordering::SeqCst) && Instant::now() < until {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                None
-            }
-            Some(error) => Some(error_response(error, head.json_protocol)),
-        };
-        match response {
-            Some(response) if client.write_all(&response).is_ok() => {}
-            _ => {
-                let _ = client.shutdown(Shutdown::Both);
-                return;
-            }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
 
-/// Closes `stream` with a TCP RST instead of a FIN: `SO_LINGER` on, with a zero timeout.
-fn reset(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
+/// Serves one client connection. A service error closes it without an answer; after a
+/// [`Fault::Reset`] the socket is closed with a TCP RST (`SO_LINGER` zero) instead of a FIN.
+async fn serve(mut client: TcpStream, state: Arc<State>) {
+    let reset = Arc::new(AtomicBool::new(false));
+    let service = service_fn(|request| answer(request, state.clone(), reset.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(&mut client), service)
+        .await;
+    if reset.load(Ordering::SeqCst) {
+        client.set_zero_linger().expect("SO_LINGER");
+    }
+}
+
+/// The answer to one request: forwarded, or the fault of the first matching rule. An `Err`
+/// makes hyper close the connection without writing anything.
+async fn answer(
+    request: Request<Incoming>,
+    state: Arc<State>,
+    reset: Arc<AtomicBool>,
+) -> io::Result<Response<Full<Bytes>>> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    let operation = operation(&parts);
+    let fault = state.decide(&operation);
+    lock(&state.seen).push(Seen { operation, fault });
+    match fault {
+        None => forward(&state, parts, body).await,
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            forward(&state, parts, body).await
+        }
+        Some(Fault::Drop) => Err(io::Error::other("dropped by the fault proxy")),
+        Some(Fault::Reset) => {
+            reset.store(true, Ordering::SeqCst);
+            Err(io::Error::other("reset by the fault proxy"))
+        }
+        Some(Fault::Hang) => std::future::pending().await,
+        Some(error) => Ok(error_response(error, json_protocol(&parts.headers))),
+    }
+}
+
+/// Sends the request upstream on a fresh connection and reads the whole response (holding the
+/// turn in serial mode).
+async fn forward(state: &State, parts: Parts, body: Bytes) -> io::Result<Response<Full<Bytes>>> {
+    let _turn = match &state.turn {
+        Some(turn) => Some(turn.lock().await),
+        None => None,
     };
-    // SAFETY: a valid socket descriptor, and a `linger` of the size passed.
-    let set = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+    let upstream = TcpStream::connect(&state.upstream).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
+        .await
+        .map_err(io::Error::other)?;
+    tokio::spawn(connection);
+    let mut request = Request::from_parts(parts, Full::new(body));
+    strip_hop_by_hop(request.headers_mut());
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(io::Error::other)?;
+    let (mut parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// Removes the headers that describe one connection, not the message (RFC 9110 7.6.1): each
+/// side of the proxy frames its own.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
+/// The last part of `x-amz-target`, else `METHOD /path` (no query).
+fn operation(parts: &Parts) -> String {
+    match parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|target| target.to_str().ok())
+    {
+        Some(target) => target.rsplit('.').next().unwrap_or(target).to_owned(),
+        None => format!("{} {}", parts.method, parts.uri.path()),
+    }
+}
+
+/// Whether the service speaks JSON (errors as `{"__type": …}`) rather than XML.
+fn json_protocol(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-amz-target")
+        || headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("x-amz-json"))
+}
+
+fn error_response(fault: Fault, json_protocol: bool) -> Response<Full<Bytes>> {
+    let (status, code, message) = match fault {
+        Fault::Throttle if json_protocol => (400, "ThrottlingException", "Rate exceeded"),
+        Fault::Throttle => (503, "SlowDown", "Please reduce your request rate."),
+        Fault::Unavailable => (503, "ServiceUnavailable", "Service unavailable"),
+        _ => (500, "InternalServerError", "Internal server error"),
+    };
+    let (content_type, body) = if json_protocol {
+        (
+            "application/x-amz-json-1.0",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        )
+    } else {
+        (
+            "application/xml",
+            format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>"),
         )
     };
-    assert_eq!(set, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).expect("a valid status");
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(code));
+    headers.insert(
+        "x-amzn-requestid",
+        HeaderValue::from_static("tern-fault-proxy"),
+    );
+    response
 }
 
 /// Panics when `message` carries a mark of Rust `Debug` output (`Failure(`, `Error {`,
@@ -304,173 +424,13 @@ pub fn assert_plain_message(message: &str) {
     }
 }
 
-fn forward(upstream: &str, request: &[u8], head: &Head) -> Option<Vec<u8>> {
-    let mut server = TcpStream::connect(upstream).ok()?;
-    server.write_all(request).ok()?;
-    read_message(&mut server, &mut Vec::new(), head.method == "HEAD")
-}
-
-fn error_response(fault: Fault, json_protocol: bool) -> Vec<u8> {
-    let (status, reason, code, message) = match fault {
-        Fault::Throttle if json_protocol => {
-            (400, "Bad Request", "ThrottlingException", "Rate exceeded")
-        }
-        Fault::Throttle => (
-            503,
-            "Slow Down",
-            "SlowDown",
-            "Please reduce your request rate.",
-        ),
-        Fault::Unavailable => (
-            503,
-            "Service Unavailable",
-            "ServiceUnavailable",
-            "Service unavailable",
-        ),
-        _ => (
-            500,
-            "Internal Server Error",
-            "InternalServerError",
-            "Internal server error",
-        ),
-    };
-    let (content_type, body) = if json_protocol {
-        (
-            "application/x-amz-json-1.0",
-            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
-        )
-    } else {
-        (
-            "application/xml",
-            format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>"),
-        )
-    };
-    format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\nx-amzn-errortype: {code}\r\n\
-         x-amzn-requestid: tern-fault-proxy\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// The parts of a request head the proxy needs.
-struct Head {
-    method: String,
-    path: String,
-    target: Option<String>,
-    json_protocol: bool,
-}
-
-impl Head {
-    fn parse(message: &[u8]) -> Self {
-        let end = find(message, b"\r\n\r\n").unwrap_or(message.len());
-        let text = String::from_utf8_lossy(&message[..end]);
-        let mut lines = text.lines();
-        let mut request_line = lines.next().unwrap_or_default().split_whitespace();
-        let method = request_line.next().unwrap_or_default().to_owned();
-        let path = request_line.next().unwrap_or_default().to_owned();
-        let header = |name: &str| {
-            text.lines().skip(1).find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
-        };
-        let target = header("x-amz-target");
-        let json_protocol =
-            target.is_some() || header("content-type").is_some_and(|t| t.contains("x-amz-json"));
-        Self {
-            method,
-            path,
-            target,
-            json_protocol,
-        }
-    }
-
-    fn operation(&self) -> String {
-        match &self.target {
-            Some(target) => target.rsplit('.').next().unwrap_or(target).to_owned(),
-            None => {
-                let path = self.path.split('?').next().unwrap_or_default();
-                format!("{} {path}", self.method)
-            }
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// One HTTP/1.1 message from `stream` (body by `Content-Length`, chunked, or to EOF for a
-/// response without either); `None` at EOF before a whole head. Bytes past the message stay
-/// in `pending`. `no_body` is for responses to `HEAD`.
-fn read_message(stream: &mut TcpStream, pending: &mut Vec<u8>, no_body: bool) -> Option<Vec<u8>> {
-    let mut chunk = [0u8; 16 * 1024];
-    let mut fill = |pending: &mut Vec<u8>| -> Option<usize> {
-        loop {
-            match stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => {
-                    pending.extend_from_slice(&chunk[..n]);
-                    return Some(n);
-                }
-                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return None,
-            }
-        }
-    };
-    let head_end = loop {
-        if let Some(at) = find(pending, b"\r\n\r\n") {
-            break at + 4;
-        }
-        fill(pending)?;
-    };
-    let head = String::from_utf8_lossy(&pending[..head_end]).to_ascii_lowercase();
-    let status_without_body = head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304");
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok());
-    let chunked = head.contains("transfer-encoding: chunked");
-    let end = if no_body || status_without_body {
-        head_end
-    } else if let Some(length) = length {
-        while pending.len() < head_end + length {
-            fill(pending)?;
-        }
-        head_end + length
-    } else if chunked {
-        // Walk the chunks: `<hex size>\r\n<data>\r\n`, ending with a zero size (no trailers).
-        let mut at = head_end;
-        loop {
-            let Some(line) = find(&pending[at..], b"\r\n") else {
-                fill(pending)?;
-                continue;
-            };
-            let size_text = String::from_utf8_lossy(&pending[at..at + line]).to_string();
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            let next = at + line + 2 + size + 2;
-            while pending.len() < next {
-                fill(pending)?;
-            }
-            if size == 0 {
-                break next;
-            }
-            at = next;
-        }
-    } else if head.starts_with("http/") {
-        while fill(pending).is_some() {}
-        pending.len()
-    } else {
-        head_end
-    };
-    Some(pending.drain(..end).collect())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::{
+        io::{Read, Write},
+        sync::atomic::AtomicUsize,
+    };
+
     use super::*;
 
     #[test]
@@ -496,18 +456,228 @@ mod tests {
         );
     }
 
+    /// An upstream that answers every request `200 ok` after `pause`, one connection per
+    /// request, and records the most requests it ever had in flight at once.
+    struct Upstream {
+        endpoint: String,
+        most_in_flight: Arc<AtomicUsize>,
+    }
+
+    impl Upstream {
+        fn start(pause: Duration) -> Self {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let endpoint = format!("http://{}", listener.local_addr().unwrap());
+            let most_in_flight = Arc::new(AtomicUsize::new(0));
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let most = most_in_flight.clone();
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let (mut stream, in_flight, most) =
+                        (stream.unwrap(), in_flight.clone(), most.clone());
+                    thread::spawn(move || {
+                        let mut head = Vec::new();
+                        let mut byte = [0u8];
+                        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                            head.push(byte[0]);
+                        }
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        thread::sleep(pause);
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .unwrap();
+                    });
+                }
+            });
+            Self {
+                endpoint,
+                most_in_flight,
+            }
+        }
+    }
+
+    /// Sends one request with `headers` to `proxy` on a fresh connection (closed after the
+    /// answer) and reads until the proxy closes it.
+    fn exchange(proxy: &FaultProxy, path: &str, headers: &str) -> io::Result<String> {
+        let mut client =
+            std::net::TcpStream::connect(proxy.endpoint().trim_start_matches("http://"))?;
+        client.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            client,
+            "GET {path}?x=1 HTTP/1.1\r\nhost: proxy\r\nconnection: close\r\n{headers}\r\n"
+        )?;
+        let mut answer = String::new();
+        client.read_to_string(&mut answer)?;
+        Ok(answer)
+    }
+
+    /// The status line and the body of an HTTP answer.
+    fn status_and_body(answer: &str) -> (&str, &str) {
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap(), body)
+    }
+
+    const DYNAMODB_PUT: &str = "x-amz-target: DynamoDB_20120810.PutItem\r\n";
+
     #[test]
-    fn reset_sends_a_tcp_rst() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        reset(&server);
-        drop(server);
-        let mut buffer = [0u8; 8];
-        let read = client.read(&mut buffer);
+    fn rules_answer_with_their_fault_and_every_request_is_recorded() {
+        let upstream = Upstream::start(Duration::ZERO);
+        let proxy = FaultProxy::start(&upstream.endpoint);
+        proxy.push(Rule::after(Some("PutItem"), 1, Fault::Throttle));
+        proxy.push(Rule::times(Some("GET /bucket"), 1, Fault::Unavailable));
+        proxy.push(Rule::always(Some("GET /fail"), Fault::InternalError));
+
+        let forwarded = exchange(&proxy, "/bucket/key", "").unwrap();
         assert_eq!(
-            read.map_err(|error| error.kind()),
-            Err(ErrorKind::ConnectionReset)
+            status_and_body(&forwarded),
+            (
+                "HTTP/1.1 503 Service Unavailable",
+                "<Error><Code>ServiceUnavailable</Code>\
+             <Message>Service unavailable</Message></Error>"
+            )
         );
+        let forwarded = exchange(&proxy, "/bucket/key", "").unwrap();
+        assert_eq!(status_and_body(&forwarded), ("HTTP/1.1 200 OK", "ok"));
+        let put = exchange(&proxy, "/", DYNAMODB_PUT).unwrap();
+        assert_eq!(status_and_body(&put), ("HTTP/1.1 200 OK", "ok"));
+        let throttled = exchange(&proxy, "/", DYNAMODB_PUT).unwrap();
+        assert_eq!(
+            status_and_body(&throttled),
+            (
+                "HTTP/1.1 400 Bad Request",
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#
+            )
+        );
+        assert!(
+            throttled.contains("x-amzn-errortype: ThrottlingException\r\n"),
+            "{throttled}"
+        );
+        let s3_throttle = Rule::always(None, Fault::Throttle);
+        proxy.clear();
+        proxy.push(s3_throttle);
+        let slow_down = exchange(&proxy, "/bucket/key", "").unwrap();
+        assert_eq!(
+            status_and_body(&slow_down),
+            (
+                "HTTP/1.1 503 Service Unavailable",
+                "<Error><Code>SlowDown</Code>\
+             <Message>Please reduce your request rate.</Message></Error>"
+            )
+        );
+        proxy.clear();
+        proxy.push(Rule::always(None, Fault::InternalError));
+        let failed = exchange(&proxy, "/fail", "").unwrap();
+        assert_eq!(
+            status_and_body(&failed).0,
+            "HTTP/1.1 500 Internal Server Error"
+        );
+
+        let seen = |operation: &str, fault| Seen {
+            operation: operation.to_owned(),
+            fault,
+        };
+        assert_eq!(
+            proxy.seen(),
+            [
+                seen("GET /bucket/key", Some(Fault::Unavailable)),
+                seen("GET /bucket/key", None),
+                seen("PutItem", None),
+                seen("PutItem", Some(Fault::Throttle)),
+                seen("GET /bucket/key", Some(Fault::Throttle)),
+                seen("GET /fail", Some(Fault::InternalError)),
+            ]
+        );
+    }
+
+    #[test]
+    fn dropped_connections_close_and_reset_ones_send_a_tcp_rst() {
+        let upstream = Upstream::start(Duration::ZERO);
+        let proxy = FaultProxy::start(&upstream.endpoint);
+        proxy.push(Rule::times(None, 1, Fault::Drop));
+        proxy.push(Rule::times(None, 1, Fault::Reset));
+        assert_eq!(exchange(&proxy, "/a", "").unwrap(), "");
+        assert_eq!(
+            exchange(&proxy, "/a", "").map_err(|error| error.kind()),
+            Err(io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(
+            status_and_body(&exchange(&proxy, "/a", "").unwrap()).1,
+            "ok"
+        );
+        // Nothing listens upstream: the client's connection is closed without an answer.
+        let gone = FaultProxy::start(&format!("http://127.0.0.1:{}", crate::free_port()));
+        assert_eq!(exchange(&gone, "/a", "").unwrap(), "");
+    }
+
+    #[test]
+    fn black_holes_never_answer_and_delays_forward_late() {
+        let upstream = Upstream::start(Duration::ZERO);
+        let proxy = FaultProxy::start(&upstream.endpoint);
+        proxy.push(Rule::times(None, 1, Fault::Hang));
+        proxy.push(Rule::times(
+            None,
+            1,
+            Fault::Delay(Duration::from_millis(300)),
+        ));
+        let mut client =
+            std::net::TcpStream::connect(proxy.endpoint().trim_start_matches("http://")).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        client
+            .write_all(b"GET /a HTTP/1.1\r\nhost: proxy\r\n\r\n")
+            .unwrap();
+        let error = client.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            status_and_body(&exchange(&proxy, "/a", "").unwrap()).1,
+            "ok"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // Dropping the proxy ends the black hole's connection.
+        drop(proxy);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_serial_mode_lets_one_request_at_a_time_reach_the_upstream() {
+        for serial in [true, false] {
+            let upstream = Upstream::start(Duration::from_millis(200));
+            let proxy = if serial {
+                FaultProxy::serial(&upstream.endpoint)
+            } else {
+                FaultProxy::start(&upstream.endpoint)
+            };
+            let start = Arc::new(std::sync::Barrier::new(8));
+            let clients: Vec<_> = (0..8)
+                .map(|_| {
+                    let (endpoint, start) = (proxy.endpoint().to_owned(), start.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        crate::agent(Duration::from_secs(10))
+                            .get(&format!("{endpoint}/a"))
+                            .call()
+                            .unwrap()
+                            .body_mut()
+                            .read_to_string()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for client in clients {
+                assert_eq!(client.join().unwrap(), "ok");
+            }
+            let most = upstream.most_in_flight.load(Ordering::SeqCst);
+            assert_eq!(
+                most == 1,
+                serial,
+                "{most} in flight at once; serial: {serial}"
+            );
+        }
     }
 }

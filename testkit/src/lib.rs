@@ -4,7 +4,7 @@
 //! - [`Emulator`] runs the official AWS Lambda Runtime Interface Emulator (the `rapid` binary
 //!   shipped in the `aws-sam-cli` wheel) in front of a `bootstrap`, on free loopback ports.
 //! - [`FaultProxy`] sits in front of moto and injects throttling, 5xx, dropped connections
-//!   and black holes per AWS operation.
+//!   and black holes per AWS operation, or lets one request at a time through.
 //! - [`container`] runs the bootstrap's container image with the emulator mounted in, and a
 //!   TLS front with a test CA for proving the image's CA bundle.
 //! - [`OperationLog`] records the AWS operations an SDK client sends, for exact call counts.

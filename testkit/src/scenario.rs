@@ -162,6 +162,23 @@ impl Scenario {
         ]
     }
 
+    /// Seeds what every example function needs (one shared idempotency table); returns each
+    /// handler's own environment: `echo`, `s3`, `sns`, `sqs` and `kinesis`, in this order.
+    pub fn seed_handlers(&self) -> [(&'static str, Vec<(String, String)>); 5] {
+        let shared = self.seed_idempotency();
+        let mut s3 = self.seed_s3();
+        s3.extend(shared.iter().cloned());
+        let mut sns = self.seed_sns_without_idempotency();
+        sns.extend(shared);
+        [
+            ("echo", Vec::new()),
+            ("s3", s3),
+            ("sns", sns),
+            ("sqs", self.seed_sqs()),
+            ("kinesis", self.seed_kinesis()),
+        ]
+    }
+
     /// Seeds what every example function needs (one shared idempotency table); returns the
     /// union of their environments, so one environment serves any handler.
     pub fn seed_every_handler(&self) -> Vec<(String, String)> {

@@ -16,6 +16,7 @@ use std::{
 };
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use tern_runtime::panic_message;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
@@ -24,7 +25,7 @@ use crate::batch::{
     decode::RecordDecoder,
     error::BatchError,
     outcome::{BatchOutcome, RecordOutcome, record_counts},
-    record::{RecordFuture, Running, Stop, log_failure, panic_message},
+    record::{RecordFuture, Running, Stop, log_failure},
     schedule::Schedule,
     source::BatchSource,
 };

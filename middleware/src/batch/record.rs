@@ -18,6 +18,8 @@ use futures_util::{StreamExt, stream::FuturesUnordered};
 use lambda_runtime::Diagnostic;
 use tracing::Span;
 
+use tern_runtime::panic_message;
+
 use crate::batch::outcome::RecordOutcome;
 
 /// Why records stop being started.
@@ -268,12 +270,4 @@ pub(crate) fn log_failure(
         ),
         _ => {}
     }
-}
-
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|message| (*message).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned())
 }

@@ -2,13 +2,13 @@
 //! panic of the inner service into a `500` problem response.
 
 use std::{
-    any::Any,
     panic::AssertUnwindSafe,
     pin::Pin,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
+use futures_util::{FutureExt, future};
 use http_body_util::{Either, Full};
 use lambda_http::Request;
 use tower::Service;
@@ -42,7 +42,7 @@ where
 {
     type Response = http::Response<RescuedBody<B>>;
     type Error = S::Error;
-    type Future = RescueFuture<S::Future>;
+    type Future = RescueFuture<S::Future, Self::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Only ever called by `HttpService::call`, on an instance already polled ready.
@@ -50,50 +50,49 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let origin = self.origin;
-        // The panic hook has logged it; the payload is dropped once the response is ready.
+        // The panic hook has logged it.
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-            Ok(inner) => RescueFuture::Running { inner, origin },
-            Err(panic) => RescueFuture::Panicked { panic: Some(panic) },
+            Ok(inner) => future::Either::Left(Rescuing {
+                inner: AssertUnwindSafe(inner).catch_unwind(),
+                origin: self.origin,
+            }),
+            Err(_) => future::Either::Right(future::ready(Ok(panic_response()))),
         }
     }
 }
 
+/// The future of [`Rescue`]: the inner service's, or the problem response of its panicking
+/// `call`.
+pub(crate) type RescueFuture<F, R, E> = future::Either<Rescuing<F>, future::Ready<Result<R, E>>>;
+
 pin_project_lite::pin_project! {
-    /// The future of [`Rescue`].
-    #[project = RescueProj]
-    pub(crate) enum RescueFuture<F> {
-        Running { #[pin] inner: F, origin: Origin },
-        Panicked { panic: Option<Box<dyn Any + Send>> },
+    /// The inner service's future: its response with headers fitted to the event kind's
+    /// shape, or the problem response of its panic (ready then, so the panicked future is
+    /// never polled again).
+    pub(crate) struct Rescuing<F> {
+        #[pin]
+        inner: future::CatchUnwind<AssertUnwindSafe<F>>,
+        origin: Origin,
     }
 }
 
-impl<F, B, E> Future for RescueFuture<F>
+impl<F, B, E> Future for Rescuing<F>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
 {
     type Output = Result<http::Response<RescuedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            RescueProj::Running { inner, origin } => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(Ok(response))) => {
-                        let mut response = response.map(Either::Left);
-                        origin.fit_headers(response.headers_mut());
-                        Poll::Ready(Ok(response))
-                    }
-                    Ok(Poll::Ready(Err(error))) => Poll::Ready(Err(error)),
-                    // Ready now, so the panicked future is never polled again.
-                    Err(_) => Poll::Ready(Ok(panic_response())),
-                }
+        let this = self.project();
+        Poll::Ready(match std::task::ready!(this.inner.poll(cx)) {
+            Ok(Ok(response)) => {
+                let mut response = response.map(Either::Left);
+                this.origin.fit_headers(response.headers_mut());
+                Ok(response)
             }
-            RescueProj::Panicked { panic } => {
-                drop(panic.take());
-                Poll::Ready(Ok(panic_response()))
-            }
-        }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Ok(panic_response()),
+        })
     }
 }
 

@@ -115,16 +115,7 @@ async fn repeated_headers_fit_each_shape() {
 #[tokio::test]
 async fn composed_with_metrics_every_invocation_flushes_its_own_document() {
     use crate::metrics::{Metrics, MetricsConfig, MetricsLayer, Unit, config::MetricsSink};
-    let documents = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let sink = {
-        let documents = documents.clone();
-        MetricsSink::from_fn(move |line| {
-            documents
-                .lock()
-                .unwrap()
-                .push(serde_json::from_str(line).unwrap())
-        })
-    };
+    let (sink, documents) = MetricsSink::capture();
     let metrics = MetricsLayer::new(
         MetricsConfig::new("Shop")
             .with_service("api")

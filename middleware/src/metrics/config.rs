@@ -1,6 +1,9 @@
 //! Metrics configuration.
 
-use std::{io::Write, sync::Arc};
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
 
 use tern_runtime::{
     InitError,
@@ -25,9 +28,30 @@ impl MetricsSink {
         }))
     }
 
-    /// A custom destination (tests capture documents with it).
+    /// A custom destination.
     pub fn from_fn(write: impl Fn(&str) + Send + Sync + 'static) -> Self {
         Self(Arc::new(write))
+    }
+
+    /// A sink that keeps every document, parsed, for a test to read from the returned list.
+    ///
+    /// # Panics
+    /// When written a document that is not one line of JSON.
+    pub fn capture() -> (Self, Arc<Mutex<Vec<serde_json::Value>>>) {
+        let documents = Arc::new(Mutex::new(Vec::new()));
+        let kept = documents.clone();
+        let sink = Self::from_fn(move |line| {
+            assert!(
+                !line.contains('\n'),
+                "a document of more than one line: {line}"
+            );
+            let document = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("a document that is not JSON ({error}): {line}"));
+            kept.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(document);
+        });
+        (sink, documents)
     }
 
     pub(crate) fn write(&self, document: &str) {

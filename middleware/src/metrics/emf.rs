@@ -123,8 +123,17 @@ fn number(value: f64) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// How many metrics each document defines (`_aws.CloudWatchMetrics[0].Metrics`).
+    pub(crate) fn defined_counts(documents: &[Value]) -> Vec<usize> {
+        let defined = |document: &Value| {
+            let metrics = document["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array();
+            metrics.expect("a CloudWatchMetrics directive").len()
+        };
+        documents.iter().map(defined).collect()
+    }
 
     fn metric(name: &str, values: Vec<f64>) -> MetricValues {
         MetricValues {
@@ -213,16 +222,7 @@ mod tests {
             .collect();
         let docs = render(&metrics, &service(), &Map::new());
         assert_eq!(docs.len(), 2);
-        let defined: Vec<usize> = docs
-            .iter()
-            .map(|d| {
-                d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                    .as_array()
-                    .unwrap()
-                    .len()
-            })
-            .collect();
-        assert_eq!(defined, [100, 50]);
+        assert_eq!(defined_counts(&docs), [100, 50]);
         assert_eq!(docs[0]["M99"], 99);
         assert_eq!(docs[1]["M100"], 100);
         assert_eq!(docs[1]["M149"], 149);

@@ -1,6 +1,6 @@
 //! Service-level tests: what a whole invocation writes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use lambda_runtime::{Config, Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -9,19 +9,6 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 use super::{config::MetricsSink, *};
 
 const NOW: u64 = 1_795_000_000_000;
-
-fn capture() -> (MetricsSink, Arc<Mutex<Vec<Value>>>) {
-    let documents = Arc::new(Mutex::new(Vec::new()));
-    let sink_documents = documents.clone();
-    let sink = MetricsSink::from_fn(move |line| {
-        assert!(!line.contains('\n'));
-        sink_documents
-            .lock()
-            .unwrap()
-            .push(serde_json::from_str(line).unwrap());
-    });
-    (sink, documents)
-}
 
 fn layer(sink: MetricsSink, cold: fn() -> bool) -> MetricsLayer {
     MetricsLayer::new(
@@ -56,7 +43,7 @@ async fn record(event: LambdaEvent<u32>) -> Result<u32, Diagnostic> {
 
 #[tokio::test]
 async fn success_writes_one_document_after_the_handler() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let mut service = layer(sink, || false).layer(service_fn(record));
     assert_eq!(
         service.ready().await.unwrap().call(event(3)).await.unwrap(),
@@ -82,7 +69,7 @@ async fn success_writes_one_document_after_the_handler() {
 
 #[tokio::test]
 async fn errors_and_panics_still_flush() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let service = layer(sink, || false).layer(service_fn(record));
     let err = service.clone().oneshot(event(0)).await.unwrap_err();
     assert_eq!(err.error_type, "Orders.Empty");
@@ -99,7 +86,7 @@ async fn errors_and_panics_still_flush() {
 
 #[tokio::test]
 async fn cold_start_is_its_own_document_with_function_name() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let service = layer(sink, || true).layer(service_fn(record));
     service.oneshot(event(2)).await.unwrap();
     let documents = documents.lock().unwrap();
@@ -126,7 +113,7 @@ async fn cold_start_is_its_own_document_with_function_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_invocations_never_mix() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let service = layer(sink, || false).layer(service_fn(|event: LambdaEvent<u32>| async move {
         let metrics = Metrics::current();
         metrics.add_dimension("invocation", &event.payload.to_string())?;
@@ -153,7 +140,7 @@ async fn concurrent_invocations_never_mix() {
 
 #[tokio::test]
 async fn one_hundred_fifty_metrics_make_two_documents() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let service = layer(sink, || false).layer(service_fn(|_event: LambdaEvent<u32>| async {
         let metrics = Metrics::current();
         for i in 0..150 {
@@ -163,16 +150,7 @@ async fn one_hundred_fifty_metrics_make_two_documents() {
     }));
     service.oneshot(event(1)).await.unwrap();
     let documents = documents.lock().unwrap();
-    let counts: Vec<usize> = documents
-        .iter()
-        .map(|d| {
-            d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                .as_array()
-                .unwrap()
-                .len()
-        })
-        .collect();
-    assert_eq!(counts, [100, 50]);
+    assert_eq!(super::emf::tests::defined_counts(&documents), [100, 50]);
     let total: usize = documents
         .iter()
         .map(|d| {
@@ -188,7 +166,7 @@ async fn one_hundred_fifty_metrics_make_two_documents() {
 
 #[tokio::test]
 async fn thirty_dimensions_fail_the_invocation_clearly() {
-    let (sink, _documents) = capture();
+    let (sink, _documents) = MetricsSink::capture();
     let service = layer(sink, || false).layer(service_fn(|_event: LambdaEvent<u32>| async {
         let metrics = Metrics::current();
         for i in 0..30 {
@@ -202,7 +180,7 @@ async fn thirty_dimensions_fail_the_invocation_clearly() {
 
 #[tokio::test]
 async fn disabled_writes_nothing_and_no_metrics_write_nothing() {
-    let (sink, documents) = capture();
+    let (sink, documents) = MetricsSink::capture();
     let disabled = MetricsLayer::new(
         MetricsConfig::new("Shop")
             .with_sink(sink.clone())

@@ -122,22 +122,31 @@ mod tests {
         LambdaEvent::new((), LambdaContext::default())
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn forwards_readiness_and_fails_stale_invocations_without_calling_the_handler() {
+    /// Secrets with `db` (TTL 10 s, grace `grace_secs`) fetched once as `v1`; every later
+    /// fetch fails with `kind` and `code`.
+    async fn fetched_then_failing(
+        grace_secs: u64,
+        kind: FetchErrorKind,
+        code: &'static str,
+    ) -> (Secrets, Arc<Script>) {
         let config = SecretsConfig::new()
             .with_secret("db", "DB")
             .with_ttl(Duration::from_secs(10))
-            .with_grace_period(Duration::from_secs(5));
-        let script = Script::new([
-            Step::Value("v1", Duration::ZERO),
-            Step::Fail(FetchErrorKind::AccessDenied, "AccessDeniedException"),
-        ]);
+            .with_grace_period(Duration::from_secs(grace_secs));
+        let script = Script::new([Step::Value("v1", Duration::ZERO), Step::Fail(kind, code)]);
         let secrets = Secrets::unfetched(
             &config,
             Provider::Scripted(script.clone()),
             &[Some("prod/db")],
         );
         secrets.force_refresh("db").await.unwrap();
+        (secrets, script)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forwards_readiness_and_fails_stale_invocations_without_calling_the_handler() {
+        let (secrets, script) =
+            fetched_then_failing(5, FetchErrorKind::AccessDenied, "AccessDeniedException").await;
         let inner = Inner {
             pending: Arc::new(AtomicUsize::new(2)),
             calls: Arc::new(AtomicUsize::new(0)),
@@ -283,32 +292,14 @@ mod tests {
         use crate::metrics::{MetricsConfig, MetricsLayer, config::MetricsSink};
         use tower::Layer;
 
-        let config = SecretsConfig::new()
-            .with_secret("db", "DB")
-            .with_ttl(Duration::from_secs(10))
-            .with_grace_period(Duration::from_secs(60));
-        let script = Script::new([
-            Step::Value("v1", Duration::ZERO),
-            Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
-        ]);
-        let secrets = Secrets::unfetched(
-            &config,
-            Provider::Scripted(script.clone()),
-            &[Some("prod/db")],
-        );
-        secrets.force_refresh("db").await.unwrap();
-        let documents = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
-        let sink_documents = documents.clone();
+        let (secrets, script) =
+            fetched_then_failing(60, FetchErrorKind::Unreachable, "DispatchFailure").await;
+        let (sink, documents) = MetricsSink::capture();
         let metrics = MetricsLayer::new(
             MetricsConfig::new("Shop")
                 .with_service("orders")
                 .with_cold_start_metric(false)
-                .with_sink(MetricsSink::from_fn(move |line| {
-                    sink_documents
-                        .lock()
-                        .unwrap()
-                        .push(serde_json::from_str(line).unwrap())
-                })),
+                .with_sink(sink),
         );
         let inner = Inner {
             pending: Arc::new(AtomicUsize::new(0)),

@@ -166,6 +166,31 @@ fn item_identifiers(response: &impl Serialize) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What a [`recorder`] kept, in call order.
+pub type Kept<T> = Arc<Mutex<Vec<T>>>;
+
+/// What a [`recorder`]'s handler answers.
+pub type Answer = std::future::Ready<Result<(), tern_runtime::Error>>;
+
+/// A record handler that keeps what `record` makes of each payload when called, and answers
+/// with the outcome it gives (an `Err` fails the record with that text); returns what it
+/// kept so far, in call order, and the handler.
+pub fn recorder<P, T: Send + 'static>(
+    record: impl Fn(P) -> (T, Result<(), &'static str>) + Clone + Send + Sync + 'static,
+) -> (
+    Kept<T>,
+    impl Fn(LambdaEvent<P>) -> Answer + Clone + Send + 'static,
+) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let keep = kept.clone();
+    let handler = move |event: LambdaEvent<P>| {
+        let (kept, outcome) = record(event.payload);
+        keep.lock().unwrap().push(kept);
+        std::future::ready(outcome.map_err(Into::into))
+    };
+    (kept, handler)
+}
+
 /// The identifiers of a batch response whose identifiers are strings (SQS, Kinesis, DynamoDB).
 pub fn reported_ids(response: &impl Serialize) -> Vec<String> {
     item_identifiers(response)
