@@ -107,6 +107,18 @@ impl Correlation {
             });
         }
         let attribute = env.get(names::LOG_CORRELATION_ID_ATTRIBUTE);
+        if let Some(name) = attribute
+            .as_deref()
+            .filter(|name| !is_sqs_attribute_name(name))
+        {
+            return Err(crate::env::invalid(
+                names::LOG_CORRELATION_ID_ATTRIBUTE,
+                name,
+                "is not an SQS message attribute name",
+                "use up to 256 letters, digits, `_`, `-` and `.` (not starting or ending with \
+                 `.`, no `..`, not starting with `AWS.` or `Amazon.`)",
+            ));
+        }
         let attribute = attribute.as_deref().unwrap_or(DEFAULT_SQS_ATTRIBUTE);
         Ok(match Shape::of::<E>() {
             Shape::Struct(fields) if fields.contains(&"requestContext") => Self::http(),
@@ -159,6 +171,20 @@ const HTTP_PATHS: [&[Step]; 3] = [
         Step::Index(0),
     ],
 ];
+
+/// SQS's rules for a message attribute name (what `SendMessage` accepts).
+fn is_sqs_attribute_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && !name.contains("..")
+        && !lower.starts_with("aws.")
+        && !lower.starts_with("amazon.")
+}
 
 fn sqs_path(attribute: &str) -> Path {
     Box::new([
@@ -691,6 +717,12 @@ mod tests {
             find(&custom, &json!({"message": "m-1"})).as_deref(),
             Some("m-1")
         );
+        for name in ["trace id", ".trace", "AWS.trace", "a..b", ""] {
+            let env = Env::from_vars([(names::LOG_CORRELATION_ID_ATTRIBUTE, name)]);
+            let result = Correlation::for_event::<Batch>(&env);
+            // A blank value is unset.
+            assert_eq!(result.is_err(), !name.is_empty(), "{name:?}");
+        }
         let bad = Env::from_vars([(names::LOG_CORRELATION_ID_POINTER, "message")]);
         assert_eq!(
             Correlation::for_event::<Custom>(&bad)

@@ -229,6 +229,17 @@ impl InvocationLayer {
         Self::from(&Env::process(), Correlation::for_event::<E>)
     }
 
+    /// The same from a fixed set of variables (tests, embedding), as every `from_vars`.
+    pub fn from_vars<E, I, K, V>(vars: I) -> Result<Self, InitError>
+    where
+        E: DeserializeOwned,
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from(&Env::from_vars(vars), Correlation::for_event::<E>)
+    }
+
     pub(crate) fn from(
         env: &Env,
         correlation: impl FnOnce(&Env) -> Result<Correlation, InitError>,

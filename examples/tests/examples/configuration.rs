@@ -6,9 +6,9 @@
 use serde_json::json;
 use tern_middleware::{
     batch::BatchConfig, idempotency::IdempotencyConfig, metrics::MetricsConfig,
-    secrets::SecretsConfig,
+    parameters::ParametersConfig, secrets::SecretsConfig,
 };
-use tern_runtime::{InitError, RuntimeFlavor, env::names};
+use tern_runtime::{InitError, InvocationLayer, RuntimeFlavor, env::names};
 use tern_testkit::Emulator;
 
 use crate::support::{event, example};
@@ -29,9 +29,13 @@ pub const ALIASES: [&str; 4] = [
 #[derive(Debug, Clone, Copy)]
 enum Reader {
     Runtime,
+    /// The per-invocation settings (SDK deadline margin, sampling, buffering, correlation),
+    /// for a handler that takes any JSON.
+    Invocation,
     Batch,
     Idempotency,
     Secrets,
+    Parameters,
     Metrics,
 }
 
@@ -40,9 +44,11 @@ fn read(reader: Reader, vars: &[(&str, String)]) -> Option<InitError> {
     let vars = vars.iter().map(|(k, v)| (*k, v.clone()));
     match reader {
         Reader::Runtime => RuntimeFlavor::from_vars(vars).err(),
+        Reader::Invocation => InvocationLayer::from_vars::<serde_json::Value, _, _, _>(vars).err(),
         Reader::Batch => BatchConfig::from_vars(vars).err(),
         Reader::Idempotency => IdempotencyConfig::from_vars(vars).err(),
         Reader::Secrets => SecretsConfig::from_vars(vars).err(),
+        Reader::Parameters => ParametersConfig::from_vars(vars).err(),
         Reader::Metrics => MetricsConfig::from_vars(vars).err(),
     }
 }
@@ -93,6 +99,60 @@ fn cases() -> Vec<Case> {
             "fast",
             Runtime,
             "is not one of the choices; use `current_thread` or `multi_thread`",
+        ),
+        invalid(
+            names::AWS_DEADLINE_MARGIN_MS,
+            "0.1s",
+            Invocation,
+            "is not a whole number of milliseconds; use a whole number of milliseconds from 0 to 900000",
+        ),
+        invalid(
+            names::LOG_SAMPLE_RATE,
+            "10%",
+            Invocation,
+            "is not a number; use a number from 0 to 1, e.g. `0.1`",
+        ),
+        invalid(
+            names::LOG_BUFFER,
+            "on",
+            Invocation,
+            "is not one of the choices; use `true` or `false`",
+        ),
+        invalid(
+            names::LOG_BUFFER_MAX_BYTES,
+            "0",
+            Invocation,
+            "is out of range; use a whole number from 1 to 16777216",
+        ),
+        invalid(
+            names::LOG_CORRELATION_ID_POINTER,
+            "detail.id",
+            Invocation,
+            "is not a JSON Pointer; a JSON Pointer starts with `/` (RFC 6901), e.g. `/detail/id`",
+        ),
+        invalid(
+            names::LOG_CORRELATION_ID_ATTRIBUTE,
+            "AWS.TraceHeader",
+            Invocation,
+            "is not an SQS message attribute name; use up to 256 letters, digits, `_`, `-` and `.` (not starting or ending with `.`, no `..`, not starting with `AWS.` or `Amazon.`)",
+        ),
+        invalid(
+            names::PARAMETERS_TTL_SECONDS,
+            "0",
+            Parameters,
+            "is out of range; use a whole number of seconds from 1 to 18446744073709551615",
+        ),
+        invalid(
+            names::PARAMETERS_GRACE_SECONDS,
+            "1d",
+            Parameters,
+            "is not a whole number of seconds; use a whole number of seconds from 0 to 18446744073709551615",
+        ),
+        invalid(
+            names::PARAMETERS_BACKEND,
+            "appconfig",
+            Parameters,
+            "is not one of the choices; use `sdk` or `extension`",
         ),
         invalid(
             names::BATCH_CONCURRENCY,
