@@ -87,10 +87,10 @@ IMAGE     ?= tern-bootstrap:latest
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 # A fence against growth, not the target: BENCHMARKS.md's target is 10 MB, met by the
 # four-handler bootstrap (9.77 MB) and missed since it also hosts kafka and the HTTP handlers
-# (lambda_http, axum) and reads SSM parameters (11.3 MB stripped bootstrap; where the bytes went
-# and what would win them back: BENCHMARKS.md, "Size"). A change that grows the image past this
-# fails `make image`.
-IMAGE_MAX_BYTES := 12000000
+# (lambda_http, axum), reads SSM parameters and bounds SDK calls by the deadline (12.21 MB
+# image; where the bytes went and what would win them back: BENCHMARKS.md, "Size"). A change
+# that grows the image past this fails `make image`.
+IMAGE_MAX_BYTES := 13000000
 export TERN_CONTAINER := $(CONTAINER)
 export TERN_IMAGE := $(IMAGE)
 
