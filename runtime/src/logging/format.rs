@@ -18,7 +18,7 @@ use super::{
 /// Formats events as one flat JSON object per line, with the fields of enclosing spans.
 ///
 /// It works with span fields rendered by [`LambdaJsonFields`] (the subscriber's `fmt_fields`,
-/// as [`init`] sets it up): each span's fields are rendered once, when the span is created, and
+/// as [`init`](super::init) sets it up): each span's fields are rendered once, when the span is created, and
 /// copied into every line logged inside it.
 #[derive(Debug, Clone, Default)]
 pub struct LambdaJsonFormat<T = UtcMicros> {
