@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use tern_testkit::{
-    Emulator, EmulatorBuilder, Scenario,
+    Emulator, EmulatorBuilder, FaultProxy, Scenario,
     scenario::{IDEMPOTENCY_TABLE, ORDERS_TABLE},
 };
 
@@ -654,7 +654,14 @@ fn api_serves_orders_from_every_event_kind() {
 #[test]
 fn twenty_concurrent_requests_with_one_key_run_the_handler_once() {
     let scenario = Scenario::start();
-    let function = api(&scenario).managed_instances(20).start();
+    // moto checks a conditional put's condition and writes without a lock across the two, so
+    // two of twenty concurrent locks can both win there (seen: a second run answering `200`);
+    // DynamoDB cannot. The serial proxy gives moto DynamoDB's one-write-at-a-time order.
+    let proxy = FaultProxy::serial(&scenario.moto.endpoint());
+    let function = api(&scenario)
+        .envs(proxy.sdk_env(&scenario.moto))
+        .managed_instances(20)
+        .start();
     let request = event(
         Kind::HttpApi,
         &Request {
