@@ -237,11 +237,24 @@ $(BENCH_PYVENV)/.installed: bench/python/requirements.txt
 	$(PYTHON) -m venv $(BENCH_PYVENV)
 	$(BENCH_PYVENV)/bin/pip install --quiet --disable-pip-version-check -r bench/python/requirements.txt
 	touch $@
+# The previous release, for the full stack's regression row: its tern-bench-full built from
+# the commit's own tree and lock file, in a target directory of its own (built once per commit).
+BENCH_PREVIOUS_REV := 8c4970c
+BENCH_PREVIOUS_DIR := target/bench/previous
+BENCH_PREVIOUS_FULL := $(BENCH_PREVIOUS_DIR)/target/release/tern-bench-full-$(BENCH_PREVIOUS_REV)
+$(BENCH_PREVIOUS_FULL):
+	rm -rf $(BENCH_PREVIOUS_DIR)/$(BENCH_PREVIOUS_REV)
+	mkdir -p $(BENCH_PREVIOUS_DIR)/$(BENCH_PREVIOUS_REV)
+	git archive $(BENCH_PREVIOUS_REV) | tar -x -C $(BENCH_PREVIOUS_DIR)/$(BENCH_PREVIOUS_REV)
+	cd $(BENCH_PREVIOUS_DIR)/$(BENCH_PREVIOUS_REV) && cargo build --release --locked \
+		--package tern-bench --bin tern-bench-full --target-dir $(abspath $(BENCH_PREVIOUS_DIR)/target)
+	cp $(BENCH_PREVIOUS_DIR)/target/release/tern-bench-full $@
 .PHONY: bench
-bench: venv layer $(BENCH_PYVENV)/.installed
+bench: venv layer $(BENCH_PYVENV)/.installed $(BENCH_PREVIOUS_FULL)
 	cargo build --release --locked --package tern-bench --package tern-bench-bare --bins
 	$(BENCH_BIN_DIR)/tern-bench --bin-dir $(BENCH_BIN_DIR) --python $(BENCH_PYVENV)/bin/python \
 		--bootstrap $(LAMBDA_DIR)/bootstrap/bootstrap --layer $(LAYER_ZIP) --image $(IMAGE) \
+		--previous-full $(BENCH_PREVIOUS_FULL) --previous-rev $(BENCH_PREVIOUS_REV) \
 		--out target/bench/results.md
 
 demo: venv build

@@ -3,7 +3,7 @@
 //! ```text
 //! tern-bench --bin-dir DIR --python PY [--bootstrap FILE] [--layer ZIP] [--image NAME]
 //!            [--rounds N] [--invokes N] [--build-rounds N] [--build-dir DIR] [--out FILE]
-//!            [--only api]
+//!            [--only api] [--previous-full FILE --previous-rev REV]
 //! ```
 //! `--bin-dir` holds the release `tern-bench-full`, `tern-bench-bare`,
 //! `tern-bench-bare-fetch`, `tern-bench-api` and `tern-bench-bare-api`; `--python` is the
@@ -11,7 +11,9 @@
 //! (default 1) clean release builds of the bare function and the minimal tern example are made
 //! in `--build-dir` (default `target/bench/clean`), for their build times and sizes. `--only
 //! api` runs the `api` comparison alone (with `--bootstrap`, the shipped bootstrap as a fourth
-//! row).
+//! row). `--previous-full` is the previous release's `tern-bench-full` (built from `--previous-rev`
+//! by `make bench`): it runs end to end alternated with the others, and its warm busy time is
+//! the full stack's regression target.
 
 use std::{
     collections::BTreeMap,
@@ -40,6 +42,7 @@ struct Options {
     build_dir: PathBuf,
     out: Option<PathBuf>,
     only: Option<String>,
+    previous: Option<(PathBuf, String)>,
 }
 
 fn options() -> Options {
@@ -74,6 +77,10 @@ fn options() -> Options {
         build_dir: path("build-dir").unwrap_or_else(|| workspace_root().join("target/bench/clean")),
         out: path("out"),
         only: args.get("only").cloned(),
+        previous: path("previous-full").map(|full| {
+            let rev = args.get("previous-rev").cloned();
+            (full, rev.expect("--previous-rev REV names the --previous-full build"))
+        }),
     }
 }
 
@@ -105,7 +112,7 @@ fn functions(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     prefetch.push(secret);
-    vec![
+    let mut functions = vec![
         rust("tern full stack", "tern-bench-full", &["orders"], &[]),
         rust(
             "tern full stack + secret prefetch",
@@ -155,7 +162,16 @@ fn functions(
                 python_dir.to_string_lossy().into_owned(),
             )],
         },
-    ]
+    ];
+    // Last, so the rows above keep their places; it alternates with them like any other.
+    if let Some((program, rev)) = &options.previous {
+        functions.push(Function {
+            label: format!("tern full stack, previous release ({rev})"),
+            program: program.clone(),
+            ..functions[0].clone()
+        });
+    }
+    functions
 }
 
 #[derive(Default)]
@@ -251,7 +267,15 @@ fn sqs(options: &Options, scenario: &Scenario) -> (String, String, String) {
     let moto = &scenario.moto;
     let mut report = String::new();
     let secret_arn = harness_support::create_secret(moto);
-    let parameters = harness_support::create_parameters(moto);
+    // SSM on a moto of its own, named by the SDK's service-specific endpoint variable: one
+    // moto_server is one Python process whose request threads take turns (the GIL), so SSM
+    // and Secrets Manager on the same one would serialize the two requests a concurrent
+    // prefetch overlaps, which two AWS services never do. Both prefetching functions get the same
+    // endpoints; the parameters exist only there, so an SDK that ignored the variable fails
+    // their init (and the run) instead of measuring something else.
+    let ssm_moto = Moto::start();
+    let mut parameters = harness_support::create_parameters(&ssm_moto);
+    parameters.push(("AWS_ENDPOINT_URL_SSM".to_owned(), ssm_moto.endpoint()));
     let round_trips = harness_support::secret_round_trips(moto, 15);
 
     eprintln!("in-process: tern and bare (Rust), Powertools (Python), alternating");
@@ -419,18 +443,21 @@ fn sqs(options: &Options, scenario: &Scenario) -> (String, String, String) {
     let _ = writeln!(report);
 
     // ---- targets ----
-    let [
-        full,
-        full_secrets,
-        full_prefetch,
-        bare,
-        bare_secrets,
-        bare_prefetch,
-        bare_mt,
-        powertools,
-    ] = &measured[..]
+    let (
+        [
+            full,
+            full_secrets,
+            full_prefetch,
+            bare,
+            bare_secrets,
+            bare_prefetch,
+            bare_mt,
+            powertools,
+        ],
+        previous,
+    ) = (&measured[..8], measured.get(8))
     else {
-        unreachable!("eight implementations")
+        unreachable!("eight implementations, then the previous release if given")
     };
     let _ = bare_mt;
     let mut targets = String::new();
@@ -443,6 +470,19 @@ fn sqs(options: &Options, scenario: &Scenario) -> (String, String, String) {
         format!("{warm:.2}×"),
         warm <= 1.05,
     );
+    if let (Some(previous), Some((_, rev))) = (previous, &options.previous) {
+        // The same binary's source at the previous release, same workload, same rounds.
+        let regression = full.busy.median() / previous.busy.median();
+        row(
+            &format!("warm busy time ≤ 1.03× the previous release ({rev})"),
+            format!(
+                "{regression:.3}× ({:.3} vs {:.3} ms)",
+                full.busy.median(),
+                previous.busy.median()
+            ),
+            regression <= 1.03,
+        );
+    }
     let vs_python = powertools.busy.median() / full.busy.median();
     row(
         "warm busy time ≥ 1.3× faster than Powertools",
