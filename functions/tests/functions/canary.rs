@@ -17,6 +17,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Invocation, Scenario, scenario::SIGNING_KEY};
 
+use crate::support::{LOG_WAIT, builder};
+
 const SECRET_ACCESS_KEY: &str = "canary-secret-access-key-5c2e81f0d9b7";
 const SESSION_TOKEN: &str = "canary-session-token-a41f6e09c3d8";
 
@@ -27,17 +29,12 @@ fn event(handler: &str, name: &str) -> String {
 /// A function with the canary credentials, EMF metrics on, and TRACE logs: everything the
 /// runtime, the middleware and the AWS SDK can log reaches the output.
 fn function(scenario: &Scenario, handler: &str, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler(handler)
-    .envs(scenario.function_env())
-    .envs(env)
-    .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-    .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
-    .env("TERN_METRICS_NAMESPACE", "tern-canary")
-    .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
-    .start()
+    builder(scenario, handler, env)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env("TERN_METRICS_NAMESPACE", "tern-canary")
+        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .start()
 }
 
 /// What one invocation must answer: `Ok(None)` any success, `Ok(Some(body))` this exact body,
@@ -83,7 +80,7 @@ fn assert_no_canary(run: &Run) {
 fn assert_none_of(run: &Run, canaries: &[&str]) {
     // Log lines travel to the emulator asynchronously: wait for every invocation's report
     // line, then a little for lines the runtime wrote after its response.
-    run.emulator.wait_for_logs(Duration::from_secs(10), |logs| {
+    run.emulator.wait_for_logs(LOG_WAIT, |logs| {
         logs.matches("REPORT RequestId").count() >= run.answers.len()
     });
     std::thread::sleep(Duration::from_millis(300));

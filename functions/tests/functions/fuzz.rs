@@ -57,6 +57,8 @@ use tern_runtime::{Context, LambdaEvent};
 use tern_testkit::{Emulator, Scenario, tools};
 use tower::{Layer, Service};
 
+use crate::support::builder;
+
 // ---------------------------------------------------------------------------------------------
 // Inputs: corpus, mutations (proptest strategies), budget
 
@@ -662,15 +664,11 @@ fn runtime_answers_every_mutated_event() {
         proptest::collection::vec(mutation(), 1..=4),
     );
     let scenario = Scenario::start();
-    let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
     let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = scenario
         .seed_handlers()
         .into_iter()
         .map(|(handler, env)| {
-            let emulator = Emulator::builder(&bootstrap)
-                .handler(handler)
-                .envs(scenario.function_env())
-                .envs(env)
+            let emulator = builder(&scenario, handler, env)
                 .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
                 .timeout_secs(10)
                 .start();

@@ -22,3 +22,4 @@ mod s3;
 mod sns;
 mod soak;
 mod sqs;
+mod support;

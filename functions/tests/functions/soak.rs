@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tern_testkit::Emulator;
 
+use crate::support::bootstrap;
+
 const INVOCATIONS: usize = 10_000;
 /// RSS is sampled from here on: every kind of input, the largest included, has been seen many
 /// times, so the allocator has grown to its working size.
@@ -174,8 +176,7 @@ fn case(i: usize) -> (Vec<u8>, Value) {
 
 #[test]
 fn ten_thousand_mixed_invocations_one_process_flat_memory() {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    let emulator = Emulator::builder(bootstrap)
+    let emulator = Emulator::builder(bootstrap())
         .handler("echo")
         // Quiet logs: the process under test writes nothing per valid invocation, so the test
         // measures the runtime, not the pipe to the emulator.
