@@ -25,7 +25,7 @@ use tern_testkit::{
     scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE},
 };
 
-use crate::support::{behind, now_ms, order_ids, sleep_until_epoch_ms};
+use crate::support::{behind, now_ms, order_ids, proxied, sleep_until_epoch_ms};
 
 /// Polls until the proxy has seen `count` requests of `operation`.
 fn wait_for_requests(proxy: &FaultProxy, operation: &str, count: usize) {
@@ -57,9 +57,7 @@ fn notification(suffix: &str) -> String {
 
 #[test]
 fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_delivery() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
     let function = behind(&proxy, &scenario, "sns", env, 3);
 
     for (case, suffix) in [("killed", "5a21"), ("cut off", "5a22")] {
@@ -167,9 +165,7 @@ fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_deli
 
 #[test]
 fn a_batch_whose_runtime_dies_half_way_is_redelivered_without_double_writes() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sqs);
     let function = behind(&proxy, &scenario, "sqs", env, 10);
     let batch = tern_testkit::tools::event("sqs", "1-orders.json");
 

@@ -22,32 +22,9 @@ use tern_testkit::{
     scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, S3_SOURCE_BUCKET},
 };
 
-use crate::support::{behind, bootstrap, order_ids, sleep_until_epoch_ms};
-
-/// The function `handler` with `env` and moto's credentials and region, its AWS endpoint
-/// being `endpoint`.
-fn at_endpoint(
-    endpoint: &str,
-    scenario: &Scenario,
-    handler: &str,
-    env: Vec<(String, String)>,
-    timeout_secs: u32,
-) -> Emulator {
-    let sdk_env = scenario.moto.sdk_env().into_iter().map(|(key, value)| {
-        let value = if key == "AWS_ENDPOINT_URL" {
-            endpoint.to_owned()
-        } else {
-            value
-        };
-        (key, value)
-    });
-    Emulator::builder(bootstrap())
-        .handler(handler)
-        .timeout_secs(timeout_secs)
-        .envs(env)
-        .envs(sdk_env)
-        .start()
-}
+use crate::support::{
+    at_endpoint, behind, order_ids, proxied, seed_s3_idempotent, sleep_until_epoch_ms,
+};
 
 fn seen(operation: &str, fault: Option<Fault>, times: usize) -> Vec<Seen> {
     vec![
@@ -88,14 +65,12 @@ fn connection_refused(endpoint: &str) -> String {
 
 #[test]
 fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_sns();
+    let (mut scenario, env, proxy) = proxied(Scenario::seed_sns);
     let arn = env
         .iter()
         .find(|(k, _)| k == "SIGNING_KEY_SECRET_ARN")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
     let secret =
         format!("secret `{arn}` (from `SIGNING_KEY_SECRET_ARN`, declared as `signing_key`)");
 
@@ -197,9 +172,7 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
 
 #[test]
 fn dynamodb_faults_make_idempotency_fail_closed() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
     let function = behind(&proxy, &scenario, "sns", env.clone(), 10);
     warm_up(&function);
 
@@ -325,9 +298,7 @@ fn warm_up(function: &Emulator) {
 
 #[test]
 fn sdk_retries_end_before_the_invocation_deadline() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
     let sns = behind(&proxy, &scenario, "sns", env, 3);
     warm_up(&sns);
 
@@ -366,9 +337,7 @@ fn sdk_retries_end_before_the_invocation_deadline() {
 
 #[test]
 fn throttled_batch_writes_are_reported_not_lost() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sqs);
     let function = behind(&proxy, &scenario, "sqs", env, 10);
 
     // The first valid order's write is throttled on every attempt: that message is reported
@@ -399,10 +368,7 @@ fn throttled_batch_writes_are_reported_not_lost() {
 
 #[test]
 fn s3_faults_name_the_object_the_code_and_the_cause() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, mut env, proxy) = proxied(seed_s3_idempotent);
     let function = behind(&proxy, &scenario, "s3", env.clone(), 10);
     let event = tern_testkit::tools::event("s3", "1-orders-json.json");
     let object = format!("s3://{S3_SOURCE_BUCKET}/incoming/orders 2026-11-22.json");
@@ -493,10 +459,8 @@ fn answered_before_the_timeout(
 
 #[test]
 fn a_handlers_own_call_that_never_answers_ends_before_the_timeout_in_the_same_process() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_sns();
-    env.extend(scenario.seed_s3());
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) =
+        proxied(|scenario| [scenario.seed_sns(), scenario.seed_s3()].concat());
     let at = proxy.endpoint().to_owned();
 
     // sns: the idempotency lock (the first PutItem) is taken; the write to the notifications

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
 
-use crate::support::{self, LOG_WAIT, bootstrap, builder};
+use crate::support::{self, LOG_WAIT, bootstrap, builder, seed_s3_idempotent, seeded};
 
 const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
 
@@ -131,10 +131,7 @@ fn s3_event(key: &str) -> String {
 
 #[test]
 fn object_keys_longer_than_s3_allows_are_invalid_records_before_any_aws_call() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = support::function(&scenario, "s3", env);
+    let (_scenario, function) = seeded("s3", seed_s3_idempotent);
     let pid = {
         let first = function.invoke(s3_event("incoming/orders+2026-11-22.json"));
         assert_eq!(first.error_type(), None, "{}", first.body);
@@ -164,8 +161,7 @@ fn sns_event(message: &str) -> String {
 
 #[test]
 fn payment_fields_of_the_wrong_type_are_named_without_their_value() {
-    let scenario = Scenario::start();
-    let function = support::function(&scenario, "sns", scenario.seed_sns());
+    let (_scenario, function) = seeded("sns", Scenario::seed_sns);
     let payment = |amount: &str| {
         format!(
             r#"{{"payment_id":"p-1","order_id":"o-1","amount_cents":{amount},"currency":"EUR","status":"captured"}}"#

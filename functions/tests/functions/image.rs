@@ -13,7 +13,7 @@ use tern_testkit::{
     tools,
 };
 
-use crate::support::init_line;
+use crate::support::{init_line, with_endpoint};
 
 /// Where the Dockerfile's minimal target puts the bootstrap.
 const BOOTSTRAP_IN_IMAGE: &str = "/bootstrap";
@@ -30,20 +30,6 @@ fn function(image: &str, handler: &str, env: &[(String, String)]) -> Emulator {
         .arg(handler)
         .envs(env.iter().cloned())
         .start()
-}
-
-/// `env` with the AWS endpoint replaced.
-fn with_endpoint(env: &[(String, String)], endpoint: &str) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| {
-            let v = if k == "AWS_ENDPOINT_URL" {
-                endpoint.to_owned()
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tern_testkit::{Scenario, scenario::TELEMETRY_TABLE};
 
-use crate::support;
+use crate::support::{self, seeded};
 
 fn event() -> String {
     tern_testkit::tools::event("kinesis", "1-telemetry.json")
@@ -11,9 +11,7 @@ fn event() -> String {
 
 #[test]
 fn the_bad_record_is_reported_by_sequence_number_and_the_rest_stored() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = support::function(&scenario, "kinesis", env);
+    let (scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     let answer = function.invoke(event());
     assert_eq!(
         answer.body,
@@ -67,9 +65,7 @@ fn readings_not_written_are_reported_too() {
 
 #[test]
 fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = support::function(&scenario, "kinesis", env);
+    let (mut scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     scenario.moto.stop();
     let answer = function.invoke(event());
     answer.expect_error("Batch.AllRecordsFailed");
@@ -77,9 +73,7 @@ fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
 
 #[test]
 fn a_reading_delivered_twice_in_one_batch_is_written_once() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = support::function(&scenario, "kinesis", env);
+    let (scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     // A producer retry: the first reading again, under a new sequence number.
     let mut batch: serde_json::Value = serde_json::from_str(&event()).unwrap();
     let records = batch["Records"].as_array_mut().unwrap();

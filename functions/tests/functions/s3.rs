@@ -14,7 +14,7 @@ use tern_testkit::{
     },
 };
 
-use crate::support;
+use crate::support::{self, seed_s3_idempotent, seeded};
 
 fn event(name: &str) -> String {
     tern_testkit::tools::event("s3", name)
@@ -22,10 +22,7 @@ fn event(name: &str) -> String {
 
 #[test]
 fn objects_are_routed_by_content_with_the_decision_in_metadata() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = support::function(&scenario, "s3", env);
+    let (scenario, function) = seeded("s3", seed_s3_idempotent);
 
     let cases = [
         (
@@ -113,10 +110,7 @@ fn objects_are_routed_by_content_with_the_decision_in_metadata() {
 
 #[test]
 fn a_missing_object_fails_the_invocation_naming_it() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = support::function(&scenario, "s3", env);
+    let (_scenario, function) = seeded("s3", seed_s3_idempotent);
     let gone =
         event("1-orders-json.json").replace("orders+2026-11-22.json", "deleted+meanwhile.json");
     let answer = function.invoke(gone);
@@ -172,10 +166,7 @@ fn missing_routing_rules_is_an_init_error_naming_the_variable() {
 
 #[test]
 fn a_duplicate_notification_copies_once_and_answers_the_same() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = support::function(&scenario, "s3", env);
+    let (scenario, function) = seeded("s3", seed_s3_idempotent);
 
     let first = function.invoke(event("1-orders-json.json"));
     assert_eq!(first.status, 200, "{}", first.body);

@@ -7,7 +7,7 @@ use tern_testkit::{
     scenario::{NOTIFICATIONS_TABLE, SIGNING_KEY},
 };
 
-use crate::support::{self, LOG_WAIT};
+use crate::support::{self, LOG_WAIT, seeded};
 
 fn event(name: &str) -> String {
     tern_testkit::tools::event("sns", name)
@@ -25,9 +25,7 @@ fn payment(status: &str, payment_id: &str, order_id: &str, amount_cents: u64) ->
 
 #[test]
 fn a_duplicate_notification_is_processed_once() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = support::function(&scenario, "sns", env);
+    let (scenario, function) = seeded("sns", Scenario::seed_sns);
     let message_id = "d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b5a01";
     let signature = sign(
         SIGNING_KEY.as_bytes(),
@@ -85,9 +83,7 @@ fn a_duplicate_notification_is_processed_once() {
 
 #[test]
 fn event_types_outside_the_filter_are_ignored_and_bad_payloads_fail() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = support::function(&scenario, "sns", env);
+    let (scenario, function) = seeded("sns", Scenario::seed_sns);
 
     let disputed =
         event("3-payment-refunded.json").replace("\"payment.refunded\"", "\"payment.disputed\"");
@@ -180,9 +176,7 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
 
 #[test]
 fn the_signing_key_never_reaches_the_logs() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = support::function(&scenario, "sns", env);
+    let (_scenario, function) = seeded("sns", Scenario::seed_sns);
     function.invoke(event("1-payment-captured.json"));
     function.invoke(event("2-payment-captured-duplicate.json"));
     function.invoke(

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tern_testkit::{Emulator, Scenario, scenario::ORDERS_TABLE};
 
-use crate::support::{self, LOG_WAIT, builder, order_ids};
+use crate::support::{self, LOG_WAIT, builder, order_ids, seeded};
 
 fn event(name: &str) -> String {
     tern_testkit::tools::event("sqs", name)
@@ -11,9 +11,7 @@ fn event(name: &str) -> String {
 
 #[test]
 fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = support::function(&scenario, "sqs", env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let answer = function.invoke(event("1-orders.json"));
     assert_eq!(
         answer.body,
@@ -58,9 +56,7 @@ fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
 
 #[test]
 fn fifo_failure_holds_back_the_rest_of_its_group_only() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = support::function(&scenario, "sqs", env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let answer = function.invoke(event("2-orders-fifo.json"));
     // Group customer-c-1: o-2003 is a poison pill (quantity -1), so o-2004 after it is not run.
     assert_eq!(
@@ -72,9 +68,7 @@ fn fifo_failure_holds_back_the_rest_of_its_group_only() {
 
 #[test]
 fn a_table_outage_fails_every_message_for_retry() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = support::function(&scenario, "sqs", env.clone());
+    let (mut scenario, function) = seeded("sqs", Scenario::seed_sqs);
     scenario.moto.stop();
     let answer = function.invoke(event("2-orders-fifo.json"));
     // Nothing could be stored: the whole batch fails so Lambda retries it.
@@ -170,9 +164,7 @@ fn emf_metrics_count_records_and_cold_start_once() {
 
 #[test]
 fn a_ten_message_batch_with_one_poison_pill_reports_exactly_it() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = support::function(&scenario, "sqs", env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let template = sample_records()[0].clone();
     let records: Vec<serde_json::Value> = (0..10)
         .map(|n| {
@@ -230,9 +222,7 @@ fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
 
 #[test]
 fn another_order_under_a_stored_id_is_a_conflict_not_a_redelivery() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = support::function(&scenario, "sqs", env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     assert_eq!(function.invoke(event("1-orders.json")).status, 200);
     let mut clash = sample_records()[0].clone();
     clash["messageId"] = json!("clash-1");

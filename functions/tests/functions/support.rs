@@ -14,6 +14,9 @@ use tern_testkit::{
 /// How long a test waits for log lines it expects.
 pub const LOG_WAIT: Duration = Duration::from_secs(10);
 
+/// Environment: `(name, value)` pairs, as the scenario's `seed_*` methods return them.
+pub type Env = Vec<(String, String)>;
+
 /// The `bootstrap` under test: `TERN_BOOTSTRAP` if set, else the one cargo built.
 pub fn bootstrap() -> PathBuf {
     tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
@@ -21,7 +24,7 @@ pub fn bootstrap() -> PathBuf {
 
 /// The function `handler` with moto's endpoint and credentials and `env` (what the scenario's
 /// `seed_*` methods return), not started yet: a test adds its own settings.
-pub fn builder(scenario: &Scenario, handler: &str, env: Vec<(String, String)>) -> EmulatorBuilder {
+pub fn builder(scenario: &Scenario, handler: &str, env: Env) -> EmulatorBuilder {
     Emulator::builder(bootstrap())
         .handler(handler)
         .envs(scenario.function_env())
@@ -29,8 +32,18 @@ pub fn builder(scenario: &Scenario, handler: &str, env: Vec<(String, String)>) -
 }
 
 /// The function `handler` with moto's endpoint and credentials and `env`, running.
-pub fn function(scenario: &Scenario, handler: &str, env: Vec<(String, String)>) -> Emulator {
+pub fn function(scenario: &Scenario, handler: &str, env: Env) -> Emulator {
     builder(scenario, handler, env).start()
+}
+
+/// A scenario seeded by `seed` (a `seed_*` method) and the function `handler` on it, running
+/// with the environment the seeding returned. Keep the scenario bound (`_scenario` where the
+/// test does not read it): moto runs as long as it lives.
+pub fn seeded(handler: &str, seed: impl FnOnce(&Scenario) -> Env) -> (Scenario, Emulator) {
+    let scenario = Scenario::start();
+    let env = seed(&scenario);
+    let function = function(&scenario, handler, env);
+    (scenario, function)
 }
 
 /// The function `handler` with `env` and moto's credentials and region, its AWS endpoint
@@ -39,15 +52,57 @@ pub fn behind(
     proxy: &FaultProxy,
     scenario: &Scenario,
     handler: &str,
-    env: Vec<(String, String)>,
+    env: Env,
+    timeout_secs: u32,
+) -> Emulator {
+    at_endpoint(proxy.endpoint(), scenario, handler, env, timeout_secs)
+}
+
+/// The function `handler` with `env` and moto's credentials and region, its AWS endpoint
+/// being `endpoint`, running.
+pub fn at_endpoint(
+    endpoint: &str,
+    scenario: &Scenario,
+    handler: &str,
+    env: Env,
     timeout_secs: u32,
 ) -> Emulator {
     Emulator::builder(bootstrap())
         .handler(handler)
         .timeout_secs(timeout_secs)
         .envs(env)
-        .envs(proxy.sdk_env(&scenario.moto))
+        .envs(with_endpoint(&scenario.moto.sdk_env(), endpoint))
         .start()
+}
+
+/// `env` with the AWS endpoint (`AWS_ENDPOINT_URL`) replaced by `endpoint`.
+pub fn with_endpoint(env: &[(String, String)], endpoint: &str) -> Env {
+    env.iter()
+        .map(|(key, value)| {
+            let value = if key == "AWS_ENDPOINT_URL" {
+                endpoint.to_owned()
+            } else {
+                value.clone()
+            };
+            (key.clone(), value)
+        })
+        .collect()
+}
+
+/// A scenario, the environment `seed` gives it (a `seed_*` method, or several), and a
+/// [`FaultProxy`] in front of its moto.
+pub fn proxied(seed: impl FnOnce(&Scenario) -> Env) -> (Scenario, Env, FaultProxy) {
+    let scenario = Scenario::start();
+    let env = seed(&scenario);
+    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    (scenario, env, proxy)
+}
+
+/// The `s3` function's buckets, objects and routing rules, and the idempotency table.
+pub fn seed_s3_idempotent(scenario: &Scenario) -> Env {
+    let mut env = scenario.seed_s3();
+    env.extend(scenario.seed_idempotency());
+    env
 }
 
 /// The runtime's `initialising handler` line (which handler, selected how, which runtime).
