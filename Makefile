@@ -220,7 +220,7 @@ deny: $(CARGO_DENY)
 # The fuzz targets run 20 s each inside `make test`; this runs them longer (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 600
 fuzz: venv
-	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --package tern-functions --test fuzz -- --nocapture
+	TERN_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --package tern-functions --test functions fuzz:: -- --nocapture
 
 # Emulator tests run against the release artifact, so panic handling is proven on what ships.
 # No incremental state (over a GB): a fresh clone in CI would only write it, never read it.

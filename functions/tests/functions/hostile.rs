@@ -5,11 +5,9 @@
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
 
-const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
+use crate::support::{self, LOG_WAIT, bootstrap, builder, seed_s3_idempotent, seeded};
 
-fn bootstrap() -> std::path::PathBuf {
-    tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
-}
+const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
 
 /// Events that are not UTF-8: a stray byte at the top level, inside a field no handler knows,
 /// and a surrogate encoded as UTF-8 bytes (CESU-8, which UTF-8 forbids).
@@ -37,10 +35,7 @@ fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_
     let env = scenario.seed_every_handler();
     for level in ["TRACE", "DEBUG", "INFO"] {
         for handler in HANDLERS {
-            let function = Emulator::builder(bootstrap())
-                .handler(handler)
-                .envs(scenario.function_env())
-                .envs(env.clone())
+            let function = builder(&scenario, handler, env.clone())
                 .env("AWS_LAMBDA_LOG_LEVEL", level)
                 .start();
             let warm = function.invoke(valid(handler));
@@ -136,10 +131,7 @@ fn s3_event(key: &str) -> String {
 
 #[test]
 fn object_keys_longer_than_s3_allows_are_invalid_records_before_any_aws_call() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = scenario.function(&bootstrap(), "s3", env);
+    let (_scenario, function) = seeded("s3", seed_s3_idempotent);
     let pid = {
         let first = function.invoke(s3_event("incoming/orders+2026-11-22.json"));
         assert_eq!(first.error_type(), None, "{}", first.body);
@@ -169,8 +161,7 @@ fn sns_event(message: &str) -> String {
 
 #[test]
 fn payment_fields_of_the_wrong_type_are_named_without_their_value() {
-    let scenario = Scenario::start();
-    let function = scenario.function(&bootstrap(), "sns", scenario.seed_sns());
+    let (_scenario, function) = seeded("sns", Scenario::seed_sns);
     let payment = |amount: &str| {
         format!(
             r#"{{"payment_id":"p-1","order_id":"o-1","amount_cents":{amount},"currency":"EUR","status":"captured"}}"#
@@ -214,7 +205,7 @@ fn a_response_over_the_configured_limit_runs_the_handler_once_for_three_deliveri
         "TERN_IDEMPOTENCY_MAX_RESPONSE_BYTES".to_owned(),
         "100".to_owned(),
     ));
-    let function = scenario.function(&bootstrap(), "sns", env);
+    let function = support::function(&scenario, "sns", env);
     let event = tern_testkit::tools::first_event("sns");
     let first = function.invoke(&event);
     assert_eq!(first.error_type(), None, "{}", first.body);
@@ -225,7 +216,7 @@ fn a_response_over_the_configured_limit_runs_the_handler_once_for_three_deliveri
     }
     // The handler ran once: one stored notification, logged once.
     assert_eq!(scenario.table_items(NOTIFICATIONS_TABLE).len(), 1);
-    let lines = function.wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+    let lines = function.wait_for_json_logs(LOG_WAIT, |lines| {
         lines
             .iter()
             .filter(|l| l.get("requestId").is_some())

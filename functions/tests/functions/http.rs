@@ -12,6 +12,8 @@ use tern_testkit::{
     scenario::{IDEMPOTENCY_TABLE, ORDERS_TABLE},
 };
 
+use crate::support::{bootstrap, builder};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     RestApi,
@@ -318,10 +320,6 @@ fn problem(status: u16, detail: &str) -> Value {
     json!({"type": "about:blank", "title": title, "status": status, "detail": detail})
 }
 
-fn bootstrap() -> std::path::PathBuf {
-    tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
-}
-
 #[test]
 fn http_echo_serves_every_event_kind_in_its_shape() {
     let function = Emulator::builder(bootstrap())
@@ -501,11 +499,7 @@ fn http_echo_serves_every_event_kind_in_its_shape() {
 fn api(scenario: &Scenario) -> EmulatorBuilder {
     let mut env = scenario.seed_sqs();
     env.extend(scenario.seed_idempotency());
-    Emulator::builder(bootstrap())
-        .handler("api")
-        .envs(scenario.function_env())
-        .envs(env)
-        .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
+    builder(scenario, "api", env).env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
 }
 
 fn sample(name: &str) -> String {

@@ -8,14 +8,15 @@ use std::{path::PathBuf, process::Command};
 
 use tern_testkit::{Emulator, Scenario, tools};
 
+use crate::support::{bootstrap, init_line};
+
 fn layer_zip(scratch: &std::path::Path) -> PathBuf {
     if let Some(zip) = std::env::var_os("TERN_LAYER_ZIP") {
         return PathBuf::from(zip);
     }
     let stage = scratch.join("stage");
     std::fs::create_dir_all(&stage).unwrap();
-    let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    std::fs::copy(&bootstrap, stage.join("bootstrap")).unwrap();
+    std::fs::copy(bootstrap(), stage.join("bootstrap")).unwrap();
     let zip = scratch.join("layer.zip");
     let status = Command::new("zip")
         .current_dir(&stage)
@@ -63,13 +64,7 @@ fn the_unpacked_layer_serves_every_handler_by_handler_name() {
         let answer = function.invoke(tools::first_event(handler));
         assert_eq!(answer.status, 200, "{handler}: {}", answer.body);
         assert_eq!(answer.error_type(), None, "{handler}: {}", answer.body);
-        let init = function
-            .wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
-                lines.iter().any(|l| l["message"] == "initialising handler")
-            })
-            .into_iter()
-            .find(|l| l["message"] == "initialising handler")
-            .unwrap();
+        let init = init_line(&function);
         assert_eq!(init["handler"], handler);
         assert_eq!(init["selected_by"], "_HANDLER");
     }

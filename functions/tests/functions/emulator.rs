@@ -8,13 +8,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, EmulatorBuilder};
 
-fn emulator() -> EmulatorBuilder {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-}
+use crate::support::{LOG_WAIT, bootstrap, init_line};
 
-const LOG_WAIT: Duration = Duration::from_secs(10);
+fn emulator() -> EmulatorBuilder {
+    Emulator::builder(bootstrap())
+}
 
 /// Waits until the runtime has written `count` JSON lines with `message` inside invocations,
 /// and returns every line written inside an invocation (those carrying a `requestId`).
@@ -30,16 +28,6 @@ fn invocation_lines(emulator: &Emulator, message: &str, count: usize) -> Vec<Val
         .into_iter()
         .filter(|l| l.get("requestId").is_some())
         .collect()
-}
-
-fn init_line(emulator: &Emulator) -> Value {
-    emulator
-        .wait_for_json_logs(LOG_WAIT, |lines| {
-            lines.iter().any(|l| l["message"] == "initialising handler")
-        })
-        .into_iter()
-        .find(|l| l["message"] == "initialising handler")
-        .expect("init log line")
 }
 
 #[test]
@@ -215,9 +203,7 @@ fn unknown_handler_is_an_init_error_listing_registered_names() {
         )
     );
     // The runtime exited non-zero after reporting (the emulator logs the exit).
-    emulator.wait_for_logs(Duration::from_secs(10), |logs| {
-        logs.contains("exited: exit status 1")
-    });
+    emulator.wait_for_logs(LOG_WAIT, |logs| logs.contains("exited: exit status 1"));
 }
 
 #[test]

@@ -19,48 +19,12 @@ use tern_testkit::{
     container::TlsFront,
     faults::{Fault, FaultProxy, Rule, Seen, assert_plain_message},
     free_port,
-    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE, S3_SOURCE_BUCKET},
+    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, S3_SOURCE_BUCKET},
 };
 
-fn bootstrap() -> std::path::PathBuf {
-    tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"))
-}
-
-/// The function `handler` with `env`, its AWS endpoint being `proxy`.
-fn behind(
-    proxy: &FaultProxy,
-    scenario: &Scenario,
-    handler: &str,
-    env: Vec<(String, String)>,
-    timeout_secs: u32,
-) -> Emulator {
-    at_endpoint(proxy.endpoint(), scenario, handler, env, timeout_secs)
-}
-
-/// The function `handler` with `env` and moto's credentials and region, its AWS endpoint
-/// being `endpoint`.
-fn at_endpoint(
-    endpoint: &str,
-    scenario: &Scenario,
-    handler: &str,
-    env: Vec<(String, String)>,
-    timeout_secs: u32,
-) -> Emulator {
-    let sdk_env = scenario.moto.sdk_env().into_iter().map(|(key, value)| {
-        let value = if key == "AWS_ENDPOINT_URL" {
-            endpoint.to_owned()
-        } else {
-            value
-        };
-        (key, value)
-    });
-    Emulator::builder(bootstrap())
-        .handler(handler)
-        .timeout_secs(timeout_secs)
-        .envs(env)
-        .envs(sdk_env)
-        .start()
-}
+use crate::support::{
+    at_endpoint, behind, order_ids, proxied, seed_s3_idempotent, sleep_until_epoch_ms,
+};
 
 fn seen(operation: &str, fault: Option<Fault>, times: usize) -> Vec<Seen> {
     vec![
@@ -79,30 +43,39 @@ fn sns_event() -> String {
 /// The AWS SDK's default retry policy: standard mode, three attempts per call.
 const SDK_ATTEMPTS: usize = 3;
 
+/// How a call that met `fault` at the proxy (listening at `at`) fails, as messages say it:
+/// the AWS code and message, or the cause and the endpoint.
+fn failure_of(fault: Fault, at: &str) -> String {
+    match fault {
+        Fault::Throttle => "ThrottlingException: Rate exceeded".to_owned(),
+        Fault::InternalError => "InternalServerError: Internal server error".to_owned(),
+        Fault::Unavailable => "ServiceUnavailable: Service unavailable".to_owned(),
+        Fault::Drop => format!("DispatchFailure: {at} closed the connection without answering"),
+        Fault::Reset => {
+            format!("DispatchFailure: the connection to {at} was reset before an answer came")
+        }
+        other => panic!("no failure message for {other:?}"),
+    }
+}
+
+/// How a call to `endpoint`, where nothing listens, fails.
+fn connection_refused(endpoint: &str) -> String {
+    format!("DispatchFailure: could not connect to {endpoint}: connection refused")
+}
+
 #[test]
 fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_sns();
+    let (mut scenario, env, proxy) = proxied(Scenario::seed_sns);
     let arn = env
         .iter()
         .find(|(k, _)| k == "SIGNING_KEY_SECRET_ARN")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
     let secret =
         format!("secret `{arn}` (from `SIGNING_KEY_SECRET_ARN`, declared as `signing_key`)");
 
-    for (fault, failure) in [
-        (Fault::Throttle, "ThrottlingException: Rate exceeded"),
-        (
-            Fault::InternalError,
-            "InternalServerError: Internal server error",
-        ),
-        (
-            Fault::Unavailable,
-            "ServiceUnavailable: Service unavailable",
-        ),
-    ] {
+    for fault in [Fault::Throttle, Fault::InternalError, Fault::Unavailable] {
+        let failure = failure_of(fault, proxy.endpoint());
         proxy.clear();
         proxy.push(Rule::always(Some("GetSecretValue"), fault));
         let before = proxy.seen().len();
@@ -152,21 +125,13 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
     let front = TlsFront::start(scenario.moto.port());
     let untrusted = front.endpoint();
     let cases = [
-        (
-            Some(Fault::Reset),
-            &at,
-            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
-        ),
+        (Some(Fault::Reset), &at, failure_of(Fault::Reset, &at)),
         (
             Some(Fault::Hang),
             &at,
             "Timeout: no answer within 5s".to_owned(),
         ),
-        (
-            None,
-            &closed,
-            format!("DispatchFailure: could not connect to {closed}: connection refused"),
-        ),
+        (None, &closed, connection_refused(&closed)),
         (
             None,
             &untrusted,
@@ -201,47 +166,25 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
     let answer = function.invoke(sns_event());
     assert_eq!(answer.status, 502, "{}", answer.body);
     let message = answer.expect_error("Secrets.Unreachable");
-    assert_eq!(
-        message,
-        unreachable(&format!(
-            "DispatchFailure: {at} closed the connection without answering"
-        ))
-    );
+    assert_eq!(message, unreachable(&failure_of(Fault::Drop, &at)));
     assert_plain_message(&message);
 }
 
 #[test]
 fn dynamodb_faults_make_idempotency_fail_closed() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
     let function = behind(&proxy, &scenario, "sns", env.clone(), 10);
     warm_up(&function);
 
     // The lock cannot be taken: the handler never runs, nothing is written anywhere.
-    let at = proxy.endpoint();
-    for (fault, failure) in [
-        (
-            Fault::Throttle,
-            "ThrottlingException: Rate exceeded".to_owned(),
-        ),
-        (
-            Fault::InternalError,
-            "InternalServerError: Internal server error".to_owned(),
-        ),
-        (
-            Fault::Unavailable,
-            "ServiceUnavailable: Service unavailable".to_owned(),
-        ),
-        (
-            Fault::Drop,
-            format!("DispatchFailure: {at} closed the connection without answering"),
-        ),
-        (
-            Fault::Reset,
-            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
-        ),
+    for fault in [
+        Fault::Throttle,
+        Fault::InternalError,
+        Fault::Unavailable,
+        Fault::Drop,
+        Fault::Reset,
     ] {
+        let failure = failure_of(fault, proxy.endpoint());
         proxy.clear();
         proxy.push(Rule::always(Some("PutItem"), fault));
         let before = proxy.seen().len();
@@ -284,7 +227,7 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
         message,
         persistence_message(
             "PutItem",
-            &format!("DispatchFailure: could not connect to {closed}: connection refused"),
+            &connection_refused(&closed),
             "the handler did not run"
         ),
         "{}",
@@ -303,7 +246,7 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
         message,
         persistence_message(
             "UpdateItem",
-            "InternalServerError: Internal server error",
+            &failure_of(Fault::InternalError, proxy.endpoint()),
             "the handler ran but its response was not recorded (the key stays in progress until \
              its lock expires)"
         )
@@ -322,7 +265,7 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
     refused.expect_error("Idempotency.AlreadyInProgress");
     // After the lock expires (the failed invocation's deadline) the next delivery completes.
     let lock_ms = records[0]["in_progress_expiration"].as_u64().unwrap();
-    wait_until_epoch_ms(lock_ms + 50);
+    sleep_until_epoch_ms(lock_ms + 50);
     let done = function.invoke(sns_event());
     assert_eq!(
         done.json()["processed"][0]["payment_id"],
@@ -353,19 +296,9 @@ fn warm_up(function: &Emulator) {
     answer.expect_error("Runtime.UnmarshalError");
 }
 
-fn wait_until_epoch_ms(ms: u64) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    std::thread::sleep(Duration::from_millis(ms.saturating_sub(now)));
-}
-
 #[test]
 fn sdk_retries_end_before_the_invocation_deadline() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
     let sns = behind(&proxy, &scenario, "sns", env, 3);
     warm_up(&sns);
 
@@ -404,9 +337,7 @@ fn sdk_retries_end_before_the_invocation_deadline() {
 
 #[test]
 fn throttled_batch_writes_are_reported_not_lost() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) = proxied(Scenario::seed_sqs);
     let function = behind(&proxy, &scenario, "sqs", env, 10);
 
     // The first valid order's write is throttled on every attempt: that message is reported
@@ -427,12 +358,7 @@ fn throttled_batch_writes_are_reported_not_lost() {
         "{}",
         answer.body
     );
-    let ids: Vec<Value> = scenario
-        .table_items(ORDERS_TABLE)
-        .iter()
-        .map(|i| i["order_id"].clone())
-        .collect();
-    assert_eq!(ids, [json!("o-1002"), json!("o-1005")]);
+    assert_eq!(order_ids(&scenario), ["o-1002", "o-1005"]);
 
     // Every write throttled: no record succeeded, so the whole batch fails and is retried.
     proxy.push(Rule::always(Some("PutItem"), Fault::Throttle));
@@ -442,30 +368,14 @@ fn throttled_batch_writes_are_reported_not_lost() {
 
 #[test]
 fn s3_faults_name_the_object_the_code_and_the_cause() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, mut env, proxy) = proxied(seed_s3_idempotent);
     let function = behind(&proxy, &scenario, "s3", env.clone(), 10);
     let event = tern_testkit::tools::event("s3", "1-orders-json.json");
     let object = format!("s3://{S3_SOURCE_BUCKET}/incoming/orders 2026-11-22.json");
-    let at = proxy.endpoint();
 
     let get_object = format!("GET /{S3_SOURCE_BUCKET}/");
-    for (fault, failure) in [
-        (
-            Fault::Reset,
-            format!("DispatchFailure: the connection to {at} was reset before an answer came"),
-        ),
-        (
-            Fault::Drop,
-            format!("DispatchFailure: {at} closed the connection without answering"),
-        ),
-        (
-            Fault::InternalError,
-            "InternalServerError: Internal server error".to_owned(),
-        ),
-    ] {
+    for fault in [Fault::Reset, Fault::Drop, Fault::InternalError] {
+        let failure = failure_of(fault, proxy.endpoint());
         proxy.clear();
         proxy.push(Rule::always(Some(&get_object), fault));
         let answer = function.invoke(&event);
@@ -493,10 +403,7 @@ fn s3_faults_name_the_object_the_code_and_the_cause() {
     let message = answer.error_message().unwrap();
     assert_eq!(
         message,
-        format!(
-            "GetObject {object} failed: DispatchFailure: could not connect to {closed}: \
-             connection refused"
-        ),
+        format!("GetObject {object} failed: {}", connection_refused(&closed)),
         "{}",
         answer.body
     );
@@ -552,10 +459,8 @@ fn answered_before_the_timeout(
 
 #[test]
 fn a_handlers_own_call_that_never_answers_ends_before_the_timeout_in_the_same_process() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_sns();
-    env.extend(scenario.seed_s3());
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
+    let (scenario, env, proxy) =
+        proxied(|scenario| [scenario.seed_sns(), scenario.seed_s3()].concat());
     let at = proxy.endpoint().to_owned();
 
     // sns: the idempotency lock (the first PutItem) is taken; the write to the notifications

@@ -3,30 +3,15 @@
 use serde_json::json;
 use tern_testkit::{Emulator, Scenario, scenario::ORDERS_TABLE};
 
+use crate::support::{self, LOG_WAIT, builder, order_ids, seeded};
+
 fn event(name: &str) -> String {
     tern_testkit::tools::event("sqs", name)
 }
 
-fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    scenario.function(&bootstrap, "sqs", env)
-}
-
-fn order_ids(scenario: &Scenario) -> Vec<String> {
-    scenario
-        .table_items(ORDERS_TABLE)
-        .iter()
-        .map(|item| item["order_id"].as_str().unwrap().to_owned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
 #[test]
 fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let answer = function.invoke(event("1-orders.json"));
     assert_eq!(
         answer.body,
@@ -71,9 +56,7 @@ fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
 
 #[test]
 fn fifo_failure_holds_back_the_rest_of_its_group_only() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let answer = function.invoke(event("2-orders-fifo.json"));
     // Group customer-c-1: o-2003 is a poison pill (quantity -1), so o-2004 after it is not run.
     assert_eq!(
@@ -85,9 +68,7 @@ fn fifo_failure_holds_back_the_rest_of_its_group_only() {
 
 #[test]
 fn a_table_outage_fails_every_message_for_retry() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = emulator(&scenario, env.clone());
+    let (mut scenario, function) = seeded("sqs", Scenario::seed_sqs);
     scenario.moto.stop();
     let answer = function.invoke(event("2-orders-fifo.json"));
     // Nothing could be stored: the whole batch fails so Lambda retries it.
@@ -97,7 +78,7 @@ fn a_table_outage_fails_every_message_for_retry() {
 #[test]
 fn missing_table_is_an_init_error_naming_it() {
     let scenario = Scenario::start();
-    let answer = emulator(&scenario, vec![]).invoke(event("1-orders.json"));
+    let answer = support::function(&scenario, "sqs", vec![]).invoke(event("1-orders.json"));
     assert_eq!(
         answer.json(),
         json!({
@@ -124,7 +105,7 @@ fn emf(
     until: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     function
-        .wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+        .wait_for_json_logs(LOG_WAIT, |lines| {
             let docs: Vec<serde_json::Value> = lines
                 .iter()
                 .filter(|l| l.get("_aws").is_some())
@@ -142,7 +123,7 @@ fn emf_metrics_count_records_and_cold_start_once() {
     let scenario = Scenario::start();
     let mut env = scenario.seed_sqs();
     env.push(("TERN_METRICS_NAMESPACE".into(), "TernDemo".into()));
-    let function = emulator(&scenario, env);
+    let function = support::function(&scenario, "sqs", env);
     // Four messages, one a poison pill (the invalid order is left out).
     let records: Vec<serde_json::Value> = sample_records()
         .into_iter()
@@ -183,9 +164,7 @@ fn emf_metrics_count_records_and_cold_start_once() {
 
 #[test]
 fn a_ten_message_batch_with_one_poison_pill_reports_exactly_it() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     let template = sample_records()[0].clone();
     let records: Vec<serde_json::Value> = (0..10)
         .map(|n| {
@@ -227,14 +206,7 @@ fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
         format!("http://127.0.0.1:{port}"),
     ));
     env.push(("TERN_BATCH_ALL_FAILED".into(), "report".into()));
-    let function = Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler("sqs")
-    .envs(scenario.function_env())
-    .envs(env)
-    .timeout_secs(3)
-    .start();
+    let function = builder(&scenario, "sqs", env).timeout_secs(3).start();
     let answer = function.invoke(event("1-orders.json"));
     // An answer, not a timeout: the running record was abandoned near the deadline and every
     // record (running, invalid or never started) is reported for retry.
@@ -250,9 +222,7 @@ fn a_hanging_table_is_abandoned_before_the_timeout_and_every_record_reported() {
 
 #[test]
 fn another_order_under_a_stored_id_is_a_conflict_not_a_redelivery() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
     assert_eq!(function.invoke(event("1-orders.json")).status, 200);
     let mut clash = sample_records()[0].clone();
     clash["messageId"] = json!("clash-1");

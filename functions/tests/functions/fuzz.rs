@@ -57,6 +57,8 @@ use tern_runtime::{Context, LambdaEvent};
 use tern_testkit::{Emulator, Scenario, tools};
 use tower::{Layer, Service};
 
+use crate::support::builder;
+
 // ---------------------------------------------------------------------------------------------
 // Inputs: corpus, mutations (proptest strategies), budget
 
@@ -379,13 +381,18 @@ fn check_batch<Src, S>(
     runtime: &tokio::runtime::Runtime,
     mut service: S,
     event: Src::Event,
-    ids: Vec<String>,
     observed: &Shared,
 ) where
     Src: BatchSource,
+    Src::Event: Clone,
     S: Service<LambdaEvent<Src::Event>, Error = BatchError>,
     S::Response: serde::Serialize,
 {
+    // The batch's record ids, in order (an id may be missing or repeated).
+    let ids: Vec<String> = Src::into_records(event.clone())
+        .iter()
+        .map(|record| Src::identifier(record).to_string())
+        .collect();
     let result = runtime.block_on(async {
         std::future::poll_fn(|cx| service.poll_ready(cx))
             .await
@@ -452,11 +459,6 @@ fn exercise(
     let mut decoded = Vec::new();
     if let Ok(event) = serde_json::from_slice::<SqsEvent>(input) {
         decoded.push("sqs");
-        let ids = event
-            .records
-            .iter()
-            .map(|m| Sqs::identifier(m).to_owned())
-            .collect();
         let observed = Shared::default();
         let service = BatchLayer::sqs_raw(batch_config(concurrency)).layer(record_service(
             engine(),
@@ -468,15 +470,10 @@ fn exercise(
                 order.validate().map(drop).map_err(|e| e.to_string())
             },
         ));
-        check_batch::<Sqs, _>(runtime, service, event, ids, &observed);
+        check_batch::<Sqs, _>(runtime, service, event, &observed);
     }
     if let Ok(event) = serde_json::from_slice::<KinesisEvent>(input) {
         decoded.push("kinesis");
-        let ids = event
-            .records
-            .iter()
-            .map(|r| Kinesis::identifier(r).to_owned())
-            .collect();
         let observed = Shared::default();
         let service = BatchLayer::kinesis_raw(batch_config(concurrency)).layer(record_service(
             engine(),
@@ -486,15 +483,10 @@ fn exercise(
             },
             |r: &KinesisEventRecord| Reading::from_record(r).map(drop).map_err(|e| e.to_string()),
         ));
-        check_batch::<Kinesis, _>(runtime, service, event, ids, &observed);
+        check_batch::<Kinesis, _>(runtime, service, event, &observed);
     }
     if let Ok(event) = serde_json::from_slice::<DynamoDbEvent>(input) {
         decoded.push("dynamodb");
-        let ids = event
-            .records
-            .iter()
-            .map(|r| DynamoDb::identifier(r).to_owned())
-            .collect();
         let observed = Shared::default();
         let service = BatchLayer::dynamodb_raw(batch_config(concurrency)).layer(record_service(
             engine(),
@@ -506,7 +498,7 @@ fn exercise(
                 Err(e) => Err(e.to_string()),
             },
         ));
-        check_batch::<DynamoDb, _>(runtime, service, event, ids, &observed);
+        check_batch::<DynamoDb, _>(runtime, service, event, &observed);
     }
     if serde_json::from_slice::<SnsEvent>(input).is_ok() {
         decoded.push("sns");
@@ -662,15 +654,11 @@ fn runtime_answers_every_mutated_event() {
         proptest::collection::vec(mutation(), 1..=4),
     );
     let scenario = Scenario::start();
-    let bootstrap = tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
     let functions: Vec<(&str, Emulator, Vec<Vec<u8>>)> = scenario
         .seed_handlers()
         .into_iter()
         .map(|(handler, env)| {
-            let emulator = Emulator::builder(&bootstrap)
-                .handler(handler)
-                .envs(scenario.function_env())
-                .envs(env)
+            let emulator = builder(&scenario, handler, env)
                 .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
                 .timeout_secs(10)
                 .start();

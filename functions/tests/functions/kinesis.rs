@@ -1,22 +1,17 @@
 //! The `kinesis` function end to end: emulator + moto (DynamoDB).
 
 use serde_json::json;
-use tern_testkit::{Emulator, Scenario, scenario::TELEMETRY_TABLE};
+use tern_testkit::{Scenario, scenario::TELEMETRY_TABLE};
+
+use crate::support::{self, seeded};
 
 fn event() -> String {
     tern_testkit::tools::event("kinesis", "1-telemetry.json")
 }
 
-fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    scenario.function(&bootstrap, "kinesis", env)
-}
-
 #[test]
 fn the_bad_record_is_reported_by_sequence_number_and_the_rest_stored() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     let answer = function.invoke(event());
     assert_eq!(
         answer.body,
@@ -57,7 +52,7 @@ fn readings_not_written_are_reported_too() {
     let mut scenario = Scenario::start();
     let mut env = scenario.seed_kinesis();
     env.push(("TERN_BATCH_ALL_FAILED".into(), "report".into()));
-    let function = emulator(&scenario, env);
+    let function = support::function(&scenario, "kinesis", env);
     scenario.moto.stop();
     let answer = function.invoke(event());
     // Every good reading failed to write and the bad one failed to decode: all six reported.
@@ -70,9 +65,7 @@ fn readings_not_written_are_reported_too() {
 
 #[test]
 fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
-    let mut scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = emulator(&scenario, env);
+    let (mut scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     scenario.moto.stop();
     let answer = function.invoke(event());
     answer.expect_error("Batch.AllRecordsFailed");
@@ -80,9 +73,7 @@ fn with_the_default_policy_a_batch_that_wrote_nothing_fails_whole() {
 
 #[test]
 fn a_reading_delivered_twice_in_one_batch_is_written_once() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_kinesis();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("kinesis", Scenario::seed_kinesis);
     // A producer retry: the first reading again, under a new sequence number.
     let mut batch: serde_json::Value = serde_json::from_str(&event()).unwrap();
     let records = batch["Records"].as_array_mut().unwrap();

@@ -5,8 +5,6 @@
 //! The image under test is `TERN_IMAGE` (default `tern-bootstrap:latest`); `make test` builds
 //! it first. Without it these tests fail and say how to build it.
 
-use std::time::Duration;
-
 use serde_json::json;
 use tern_testkit::{
     Emulator, Scenario,
@@ -14,6 +12,8 @@ use tern_testkit::{
     scenario::NOTIFICATIONS_TABLE,
     tools,
 };
+
+use crate::support::{init_line, with_endpoint};
 
 /// Where the Dockerfile's minimal target puts the bootstrap.
 const BOOTSTRAP_IN_IMAGE: &str = "/bootstrap";
@@ -30,20 +30,6 @@ fn function(image: &str, handler: &str, env: &[(String, String)]) -> Emulator {
         .arg(handler)
         .envs(env.iter().cloned())
         .start()
-}
-
-/// `env` with the AWS endpoint replaced.
-fn with_endpoint(env: &[(String, String)], endpoint: &str) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| {
-            let v = if k == "AWS_ENDPOINT_URL" {
-                endpoint.to_owned()
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
 }
 
 #[test]
@@ -135,13 +121,7 @@ fn the_image_serves_every_handler_with_the_emulator_mounted_in() {
         let answer = function.invoke(tools::first_event(handler));
         assert_eq!(answer.status, 200, "{handler}: {}", answer.body);
         assert_eq!(answer.error_type(), None, "{handler}: {}", answer.body);
-        let init = function
-            .wait_for_json_logs(Duration::from_secs(10), |lines| {
-                lines.iter().any(|l| l["message"] == "initialising handler")
-            })
-            .into_iter()
-            .find(|l| l["message"] == "initialising handler")
-            .unwrap();
+        let init = init_line(&function);
         assert_eq!(init["handler"], handler, "{}", function.logs());
         assert_eq!(init["selected_by"], "the first command-line argument");
     }

@@ -1,32 +1,23 @@
 //! The `kafka` function end to end: emulator + moto (DynamoDB), with the MSK and self-managed
 //! Kafka sample events in `events/kafka/`.
 
-use tern_testkit::{Emulator, Scenario, scenario::ORDERS_TABLE};
+use tern_testkit::{Emulator, Scenario};
+
+use crate::support::{self, order_ids};
 
 /// Moto with the orders table, the function (with `extra` environment) in the emulator, and
 /// its answer to `events/kafka/<event>`.
 fn invoke(event: &str, extra: &[(&str, &str)]) -> (Scenario, Emulator, String) {
     let scenario = Scenario::start();
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
     let mut env = scenario.seed_sqs();
     env.extend(
         extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let function = scenario.function(&bootstrap, "kafka", env);
+    let function = support::function(&scenario, "kafka", env);
     let answer = function.invoke(tern_testkit::tools::event("kafka", event));
     (scenario, function, answer.body)
-}
-
-fn stored(scenario: &Scenario) -> Vec<String> {
-    let mut ids: Vec<String> = scenario
-        .table_items(ORDERS_TABLE)
-        .iter()
-        .map(|item| item["order_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
 }
 
 /// The log line of the batch layer about record `record_id` (`<topic>-<partition>@<offset>`)
@@ -65,7 +56,7 @@ fn a_poison_record_and_a_failing_record_stop_their_partitions_and_are_reported()
             ("orders-1", 202),
         ])
     );
-    assert_eq!(stored(&scenario), ["o-2001", "o-2004"]);
+    assert_eq!(order_ids(&scenario), ["o-2001", "o-2004"]);
 
     let poison = failure_line(&function, "orders-0@101");
     assert_eq!(poison["outcome"], "poison");
@@ -94,18 +85,18 @@ fn by_default_the_first_failure_stops_the_whole_batch() {
             ("orders-1", 202),
         ])
     );
-    assert_eq!(stored(&scenario), ["o-2001"]);
+    assert_eq!(order_ids(&scenario), ["o-2001"]);
     // Lambda redelivers from the reported offsets: storing o-2001 again is harmless.
     let again = function.invoke(tern_testkit::tools::event("kafka", "1-orders-msk.json"));
     assert_eq!(again.body, body);
-    assert_eq!(stored(&scenario), ["o-2001"]);
+    assert_eq!(order_ids(&scenario), ["o-2001"]);
 }
 
 #[test]
 fn a_self_managed_record_under_another_key_is_refused() {
     let (scenario, function, body) = invoke("2-orders-self-managed.json", &[]);
     assert_eq!(body, failures(&[("orders-2", 8)]));
-    assert_eq!(stored(&scenario), ["o-3001"]);
+    assert_eq!(order_ids(&scenario), ["o-3001"]);
     let refused = failure_line(&function, "orders-2@8");
     assert_eq!(refused["outcome"], "failed");
     assert_eq!(refused["error_type"], "Orders.KeyMismatch");

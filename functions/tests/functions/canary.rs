@@ -17,6 +17,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use tern_testkit::{Emulator, Invocation, Scenario, scenario::SIGNING_KEY};
 
+use crate::support::{LOG_WAIT, builder};
+
 const SECRET_ACCESS_KEY: &str = "canary-secret-access-key-5c2e81f0d9b7";
 const SESSION_TOKEN: &str = "canary-session-token-a41f6e09c3d8";
 
@@ -27,17 +29,12 @@ fn event(handler: &str, name: &str) -> String {
 /// A function with the canary credentials, EMF metrics on, and TRACE logs: everything the
 /// runtime, the middleware and the AWS SDK can log reaches the output.
 fn function(scenario: &Scenario, handler: &str, env: Vec<(String, String)>) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler(handler)
-    .envs(scenario.function_env())
-    .envs(env)
-    .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-    .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
-    .env("TERN_METRICS_NAMESPACE", "tern-canary")
-    .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
-    .start()
+    builder(scenario, handler, env)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env("TERN_METRICS_NAMESPACE", "tern-canary")
+        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .start()
 }
 
 /// What one invocation must answer: `Ok(None)` any success, `Ok(Some(body))` this exact body,
@@ -83,7 +80,7 @@ fn assert_no_canary(run: &Run) {
 fn assert_none_of(run: &Run, canaries: &[&str]) {
     // Log lines travel to the emulator asynchronously: wait for every invocation's report
     // line, then a little for lines the runtime wrote after its response.
-    run.emulator.wait_for_logs(Duration::from_secs(10), |logs| {
+    run.emulator.wait_for_logs(LOG_WAIT, |logs| {
         logs.matches("REPORT RequestId").count() >= run.answers.len()
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -232,10 +229,49 @@ fn hostile(mut event: Value, edit: impl FnOnce(&mut Value)) -> String {
     event.to_string()
 }
 
+/// `event` with one copy of its first record per payload, `fill` setting each copy's
+/// payload (and ids) from its index and payload, as a payload.
+fn records_of(event: Value, payloads: &[String], fill: impl Fn(&mut Value, usize, &str)) -> String {
+    hostile(event, |e| {
+        let template = e["Records"][0].clone();
+        e["Records"] = payloads
+            .iter()
+            .enumerate()
+            .map(|(index, payload)| {
+                let mut record = template.clone();
+                fill(&mut record, index, payload);
+                record
+            })
+            .collect();
+    })
+}
+
 /// `value` with an extra member named by the canary.
 fn with_canary_key(mut value: Value) -> Value {
     value[CANARY] = json!(CANARY);
     value
+}
+
+/// An order holding the canary (as a SKU).
+fn canary_order() -> Value {
+    json!({
+        "order_id": "o-9001", "customer_id": "c-1", "currency": "EUR",
+        "items": [{"sku": CANARY, "quantity": 1, "unit_price_cents": 100}]
+    })
+}
+
+/// The canary order as the `sqs` and `kafka` records carry it: under an unknown key, as a map
+/// where a string goes, as bad values, and in a body that is not JSON.
+fn hostile_orders() -> Vec<String> {
+    let order = canary_order();
+    vec![
+        with_canary_key(order.clone()).to_string(),
+        hostile(order.clone(), |o| o["customer_id"] = json!({ CANARY: 1 })),
+        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
+        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
+        hostile(order, |o| o["items"][0]["quantity"] = json!(CANARY)),
+        format!("{CANARY} is not JSON"),
+    ]
 }
 
 fn base64(data: &str) -> String {
@@ -355,31 +391,14 @@ fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line()
         }),
         unmarshal,
     );
-    let order = json!({
-        "order_id": "o-9001", "customer_id": "c-1", "currency": "EUR",
-        "items": [{"sku": CANARY, "quantity": 1, "unit_price_cents": 100}]
-    });
-    let bodies = [
-        with_canary_key(order.clone()).to_string(),
-        hostile(order.clone(), |o| o["customer_id"] = json!({ CANARY: 1 })),
-        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
-        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
-        hostile(order.clone(), |o| o["items"][0]["quantity"] = json!(0)),
-        hostile(order, |o| o["items"][0]["quantity"] = json!(CANARY)),
-        format!("{CANARY} is not JSON"),
-    ];
-    let batch = hostile(orders, |e| {
-        let template = e["Records"][0].clone();
-        e["Records"] = bodies
-            .iter()
-            .enumerate()
-            .map(|(index, body)| {
-                let mut record = template.clone();
-                record["messageId"] = json!(format!("m-{index}"));
-                record["body"] = json!(body);
-                record
-            })
-            .collect();
+    let mut bodies = hostile_orders();
+    bodies.insert(
+        4,
+        hostile(canary_order(), |o| o["items"][0]["quantity"] = json!(0)),
+    );
+    let batch = records_of(orders, &bodies, |record, index, body| {
+        record["messageId"] = json!(format!("m-{index}"));
+        record["body"] = json!(body);
     });
     sqs.invoke(&batch, Err("Batch.AllRecordsFailed"));
 
@@ -406,19 +425,10 @@ fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line()
         hostile(reading(4), |r| r["humidity_pct"] = json!({ CANARY: 1 })),
         format!("{CANARY} is not JSON"),
     ];
-    let records = hostile(telemetry, |e| {
-        let template = e["Records"][0].clone();
-        e["Records"] = data
-            .iter()
-            .enumerate()
-            .map(|(index, data)| {
-                let mut record = template.clone();
-                record["kinesis"]["partitionKey"] = json!(format!("d-{index}"));
-                record["kinesis"]["sequenceNumber"] = json!(format!("{index}"));
-                record["kinesis"]["data"] = json!(base64(data));
-                record
-            })
-            .collect();
+    let records = records_of(telemetry, &data, |record, index, data| {
+        record["kinesis"]["partitionKey"] = json!(format!("d-{index}"));
+        record["kinesis"]["sequenceNumber"] = json!(format!("{index}"));
+        record["kinesis"]["data"] = json!(base64(data));
     });
     kinesis.invoke(&records, Err("Batch.AllRecordsFailed"));
 
@@ -440,18 +450,7 @@ fn a_canary_in_unknown_keys_and_bad_values_reaches_no_response_and_no_log_line()
         }),
         unmarshal,
     );
-    let order = json!({
-        "order_id": "o-9001", "customer_id": "c-1", "currency": "EUR",
-        "items": [{"sku": CANARY, "quantity": 1, "unit_price_cents": 100}]
-    });
-    let values = [
-        with_canary_key(order.clone()).to_string(),
-        hostile(order.clone(), |o| o["customer_id"] = json!({ CANARY: 1 })),
-        hostile(order.clone(), |o| o["currency"] = json!(CANARY)),
-        hostile(order.clone(), |o| o["order_id"] = json!(CANARY)),
-        hostile(order, |o| o["items"][0]["quantity"] = json!(CANARY)),
-        format!("{CANARY} is not JSON"),
-    ];
+    let values = hostile_orders();
     let batch = hostile(msk, |e| {
         let template = e["records"]["orders-0"][0].clone();
         let records: serde_json::Map<String, Value> = values

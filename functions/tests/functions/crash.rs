@@ -15,39 +15,17 @@
 
 use std::{
     process::Command,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
 use tern_testkit::{
-    Emulator, Scenario,
+    Scenario,
     faults::{Fault, FaultProxy, Rule},
-    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE, ORDERS_TABLE},
+    scenario::{IDEMPOTENCY_TABLE, NOTIFICATIONS_TABLE},
 };
 
-fn function(
-    scenario: &Scenario,
-    proxy: &FaultProxy,
-    handler: &str,
-    env: Vec<(String, String)>,
-    timeout_secs: u32,
-) -> Emulator {
-    Emulator::builder(tern_testkit::tools::bootstrap(env!(
-        "CARGO_BIN_EXE_bootstrap"
-    )))
-    .handler(handler)
-    .timeout_secs(timeout_secs)
-    .envs(env)
-    .envs(proxy.sdk_env(&scenario.moto))
-    .start()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+use crate::support::{behind, now_ms, order_ids, proxied, sleep_until_epoch_ms};
 
 /// Polls until the proxy has seen `count` requests of `operation`.
 fn wait_for_requests(proxy: &FaultProxy, operation: &str, count: usize) {
@@ -79,10 +57,8 @@ fn notification(suffix: &str) -> String {
 
 #[test]
 fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_delivery() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
-    let function = function(&scenario, &proxy, "sns", env, 3);
+    let (scenario, env, proxy) = proxied(Scenario::seed_sns);
+    let function = behind(&proxy, &scenario, "sns", env, 3);
 
     for (case, suffix) in [("killed", "5a21"), ("cut off", "5a22")] {
         proxy.clear();
@@ -163,9 +139,7 @@ fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_deli
         }
         // After the deadline of the dead invocation (a cut-off one has reached it already):
         // the handler runs and completes.
-        std::thread::sleep(Duration::from_millis(
-            (lock_ms + 50).saturating_sub(now_ms()),
-        ));
+        sleep_until_epoch_ms(lock_ms + 50);
         let done = function.invoke(&event);
         assert_eq!(done.status, 200, "{case}: {}", done.body);
         assert_eq!(
@@ -191,10 +165,8 @@ fn an_idempotent_handler_killed_or_cut_off_mid_way_is_completed_by_the_next_deli
 
 #[test]
 fn a_batch_whose_runtime_dies_half_way_is_redelivered_without_double_writes() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sqs();
-    let proxy = FaultProxy::start(&scenario.moto.endpoint());
-    let function = function(&scenario, &proxy, "sqs", env, 10);
+    let (scenario, env, proxy) = proxied(Scenario::seed_sqs);
+    let function = behind(&proxy, &scenario, "sqs", env, 10);
     let batch = tern_testkit::tools::event("sqs", "1-orders.json");
 
     // The first order is written, the second write hangs, and the process is killed.
@@ -211,14 +183,7 @@ fn a_batch_whose_runtime_dies_half_way_is_redelivered_without_double_writes() {
         "{}",
         crashed.body
     );
-    let ids = |scenario: &Scenario| -> Vec<Value> {
-        scenario
-            .table_items(ORDERS_TABLE)
-            .iter()
-            .map(|i| i["order_id"].clone())
-            .collect()
-    };
-    assert_eq!(ids(&scenario), [json!("o-1001")]);
+    assert_eq!(order_ids(&scenario), ["o-1001"]);
 
     // SQS redelivers the whole batch (no response was given): a fresh runtime stores the
     // rest, skips what is stored, and reports only the invalid messages.
@@ -231,8 +196,5 @@ fn a_batch_whose_runtime_dies_half_way_is_redelivered_without_double_writes() {
             {"itemIdentifier": "4f9e2a1c-0004-4c1e-9a51-1d2f3a4b5c04"},
         ]})
     );
-    assert_eq!(
-        ids(&scenario),
-        [json!("o-1001"), json!("o-1002"), json!("o-1005")]
-    );
+    assert_eq!(order_ids(&scenario), ["o-1001", "o-1002", "o-1005"]);
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tern_testkit::Emulator;
 
+use crate::support::bootstrap;
+
 const INVOCATIONS: usize = 10_000;
 /// RSS is sampled from here on: every kind of input, the largest included, has been seen many
 /// times, so the allocator has grown to its working size.
@@ -64,11 +66,23 @@ fn kind_of(i: usize) -> Kind {
     }
 }
 
+/// The error answer of type `error_type` saying `message`.
+fn error(error_type: &str, message: String) -> Value {
+    json!({"errorType": error_type, "errorMessage": message})
+}
+
 fn unmarshal(reason: &str) -> Value {
-    json!({
-        "errorType": "Runtime.UnmarshalError",
-        "errorMessage": format!("the event does not match the handler's input type: {reason}"),
-    })
+    error(
+        "Runtime.UnmarshalError",
+        format!("the event does not match the handler's input type: {reason}"),
+    )
+}
+
+/// An echo event asking the handler to `fail` (`error` or `panic`).
+fn failing(message: &str, fail: &str) -> Vec<u8> {
+    json!({"message": message, "fail": fail})
+        .to_string()
+        .into_bytes()
 }
 
 /// The payload of invocation `i` and the exact answer it must get.
@@ -87,22 +101,18 @@ fn case(i: usize) -> (Vec<u8>, Value) {
             )
         }
         Kind::HandlerError => (
-            json!({"message": message, "fail": "error"})
-                .to_string()
-                .into_bytes(),
-            json!({
-                "errorType": "Echo.RequestedFailure",
-                "errorMessage": format!("echo was asked to fail (message: \"{message}\")"),
-            }),
+            failing(&message, "error"),
+            error(
+                "Echo.RequestedFailure",
+                format!("echo was asked to fail (message: \"{message}\")"),
+            ),
         ),
         Kind::Panic => (
-            json!({"message": message, "fail": "panic"})
-                .to_string()
-                .into_bytes(),
-            json!({
-                "errorType": "Runtime.HandlerPanic",
-                "errorMessage": format!("handler panicked: echo was asked to panic (message: \"{message}\")"),
-            }),
+            failing(&message, "panic"),
+            error(
+                "Runtime.HandlerPanic",
+                format!("handler panicked: echo was asked to panic (message: \"{message}\")"),
+            ),
         ),
         Kind::WrongType => (
             format!(r#"{{"message": {i}}}"#).into_bytes(),
@@ -174,8 +184,7 @@ fn case(i: usize) -> (Vec<u8>, Value) {
 
 #[test]
 fn ten_thousand_mixed_invocations_one_process_flat_memory() {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    let emulator = Emulator::builder(bootstrap)
+    let emulator = Emulator::builder(bootstrap())
         .handler("echo")
         // Quiet logs: the process under test writes nothing per valid invocation, so the test
         // measures the runtime, not the pipe to the emulator.

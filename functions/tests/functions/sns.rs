@@ -3,17 +3,14 @@
 use serde_json::{Value, json};
 use tern_functions::sns::{PaymentEvent, sign};
 use tern_testkit::{
-    Emulator, Scenario,
+    Scenario,
     scenario::{NOTIFICATIONS_TABLE, SIGNING_KEY},
 };
 
+use crate::support::{self, LOG_WAIT, seeded};
+
 fn event(name: &str) -> String {
     tern_testkit::tools::event("sns", name)
-}
-
-fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    scenario.function(&bootstrap, "sns", env)
 }
 
 fn payment(status: &str, payment_id: &str, order_id: &str, amount_cents: u64) -> PaymentEvent {
@@ -28,9 +25,7 @@ fn payment(status: &str, payment_id: &str, order_id: &str, amount_cents: u64) ->
 
 #[test]
 fn a_duplicate_notification_is_processed_once() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sns", Scenario::seed_sns);
     let message_id = "d2a8c1f0-6b3e-5a9d-8c7f-1e2d3c4b5a01";
     let signature = sign(
         SIGNING_KEY.as_bytes(),
@@ -72,7 +67,7 @@ fn a_duplicate_notification_is_processed_once() {
         })]
     );
     // The side effect ran once: one "stored" line for two deliveries.
-    let stored = function.wait_for_json_logs(std::time::Duration::from_secs(10), |lines| {
+    let stored = function.wait_for_json_logs(LOG_WAIT, |lines| {
         lines.iter().any(|l| l["message"] == "notification stored")
     });
     let stored: Vec<&Value> = stored
@@ -88,9 +83,7 @@ fn a_duplicate_notification_is_processed_once() {
 
 #[test]
 fn event_types_outside_the_filter_are_ignored_and_bad_payloads_fail() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("sns", Scenario::seed_sns);
 
     let disputed =
         event("3-payment-refunded.json").replace("\"payment.refunded\"", "\"payment.disputed\"");
@@ -135,7 +128,8 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
         .filter(|(k, _)| k != "SIGNING_KEY_SECRET_ARN")
         .cloned()
         .collect();
-    let answer = emulator(&scenario, without).invoke(event("1-payment-captured.json"));
+    let answer =
+        support::function(&scenario, "sns", without).invoke(event("1-payment-captured.json"));
     assert_eq!(answer.status, 502);
     answer.expect_error("Runtime.MissingEnvironmentVariable");
     assert!(
@@ -153,7 +147,8 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
         "SIGNING_KEY_SECRET_ARN".into(),
         "tern-demo/no-such-secret".into(),
     ));
-    let answer = emulator(&scenario, wrong).invoke(event("1-payment-captured.json"));
+    let answer =
+        support::function(&scenario, "sns", wrong).invoke(event("1-payment-captured.json"));
     assert_eq!(answer.status, 502);
     let message = answer.expect_error("Secrets.NotFound");
     for needle in [
@@ -168,7 +163,8 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
         .into_iter()
         .filter(|(k, _)| k != "NOTIFICATIONS_TABLE")
         .collect();
-    let answer = emulator(&scenario, without_table).invoke(event("1-payment-captured.json"));
+    let answer =
+        support::function(&scenario, "sns", without_table).invoke(event("1-payment-captured.json"));
     assert_eq!(
         answer.json(),
         json!({
@@ -180,9 +176,7 @@ fn secrets_problems_are_init_errors_naming_what_to_fix() {
 
 #[test]
 fn the_signing_key_never_reaches_the_logs() {
-    let scenario = Scenario::start();
-    let env = scenario.seed_sns();
-    let function = emulator(&scenario, env);
+    let (_scenario, function) = seeded("sns", Scenario::seed_sns);
     function.invoke(event("1-payment-captured.json"));
     function.invoke(event("2-payment-captured-duplicate.json"));
     function.invoke(

@@ -7,28 +7,22 @@ use std::{
 
 use serde_json::json;
 use tern_testkit::{
-    Emulator, Scenario,
+    Scenario,
     scenario::{
         S3_DATA_BUCKET, S3_IMAGES_BUCKET, S3_RULES_PARAMETER, S3_SOURCE_BUCKET, S3_UNSORTED_BUCKET,
         s3_routing_rules,
     },
 };
 
+use crate::support::{self, seed_s3_idempotent, seeded};
+
 fn event(name: &str) -> String {
     tern_testkit::tools::event("s3", name)
 }
 
-fn emulator(scenario: &Scenario, env: Vec<(String, String)>) -> Emulator {
-    let bootstrap = tern_testkit::tools::bootstrap(env!("CARGO_BIN_EXE_bootstrap"));
-    scenario.function(&bootstrap, "s3", env)
-}
-
 #[test]
 fn objects_are_routed_by_content_with_the_decision_in_metadata() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("s3", seed_s3_idempotent);
 
     let cases = [
         (
@@ -116,19 +110,13 @@ fn objects_are_routed_by_content_with_the_decision_in_metadata() {
 
 #[test]
 fn a_missing_object_fails_the_invocation_naming_it() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = emulator(&scenario, env);
+    let (_scenario, function) = seeded("s3", seed_s3_idempotent);
     let gone =
         event("1-orders-json.json").replace("orders+2026-11-22.json", "deleted+meanwhile.json");
     let answer = function.invoke(gone);
-    answer.expect_error("S3.RequestFailed");
     assert_eq!(
-        answer.error_message().as_deref(),
-        Some(
-            "GetObject s3://tern-demo-incoming/incoming/deleted meanwhile.json failed: NoSuchKey: The specified key does not exist."
-        )
+        answer.expect_error("S3.RequestFailed"),
+        "GetObject s3://tern-demo-incoming/incoming/deleted meanwhile.json failed: NoSuchKey: The specified key does not exist."
     );
 }
 
@@ -142,7 +130,7 @@ fn routing_into_the_source_bucket_is_refused() {
         ("S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
     ];
     env.extend(scenario.seed_idempotency());
-    let function = emulator(&scenario, env);
+    let function = support::function(&scenario, "s3", env);
     let answer = function.invoke(event("3-report-csv.json"));
     answer.expect_error("S3.RoutingLoop");
     assert!(
@@ -156,29 +144,20 @@ fn routing_into_the_source_bucket_is_refused() {
 #[test]
 fn missing_routing_rules_is_an_init_error_naming_the_variable() {
     let scenario = Scenario::start();
-    let function = emulator(&scenario, vec![]);
+    let function = support::function(&scenario, "s3", vec![]);
     let answer = function.invoke(event("1-orders-json.json"));
     assert_eq!(answer.status, 502);
     assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Runtime.MissingEnvironmentVariable")
-    );
-    assert_eq!(
-        answer.error_message().as_deref(),
-        Some(
-            "environment variable `ROUTING_RULES` is not set; it must hold the routing rules as JSON \
-             (or set ROUTING_RULES_FILE to a JSON file in the function package, or \
-             ROUTING_RULES_PARAMETER to the name of an SSM parameter holding them)"
-        )
+        answer.expect_error("Runtime.MissingEnvironmentVariable"),
+        "environment variable `ROUTING_RULES` is not set; it must hold the routing rules as JSON \
+         (or set ROUTING_RULES_FILE to a JSON file in the function package, or \
+         ROUTING_RULES_PARAMETER to the name of an SSM parameter holding them)"
     );
 }
 
 #[test]
 fn a_duplicate_notification_copies_once_and_answers_the_same() {
-    let scenario = Scenario::start();
-    let mut env = scenario.seed_s3();
-    env.extend(scenario.seed_idempotency());
-    let function = emulator(&scenario, env);
+    let (scenario, function) = seeded("s3", seed_s3_idempotent);
 
     let first = function.invoke(event("1-orders-json.json"));
     assert_eq!(first.status, 200, "{}", first.body);
@@ -214,7 +193,7 @@ fn rules_from_a_parameter_change_after_the_ttl_without_a_restart() {
     env.extend(scenario.seed_idempotency());
     let ttl = Duration::from_secs(1);
     env.push(("TERN_PARAMETERS_TTL_SECONDS".to_owned(), "1".to_owned()));
-    let function = emulator(&scenario, env);
+    let function = support::function(&scenario, "s3", env);
 
     // A new JSON object per invocation: each its own key and sequencer (idempotency).
     let mut sent = 0;
@@ -288,35 +267,23 @@ fn rules_that_cannot_be_used_fail_init_naming_where_they_come_from() {
     env.extend(scenario.seed_idempotency());
     let mut both = env.clone();
     both.push(("ROUTING_RULES".to_owned(), s3_routing_rules().to_string()));
-    let answer = emulator(&scenario, both).invoke(event("1-orders-json.json"));
+    let answer = support::function(&scenario, "s3", both).invoke(event("1-orders-json.json"));
     assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Runtime.InvalidEnvironmentVariable")
-    );
-    assert_eq!(
-        answer.error_message().as_deref(),
-        Some(
-            "environment variable `ROUTING_RULES` is invalid: the rules come from the parameter \
-             ROUTING_RULES_PARAMETER names; unset one of the two"
-        )
+        answer.expect_error("Runtime.InvalidEnvironmentVariable"),
+        "environment variable `ROUTING_RULES` is invalid: the rules come from the parameter \
+         ROUTING_RULES_PARAMETER names; unset one of the two"
     );
 
     let rules = json!({"default": {"bucket": "Bad_Bucket"}}).to_string();
     scenario.put_parameter(S3_RULES_PARAMETER, &rules);
-    let answer = emulator(&scenario, env).invoke(event("1-orders-json.json"));
+    let answer = support::function(&scenario, "s3", env).invoke(event("1-orders-json.json"));
     assert_eq!(
-        answer.error_type().as_deref(),
-        Some("Parameters.InvalidValue")
-    );
-    assert_eq!(
-        answer.error_message().as_deref(),
-        Some(
-            "parameter `/tern-demo/routing-rules` (from `ROUTING_RULES_PARAMETER`, declared as \
-             `routing_rules`) has a value that cannot be used: the value of `routing_rules` is not \
-             a valid `RoutingRules`: route `json`: bucket \"Bad_Bucket\" is not a valid S3 bucket \
-             name (3-63 lowercase letters, digits, '-' or '.'); fix the value (a value that was \
-             good before is still served)"
-        )
+        answer.expect_error("Parameters.InvalidValue"),
+        "parameter `/tern-demo/routing-rules` (from `ROUTING_RULES_PARAMETER`, declared as \
+         `routing_rules`) has a value that cannot be used: the value of `routing_rules` is not \
+         a valid `RoutingRules`: route `json`: bucket \"Bad_Bucket\" is not a valid S3 bucket \
+         name (3-63 lowercase letters, digits, '-' or '.'); fix the value (a value that was \
+         good before is still served)"
     );
 }
 
