@@ -26,6 +26,19 @@ pub mod parameters;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 
+/// The [`Diagnostic`](lambda_runtime::Diagnostic) of a middleware error: its stable
+/// `errorType` and its message.
+#[allow(dead_code, reason = "used by whichever middleware the features enable")]
+pub(crate) fn diagnostic(
+    error_type: &str,
+    error: &dyn std::fmt::Display,
+) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: error.to_string(),
+    }
+}
+
 /// Adds `value` to a built-in metric (`RecordsProcessed`, `IdempotencyHit`, …) of the current
 /// invocation: a no-op without a metrics layer, or without the `metrics` feature.
 #[allow(dead_code, reason = "used by whichever middleware the features enable")]

@@ -156,6 +156,15 @@ fn check(failure: &SdkFailure, code: &str, message: &str) {
     assert_eq!((failure.code(), failure.message()), (code, message));
 }
 
+/// The failure of one call, with no timeouts, to a fresh server that answers with `answer`,
+/// and that server's endpoint (`http://127.0.0.1:<port>`).
+async fn served(answer: Answer) -> (String, SdkFailure) {
+    let (port, _, _server) = serve(answer).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let failure = get_item(&endpoint, no_timeouts()).await;
+    (endpoint, failure)
+}
+
 #[tokio::test]
 async fn connection_refused_names_the_endpoint() {
     let port = TcpListener::bind("127.0.0.1:0")
@@ -174,23 +183,21 @@ async fn connection_refused_names_the_endpoint() {
 
 #[tokio::test]
 async fn a_reset_connection() {
-    let (port, _, _server) = serve(Answer::Reset).await;
-    let failure = get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await;
+    let (endpoint, failure) = served(Answer::Reset).await;
     check(
         &failure,
         "DispatchFailure",
-        &format!("the connection to http://127.0.0.1:{port} was reset before an answer came"),
+        &format!("the connection to {endpoint} was reset before an answer came"),
     );
 }
 
 #[tokio::test]
 async fn a_connection_closed_without_an_answer() {
-    let (port, _, _server) = serve(Answer::Close).await;
-    let failure = get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await;
+    let (endpoint, failure) = served(Answer::Close).await;
     check(
         &failure,
         "DispatchFailure",
-        &format!("http://127.0.0.1:{port} closed the connection without answering"),
+        &format!("{endpoint} closed the connection without answering"),
     );
 }
 
@@ -272,55 +279,53 @@ async fn https_to_a_plain_http_server() {
     );
 }
 
+/// [`check`]s the failure of a call to a server that answers with each raw answer.
+async fn check_answers(cases: &[(&'static str, &str, &str)]) {
+    for &(raw, code, message) in cases {
+        let (_, failure) = served(Answer::Raw(raw)).await;
+        check(&failure, code, message);
+    }
+}
+
 #[tokio::test]
 async fn service_errors_keep_the_aws_code_and_message() {
-    let (port, _, _server) = serve(Answer::Raw(
-        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\n\
-         x-amzn-errortype: InternalServerError\r\ncontent-length: 66\r\n\r\n\
-         {\"__type\":\"InternalServerError\",\"message\":\"Internal server error\"}",
-    ))
+    check_answers(&[
+        (
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\n\
+             x-amzn-errortype: InternalServerError\r\ncontent-length: 66\r\n\r\n\
+             {\"__type\":\"InternalServerError\",\"message\":\"Internal server error\"}",
+            "InternalServerError",
+            "Internal server error",
+        ),
+        // A proxy's own error page: no AWS code, no message, only the status.
+        (
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 20\r\n\r\n\
+             <h1>bad gateway</h1>",
+            "Unknown",
+            "the answer (HTTP 502) carries no AWS error code or message",
+        ),
+    ])
     .await;
-    check(
-        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
-        "InternalServerError",
-        "Internal server error",
-    );
-    // A proxy's own error page: no AWS code, no message, only the status.
-    let (port, _, _server) = serve(Answer::Raw(
-        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 20\r\n\r\n\
-         <h1>bad gateway</h1>",
-    ))
-    .await;
-    check(
-        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
-        "Unknown",
-        "the answer (HTTP 502) carries no AWS error code or message",
-    );
 }
 
 #[tokio::test]
 async fn answers_that_cannot_be_read() {
-    let (port, _, _server) = serve(Answer::Raw(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 25\r\n\r\n\
-         {\"Item\": \"not an item\"} x",
-    ))
+    check_answers(&[
+        (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 25\r\n\r\n\
+             {\"Item\": \"not an item\"} x",
+            "Unknown",
+            "the answer (HTTP 200) could not be parsed",
+        ),
+        // The body ends before its content-length.
+        (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 400\r\n\r\n\
+             {\"Item\": {",
+            "ResponseError",
+            "the answer (HTTP 200) was cut off: the connection was closed before its end",
+        ),
+    ])
     .await;
-    check(
-        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
-        "Unknown",
-        "the answer (HTTP 200) could not be parsed",
-    );
-    // The body ends before its content-length.
-    let (port, _, _server) = serve(Answer::Raw(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 400\r\n\r\n\
-         {\"Item\": {",
-    ))
-    .await;
-    check(
-        &get_item(&format!("http://127.0.0.1:{port}"), no_timeouts()).await,
-        "ResponseError",
-        "the answer (HTTP 200) was cut off: the connection was closed before its end",
-    );
 }
 
 #[tokio::test]

@@ -301,18 +301,19 @@ impl Invocation {
 
     /// `errorType` if this is an error response.
     pub fn error_type(&self) -> Option<String> {
-        serde_json::from_str::<serde_json::Value>(&self.body)
-            .ok()?
-            .get("errorType")?
-            .as_str()
-            .map(str::to_owned)
+        self.error_field("errorType")
     }
 
     /// `errorMessage` if this is an error response.
     pub fn error_message(&self) -> Option<String> {
+        self.error_field("errorMessage")
+    }
+
+    /// The string `field` of this error response, if it is one.
+    fn error_field(&self, field: &str) -> Option<String> {
         serde_json::from_str::<serde_json::Value>(&self.body)
             .ok()?
-            .get("errorMessage")?
+            .get(field)?
             .as_str()
             .map(str::to_owned)
     }

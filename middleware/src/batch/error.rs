@@ -44,10 +44,7 @@ impl BatchError {
 
 impl From<BatchError> for Diagnostic {
     fn from(error: BatchError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        crate::diagnostic(error.error_type(), &error)
     }
 }
 

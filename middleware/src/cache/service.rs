@@ -4,6 +4,7 @@
 
 use std::{
     sync::Arc,
+    task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -12,6 +13,62 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::{Cache, Fault, Source, future::ResponseFuture};
+
+/// The service behind [`SecretsService`](crate::secrets::SecretsService) and
+/// [`ParametersService`](crate::parameters::ParametersService): runs the check of `handle`'s
+/// cache (`call`) before each invocation, then calls `inner`. Readiness is the inner
+/// service's.
+#[derive(Clone, Debug)]
+pub struct CacheService<S, H> {
+    inner: S,
+    handle: H,
+}
+
+impl<S, H> CacheService<S, H> {
+    /// Wraps `inner`; usually built by the layer that fetched `handle`'s values.
+    pub fn new(inner: S, handle: H) -> Self {
+        Self { inner, handle }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The handle whose cache is checked.
+    pub(crate) fn handle(&self) -> &H {
+        &self.handle
+    }
+}
+
+/// A handle on a cache of values that a [`CacheService`] checks: `Secrets` or `Parameters`.
+/// Public but unnameable outside the crate (only this crate implements it).
+pub trait CheckedCache: Clone {
+    /// `call` with this handle's cache, and its own error for a fault.
+    fn check_then_call<S, T>(&self, inner: &mut S, event: LambdaEvent<T>) -> ResponseFuture<S, T>
+    where
+        S: Service<LambdaEvent<T>> + Clone,
+        S::Error: Into<Diagnostic>;
+}
+
+impl<S, T, H> Service<LambdaEvent<T>> for CacheService<S, H>
+where
+    S: Service<LambdaEvent<T>> + Clone,
+    S::Error: Into<Diagnostic>,
+    H: CheckedCache,
+{
+    type Response = S::Response;
+    type Error = Diagnostic;
+    type Future = ResponseFuture<S, T>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+        self.handle.check_then_call(&mut self.inner, event)
+    }
+}
 
 /// A stale value's recovery fetch ends this long before the invocation's deadline, so the
 /// error response still leaves in time.

@@ -72,9 +72,6 @@ impl MetricsError {
 
 impl From<MetricsError> for Diagnostic {
     fn from(error: MetricsError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        crate::diagnostic(error.error_type(), &error)
     }
 }

@@ -247,9 +247,6 @@ impl From<ParametersError> for InitError {
 
 impl From<ParametersError> for Diagnostic {
     fn from(error: ParametersError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        crate::diagnostic(error.error_type(), &error)
     }
 }

@@ -90,6 +90,8 @@ mod service;
 mod tests;
 mod value;
 
+/// The service behind the alias [`ParametersService`], shared by secrets and parameters.
+pub use crate::cache::service::CacheService;
 pub use config::{Parameter, ParametersBackend, ParametersConfig};
 pub use error::ParametersError;
 pub use handle::Parameters;

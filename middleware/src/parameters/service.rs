@@ -1,14 +1,15 @@
 //! [`ParametersService`]: keeps the cache warm and recovers or refuses invocations whose
 //! parameters went stale.
 
-use std::task::{Context, Poll};
-
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tower::Service;
 
-use crate::parameters::{
-    future::ResponseFuture,
-    handle::{Parameters, describe},
+use crate::{
+    cache::service::{CacheService, CheckedCache},
+    parameters::{
+        future::ResponseFuture,
+        handle::{Parameters, describe},
+    },
 };
 
 /// Runs [`Parameters::check`] before each invocation, then calls the inner service.
@@ -22,45 +23,25 @@ use crate::parameters::{
 /// background refreshes are reported as the `ParameterRefreshFailed` metric of the next
 /// invocation. Inner errors are converted into [`Diagnostic`] as the runtime would. Readiness
 /// is the inner service's.
-#[derive(Clone, Debug)]
-pub struct ParametersService<S> {
-    inner: S,
-    parameters: Parameters,
-}
+///
+/// Built by [`ParametersLayer`](crate::parameters::ParametersLayer), or by
+/// `ParametersService::new(inner, parameters)`; `get_ref` is the wrapped service.
+pub type ParametersService<S> = CacheService<S, Parameters>;
 
 impl<S> ParametersService<S> {
-    /// Wraps `inner`; usually built by [`ParametersLayer`](crate::parameters::ParametersLayer).
-    pub fn new(inner: S, parameters: Parameters) -> Self {
-        Self { inner, parameters }
-    }
-
     /// The parameters handle.
     pub fn parameters(&self) -> &Parameters {
-        &self.parameters
-    }
-
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+        self.handle()
     }
 }
 
-impl<S, T> Service<LambdaEvent<T>> for ParametersService<S>
-where
-    S: Service<LambdaEvent<T>> + Clone,
-    S::Error: Into<Diagnostic>,
-{
-    type Response = S::Response;
-    type Error = Diagnostic;
-    type Future = ResponseFuture<S, T>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        let cache = self.parameters.cache();
+impl CheckedCache for Parameters {
+    fn check_then_call<S, T>(&self, inner: &mut S, event: LambdaEvent<T>) -> ResponseFuture<S, T>
+    where
+        S: Service<LambdaEvent<T>> + Clone,
+        S::Error: Into<Diagnostic>,
+    {
         let describe = |fault| describe(fault).into();
-        crate::cache::service::call(&mut self.inner, cache, describe, event)
+        crate::cache::service::call(inner, self.cache(), describe, event)
     }
 }

@@ -297,10 +297,7 @@ impl From<SecretsError> for InitError {
 
 impl From<SecretsError> for Diagnostic {
     fn from(error: SecretsError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        crate::diagnostic(error.error_type(), &error)
     }
 }
 

@@ -110,38 +110,38 @@ impl<S> Layer<S> for SecretsLayer {
 mod tests {
     use super::*;
 
+    /// Either configuration fails at `fetch` with a `Runtime.MissingEnvironmentVariable`
+    /// error before any fetch (no endpoint, region or credentials: any fetch attempt would
+    /// fail differently).
     #[tokio::test]
-    async fn extension_backend_needs_the_session_token() {
-        let config = SecretsConfig::from_vars([
-            ("TERN_SECRETS_BACKEND", "extension"),
-            ("DB_SECRET_ARN", "prod/db"),
-        ])
-        .unwrap()
-        .with_secret("db", "DB_SECRET_ARN");
-        let sdk_config = SdkConfig::builder().build();
-        let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
-        assert_eq!(error.error_type(), "Runtime.MissingEnvironmentVariable");
-        assert_eq!(
-            error.to_string(),
-            "environment variable `AWS_SESSION_TOKEN` is not set; it must hold the session token the \
-             Parameters and Secrets extension authenticates callers with (Lambda sets it)"
-        );
-    }
-
-    #[tokio::test]
-    async fn unset_required_variable_fails_before_any_fetch() {
-        let config = SecretsConfig::from_vars([("OTHER_ARN", "x")])
-            .unwrap()
-            .with_optional_secret("webhook", "WEBHOOK_SECRET_ARN")
-            .with_secret("db", "DB_SECRET_ARN");
-        // No endpoint, region or credentials: any fetch attempt would fail differently.
-        let sdk_config = SdkConfig::builder().build();
-        let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
-        assert_eq!(error.error_type(), "Runtime.MissingEnvironmentVariable");
-        assert_eq!(
-            error.to_string(),
-            "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the \
-             Secrets Manager secret the handler reads as `db`"
-        );
+    async fn missing_variables_fail_before_any_fetch() {
+        let cases = [
+            (
+                // The extension backend needs the session token.
+                SecretsConfig::from_vars([
+                    ("TERN_SECRETS_BACKEND", "extension"),
+                    ("DB_SECRET_ARN", "prod/db"),
+                ])
+                .unwrap()
+                .with_secret("db", "DB_SECRET_ARN"),
+                "environment variable `AWS_SESSION_TOKEN` is not set; it must hold the session token the \
+                 Parameters and Secrets extension authenticates callers with (Lambda sets it)",
+            ),
+            (
+                // An unset required variable.
+                SecretsConfig::from_vars([("OTHER_ARN", "x")])
+                    .unwrap()
+                    .with_optional_secret("webhook", "WEBHOOK_SECRET_ARN")
+                    .with_secret("db", "DB_SECRET_ARN"),
+                "environment variable `DB_SECRET_ARN` is not set; it must hold the ARN or name of the \
+                 Secrets Manager secret the handler reads as `db`",
+            ),
+        ];
+        for (config, message) in cases {
+            let sdk_config = SdkConfig::builder().build();
+            let error = SecretsLayer::fetch(config, &sdk_config).await.unwrap_err();
+            assert_eq!(error.error_type(), "Runtime.MissingEnvironmentVariable");
+            assert_eq!(error.to_string(), message);
+        }
     }
 }

@@ -83,6 +83,8 @@ mod service;
 mod tests;
 mod value;
 
+/// The service behind the alias [`SecretsService`], shared by secrets and parameters.
+pub use crate::cache::service::CacheService;
 pub use config::{SecretsBackend, SecretsConfig};
 pub use error::SecretsError;
 pub use handle::Secrets;

@@ -1,12 +1,13 @@
 //! [`SecretsService`]: keeps the cache warm and recovers or refuses invocations whose secrets
 //! went stale.
 
-use std::task::{Context, Poll};
-
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tower::Service;
 
-use crate::secrets::{error::SecretsError, future::ResponseFuture, handle::Secrets};
+use crate::{
+    cache::service::{CacheService, CheckedCache},
+    secrets::{error::SecretsError, future::ResponseFuture, handle::Secrets},
+};
 
 /// Runs [`Secrets::check`] before each invocation, then calls the inner service.
 ///
@@ -18,45 +19,26 @@ use crate::secrets::{error::SecretsError, future::ResponseFuture, handle::Secret
 /// is still stale, the invocation fails with a [`Diagnostic`] of type `Secrets.Stale` without
 /// calling the inner service. Inner errors are converted into [`Diagnostic`] as the runtime
 /// would. Readiness is the inner service's.
-#[derive(Clone, Debug)]
-pub struct SecretsService<S> {
-    inner: S,
-    secrets: Secrets,
-}
+///
+/// Built by [`SecretsLayer`](crate::secrets::SecretsLayer), or by `SecretsService::new(inner,
+/// secrets)`; `get_ref` is the wrapped service.
+pub type SecretsService<S> = CacheService<S, Secrets>;
 
 impl<S> SecretsService<S> {
-    /// Wraps `inner`; usually built by [`SecretsLayer`](crate::secrets::SecretsLayer).
-    pub fn new(inner: S, secrets: Secrets) -> Self {
-        Self { inner, secrets }
-    }
-
     /// The secrets handle.
     pub fn secrets(&self) -> &Secrets {
-        &self.secrets
-    }
-
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+        self.handle()
     }
 }
 
-impl<S, T> Service<LambdaEvent<T>> for SecretsService<S>
-where
-    S: Service<LambdaEvent<T>> + Clone,
-    S::Error: Into<Diagnostic>,
-{
-    type Response = S::Response;
-    type Error = Diagnostic;
-    type Future = ResponseFuture<S, T>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+impl CheckedCache for Secrets {
+    fn check_then_call<S, T>(&self, inner: &mut S, event: LambdaEvent<T>) -> ResponseFuture<S, T>
+    where
+        S: Service<LambdaEvent<T>> + Clone,
+        S::Error: Into<Diagnostic>,
+    {
         let describe = |fault| SecretsError::from_fault(fault).into();
-        crate::cache::service::call(&mut self.inner, self.secrets.cache(), describe, event)
+        crate::cache::service::call(inner, self.cache(), describe, event)
     }
 }
 
@@ -67,6 +49,7 @@ mod tests {
             Arc,
             atomic::{AtomicUsize, Ordering},
         },
+        task::{Context, Poll},
         time::{Duration, SystemTime, UNIX_EPOCH},
     };
 

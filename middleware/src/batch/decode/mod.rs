@@ -268,27 +268,30 @@ mod tests {
 
     #[test]
     fn custom_messages_are_withheld() {
-        assert_eq!(
-            tern_runtime::redact_serde_message("card 4111 1111 rejected"),
-            "a custom deserialization error (message withheld: it may quote the record)"
-        );
-        assert_eq!(
-            tern_runtime::redact_serde_message("invalid type: SECRET, expected a date"),
-            "invalid type: value, expected a date"
-        );
-        assert_eq!(
-            tern_runtime::redact_serde_message(
-                "invalid value: floating point `1.5`, expected an integer"
+        let cases = [
+            (
+                "card 4111 1111 rejected",
+                "a custom deserialization error (message withheld: it may quote the record)",
             ),
-            "invalid value: floating point, expected an integer"
-        );
-        assert_eq!(
-            tern_runtime::redact_serde_message("invalid length 3, expected 2 elements"),
-            "invalid length 3, expected 2 elements"
-        );
-        assert_eq!(
-            tern_runtime::redact_serde_message("unknown field `SECRET`, there are no fields"),
-            "unknown field (name withheld)"
-        );
+            (
+                "invalid type: SECRET, expected a date",
+                "invalid type: value, expected a date",
+            ),
+            (
+                "invalid value: floating point `1.5`, expected an integer",
+                "invalid value: floating point, expected an integer",
+            ),
+            (
+                "invalid length 3, expected 2 elements",
+                "invalid length 3, expected 2 elements",
+            ),
+            (
+                "unknown field `SECRET`, there are no fields",
+                "unknown field (name withheld)",
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(tern_runtime::redact_serde_message(message), expected);
+        }
     }
 }
