@@ -1,9 +1,7 @@
-//! Shared helpers of the batch integration tests: events of every source, contexts with a
-//! deadline, reading a response's identifiers, quiet expected panics, and a log buffer.
-#![allow(dead_code)] // each test crate uses a different subset
+//! Helpers of the batch tests: events of every source, contexts with a deadline, reading a
+//! response's identifiers, and quiet expected panics.
 
 use std::{
-    io::Write,
     sync::{Arc, Mutex, Once},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -233,33 +231,4 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
-}
-
-/// Collects formatted log lines for assertions.
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    pub fn contents(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }

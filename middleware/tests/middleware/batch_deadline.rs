@@ -3,8 +3,6 @@
 //! Most tests run on Tokio's paused clock, so the timeline is exact; the wall-clock deadline in
 //! the context is read once per invocation and measured on Tokio's clock afterwards.
 
-mod batch_support;
-
 use std::{
     sync::{
         Arc, Mutex,
@@ -13,7 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use batch_support::*;
+use crate::support::batch::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, error::OutcomeCounts,

@@ -2,12 +2,10 @@
 //! fail one record; FIFO skips the rest of a failed group (or batch); all failed and empty
 //! batches (for every source).
 
-mod batch_support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::batch::*;
 use aws_lambda_events::event::sqs::SqsMessage;
-use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, error::OutcomeCounts,

@@ -4,15 +4,14 @@
 //! (no process environment is touched: tests run in parallel threads) and drives the layer
 //! through tower, as the runtime does.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::Client;
-use support::{
-    Captured, bridged_then_stale, counting_client, db_config, invoke, password_handler, put_secret,
+use crate::support::logs::LogBuffer;
+use crate::support::secrets::{
+    bridged_then_stale, counting_client, db_config, invoke, password_handler, put_secret,
     sdk_config, sleep_until,
 };
+use aws_sdk_secretsmanager::Client;
 use tern_middleware::secrets::SecretsLayer;
 use tern_runtime::InitError;
 use tern_testkit::{Moto, faults::assert_plain_message};
@@ -214,7 +213,7 @@ async fn secret_values_never_reach_logs_or_errors() {
     put_secret(&admin, "prod/db", &db_one, true).await;
     put_secret(&admin, "prod/token", TOKEN, true).await;
 
-    let (logs, _capture) = Captured::trace();
+    let (logs, _capture) = LogBuffer::trace();
     let mut errors: Vec<String> = Vec::new();
     fn describe(error: &dyn std::fmt::Debug, display: String) -> String {
         format!("{display} | {error:?}")
@@ -286,7 +285,7 @@ async fn secret_values_never_reach_logs_or_errors() {
     errors.push(describe(&init, init.to_string()));
     errors.push(format!("{secrets:?} {layer:?} {:?}", secrets.get("token")));
 
-    let logs = logs.text();
+    let logs = logs.contents();
     for expected in [
         "fetched secrets",
         "optional secret could not be fetched",

@@ -1,17 +1,15 @@
 //! The batch service on the AWS sample events shipped with `aws_lambda_events` (copied into
 //! `tests/fixtures/`), decoded from JSON exactly as the runtime decodes them.
 
-mod batch_support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::batch::*;
 use aws_lambda_events::event::{
     dynamodb::{Event as DynamoDbEvent, EventRecord},
     kafka::{KafkaEvent, KafkaRecord},
     kinesis::{KinesisEvent, KinesisEventRecord},
     sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
 };
-use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer,
@@ -22,12 +20,13 @@ use tern_middleware::batch::{
 use tern_runtime::{Error, LambdaEvent};
 use tower::ServiceExt;
 
-const SQS_EVENT: &str = include_str!("fixtures/example-sqs-event.json");
-const SQS_BATCH_RESPONSE: &str = include_str!("fixtures/example-sqs-batch-response.json");
-const KINESIS_EVENT: &str = include_str!("fixtures/example-kinesis-event.json");
-const DYNAMODB_EVENT: &str = include_str!("fixtures/example-dynamodb-event.json");
-const DYNAMODB_NULL_ITEMS: &str = include_str!("fixtures/example-dynamodb-event-null-items.json");
-const KAFKA_EVENT: &str = include_str!("fixtures/example-kafka-event.json");
+const SQS_EVENT: &str = include_str!("../fixtures/example-sqs-event.json");
+const SQS_BATCH_RESPONSE: &str = include_str!("../fixtures/example-sqs-batch-response.json");
+const KINESIS_EVENT: &str = include_str!("../fixtures/example-kinesis-event.json");
+const DYNAMODB_EVENT: &str = include_str!("../fixtures/example-dynamodb-event.json");
+const DYNAMODB_NULL_ITEMS: &str =
+    include_str!("../fixtures/example-dynamodb-event-null-items.json");
+const KAFKA_EVENT: &str = include_str!("../fixtures/example-kafka-event.json");
 
 const KINESIS_FIRST: &str = "49568167373333333333333333333333333333333333333333333333";
 const KINESIS_SECOND: &str = "49568167373333333334444444444444444444444444444444444444";

@@ -4,18 +4,13 @@
 //! (no process environment is touched: tests run in parallel threads), counts SSM requests on
 //! the wire and drives the layer through tower, as the runtime does.
 
-#[allow(
-    dead_code,
-    reason = "the shared helpers of the moto tests; this file uses a few"
-)]
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::logs::LogBuffer;
+use crate::support::secrets::{bridged_then_stale, invoke, sdk_config, sleep_until};
 use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 use serde::Deserialize;
-use support::{Captured, bridged_then_stale, invoke, sdk_config, sleep_until};
 use tern_middleware::parameters::{
     Parameter, Parameters, ParametersConfig, ParametersError, ParametersLayer,
 };
@@ -331,7 +326,7 @@ async fn a_secure_string_canary_never_reaches_logs_errors_or_debug_at_trace() {
     put_parameter(&sdk, "/tern/secure-json", CANARY_TWO, true).await;
     put_parameter(&sdk, "/tern/secure-path/key", CANARY, true).await;
 
-    let (logs, _capture) = Captured::trace();
+    let (logs, _capture) = LogBuffer::trace();
     let mut outputs: Vec<String> = Vec::new();
     fn describe(error: ParametersError) -> String {
         let text = format!("{error} | {error:?}");
@@ -385,7 +380,7 @@ async fn a_secure_string_canary_never_reaches_logs_errors_or_debug_at_trace() {
         parameters.force_refresh("api_key").await.unwrap_err(),
     ));
 
-    let logs = logs.text();
+    let logs = logs.contents();
     for expected in [
         "fetched parameters",
         "could not refresh the parameter",

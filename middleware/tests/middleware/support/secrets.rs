@@ -1,12 +1,7 @@
-//! Shared helpers of the secrets and parameters integration tests: an SDK configuration for
-//! moto, a counter of `GetSecretValue` calls, a handler reading a secret, an outage drill and a
-//! log buffer.
+//! Helpers of the secrets and parameters tests: an SDK configuration for moto, a counter of
+//! `GetSecretValue` calls, a handler reading a secret and an outage drill.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use aws_config::{SdkConfig, retry::RetryConfig};
 use aws_sdk_secretsmanager::{Client, config::Credentials};
@@ -130,36 +125,4 @@ pub fn db_config(env: &[(&str, &str)], ttl: Duration) -> SecretsConfig {
         .unwrap()
         .with_secret("db", "DB_SECRET_ARN")
         .with_ttl(ttl)
-}
-
-/// A `MakeWriter` that appends every log line to a shared buffer.
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures every log line of this thread at TRACE until the guard is dropped.
-    pub fn trace() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
