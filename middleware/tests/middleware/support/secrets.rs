@@ -116,6 +116,28 @@ pub async fn bridged_then_stale<S>(
     tern_testkit::faults::assert_plain_message(message);
 }
 
+/// An outage that begins with every value just fetched afresh at `refreshed_at`: `moto`
+/// stops; once the values expired the cached `value` is still served, and after twice `ttl`
+/// (past a grace period as long) the invocation fails as `error_type`. Returns that error.
+pub async fn stale_after_outage<S>(
+    service: &mut S,
+    moto: &mut Moto,
+    (refreshed_at, ttl): (Instant, Duration),
+    value: &str,
+    error_type: &str,
+) -> Diagnostic
+where
+    S: Service<LambdaEvent<()>, Response = String, Error = Diagnostic>,
+{
+    moto.stop();
+    sleep_until(refreshed_at + ttl + Duration::from_millis(100)).await;
+    assert_eq!(invoke(service).await.unwrap(), value);
+    sleep_until(refreshed_at + ttl * 2 + Duration::from_millis(300)).await;
+    let stale = invoke(service).await.unwrap_err();
+    assert_eq!(stale.error_type, error_type);
+    stale
+}
+
 pub async fn sleep_until(instant: Instant) {
     tokio::time::sleep(instant.saturating_duration_since(Instant::now())).await;
 }
