@@ -138,6 +138,26 @@ where
     stale
 }
 
+/// The captured `logs` hold each of `expected`, and neither they nor any of `outputs` (errors,
+/// debug output) hold any of `values`.
+pub fn assert_logged_without(logs: &str, expected: &[&str], outputs: &[String], values: &[&str]) {
+    for expected in expected {
+        assert!(
+            logs.contains(expected),
+            "the logs lack `{expected}`:\n{logs}"
+        );
+    }
+    for value in values {
+        assert!(
+            !logs.contains(value),
+            "`{value}` leaked into the logs:\n{logs}"
+        );
+        for output in outputs {
+            assert!(!output.contains(value), "`{value}` leaked: {output}");
+        }
+    }
+}
+
 pub async fn sleep_until(instant: Instant) {
     tokio::time::sleep(instant.saturating_duration_since(Instant::now())).await;
 }
