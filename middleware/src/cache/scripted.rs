@@ -1,6 +1,7 @@
 //! A back-end for unit tests that answers from a script and counts its calls. The real
-//! back-ends are exercised against moto (`tests/secrets_moto.rs`, `tests/parameters_moto.rs`)
-//! and against loopback servers speaking the extensions' APIs.
+//! back-ends are exercised against moto (`tests/middleware/secrets_moto.rs`,
+//! `tests/middleware/parameters_moto.rs`) and against loopback servers speaking the extensions'
+//! APIs.
 
 use std::{
     collections::VecDeque,

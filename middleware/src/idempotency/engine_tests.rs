@@ -1,6 +1,6 @@
 //! The engine and the service against the in-memory store: policies, cache, failures.
 //! (Every store transition is table-tested against both stores in
-//! `tests/idempotency_transitions.rs`.)
+//! `tests/middleware/idempotency_transitions.rs`.)
 
 use std::{
     future::Future,

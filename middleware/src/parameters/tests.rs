@@ -1,7 +1,7 @@
 //! Unit tests of parameters over the cache engine: transforms at init and on refresh (scripted
 //! SSM, Tokio's paused clock), the service, and AppConfig against a loopback server that
 //! speaks the AppConfig agent's API. The SSM back-ends run against moto in
-//! `tests/parameters_moto.rs`.
+//! `tests/middleware/parameters_moto.rs`.
 
 use std::{
     collections::HashMap,

@@ -1,10 +1,10 @@
 //! The framework's built-in metrics, through the real layers composed as ARCHITECTURE.md
 //! orders them: metrics → batch → idempotency (per record) → handler.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{Config, Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Config, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tern_middleware::{
@@ -15,6 +15,8 @@ use tern_middleware::{
     metrics::{MetricsConfig, MetricsLayer, config::MetricsSink},
 };
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+use crate::support::batch::context;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Order {
@@ -27,13 +29,8 @@ fn sqs_event(bodies: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
         .map(|(id, body)| json!({"messageId": id, "body": body, "attributes": {}, "messageAttributes": {}}))
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
-    let mut context = Context::default();
+    let mut context = context(Some(Duration::from_secs(30)));
     context.env_config = Arc::new(Config::default());
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    context.deadline = now_ms + 30_000;
     LambdaEvent::new(event, context)
 }
 

@@ -6,8 +6,6 @@
 //! item is compared in full: for DynamoDB the raw attribute map read back with a consistent
 //! `GetItem` by a separate client, for memory the record.
 
-mod idempotency_support;
-
 use std::{
     collections::HashMap,
     sync::{
@@ -17,10 +15,10 @@ use std::{
     time::Duration,
 };
 
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
-use idempotency_support::{
+use crate::support::idempotency::{
     ManualClock, TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config,
 };
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use serde_json::{Value, json};
 use tern_middleware::idempotency::{
     Idempotency, IdempotencyConfig, IdempotencyError,

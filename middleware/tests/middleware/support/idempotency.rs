@@ -1,7 +1,5 @@
-//! Shared helpers of the idempotency integration tests: an SDK configuration for moto, the
-//! table, a DynamoDB call recorder and a manual clock. Included as a module by the
-//! `idempotency_*` test files (cargo also builds it alone, as a target without tests).
-#![allow(dead_code)]
+//! Helpers of the idempotency tests: an SDK configuration for moto, the table, a DynamoDB
+//! call recorder and a manual clock.
 
 use std::{
     collections::HashMap,

@@ -3,8 +3,6 @@
 //! after it leave the lock for the next delivery; every failure is told in words that name
 //! the table, the operation, the code and the cause.
 
-mod idempotency_support;
-
 use std::{
     sync::{
         Arc,
@@ -13,9 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::support::idempotency::{
+    CallLog, TABLE, create_table, raw_item, recorded_store, sdk_config_at,
+};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
-use idempotency_support::{CallLog, TABLE, create_table, raw_item, recorded_store, sdk_config_at};
 use tern_middleware::idempotency::{Idempotency, IdempotencyConfig, IdempotencyError};
 use tern_testkit::{
     Moto,

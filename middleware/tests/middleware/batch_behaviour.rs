@@ -2,12 +2,10 @@
 //! fail one record; FIFO skips the rest of a failed group (or batch); all failed and empty
 //! batches (for every source).
 
-mod batch_support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::batch::*;
 use aws_lambda_events::event::sqs::SqsMessage;
-use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, error::OutcomeCounts,
@@ -200,19 +198,13 @@ async fn all_failed_is_an_error_unless_configured_to_report_every_id() {
     ];
     let (result, _) = run_sqs(BatchConfig::new(), &records).await;
     let error = result.unwrap_err();
-    assert_eq!(
-        error,
-        BatchError::AllRecordsFailed {
-            event_source: "sqs",
-            records: 3,
-            counts: OutcomeCounts {
-                failed: 1,
-                poison: 1,
-                panicked: 1,
-                ..OutcomeCounts::default()
-            },
-        }
-    );
+    let counts = OutcomeCounts {
+        failed: 1,
+        poison: 1,
+        panicked: 1,
+        ..OutcomeCounts::default()
+    };
+    assert_eq!(error, all_failed("sqs", 3, counts));
     assert_eq!(Diagnostic::from(error).error_type, "Batch.AllRecordsFailed");
 
     let config = BatchConfig::new().with_all_failed(AllFailedPolicy::ReportEveryRecord);
@@ -222,7 +214,6 @@ async fn all_failed_is_an_error_unless_configured_to_report_every_id() {
 
 #[tokio::test]
 async fn empty_batches_answer_an_empty_failure_list_for_every_source() {
-    let empty = r#"{"batchItemFailures":[]}"#;
     let ok = |_: LambdaEvent<serde_json::Value>| async { Ok::<_, Error>(()) };
 
     let sqs = BatchLayer::sqs(BatchConfig::new())
@@ -230,19 +221,19 @@ async fn empty_batches_answer_an_empty_failure_list_for_every_source() {
         .oneshot(sqs_event([], context(None)))
         .await
         .unwrap();
-    assert_eq!(serde_json::to_string(&sqs).unwrap(), empty);
+    assert_eq!(json(&sqs), NO_FAILURES);
     let kinesis = BatchLayer::kinesis(BatchConfig::new())
         .service_fn(ok)
         .oneshot(kinesis_event([], context(None)))
         .await
         .unwrap();
-    assert_eq!(serde_json::to_string(&kinesis).unwrap(), empty);
+    assert_eq!(json(&kinesis), NO_FAILURES);
     let dynamodb = BatchLayer::dynamodb_raw(BatchConfig::new())
         .service_fn(|_| async { Ok::<_, Error>(()) })
         .oneshot(dynamodb_event([], context(None)))
         .await
         .unwrap();
-    assert_eq!(serde_json::to_string(&dynamodb).unwrap(), empty);
+    assert_eq!(json(&dynamodb), NO_FAILURES);
 }
 
 /// A record handler whose `poll_ready` fails for every other record and whose `call` panics

@@ -9,15 +9,13 @@
 //! the first failure. Where the outcome does not depend on timing, the reported set also equals
 //! the one a simple reference model of the rules computes.
 
-mod batch_support;
-
 use std::{
     cell::RefCell,
     collections::{BTreeMap, BTreeSet, HashSet},
 };
 
-use batch_support::*;
-use proptest::prelude::*;
+use crate::support::batch::*;
+use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
 use tern_middleware::batch::{
@@ -464,7 +462,13 @@ fn check_stop(log: &[Ran]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // The stored failure cases stay next to this file: by default proptest keeps them in a
+    // `proptest-regressions` folder beside the directory of `main.rs`.
+    #![proptest_config(ProptestConfig {
+        cases: 192,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn standard_sqs(case in case(Just(Source::SqsStandard), 1usize..=8)) {

@@ -3,11 +3,9 @@
 //! Kafka hands over each value with its metadata and stops the batch or the partition; a
 //! stop with concurrency starts nothing that had not started.
 
-mod batch_support;
-
 use std::sync::{Arc, Mutex};
 
-use batch_support::*;
+use crate::support::batch::*;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
 use tern_middleware::batch::{

@@ -1,12 +1,10 @@
 //! The log lines of a batch: one per failed record (id and reason, never the record's
 //! content), the record span around the handler, and the one-line summary.
-//!
-//! Alone in its test binary: a thread-local subscriber and tests running in parallel threads
-//! can race on tracing's per-callsite interest cache.
 
-mod batch_support;
-
-use batch_support::*;
+use crate::support::{
+    batch::*,
+    logs::{LogBuffer, capture},
+};
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
 use tern_runtime::{Error, LambdaEvent};
@@ -25,7 +23,7 @@ async fn failures_are_logged_with_their_id_and_reason_never_the_body() {
         .with_writer(logs.clone())
         .with_max_level(tracing::Level::INFO)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture(subscriber);
 
     let handler = |event: LambdaEvent<Order>| async move {
         tracing::info!("handling");

@@ -4,18 +4,15 @@
 //! (no process environment is touched: tests run in parallel threads), counts SSM requests on
 //! the wire and drives the layer through tower, as the runtime does.
 
-#[allow(
-    dead_code,
-    reason = "the shared helpers of the moto tests; this file uses a few"
-)]
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::logs::LogBuffer;
+use crate::support::secrets::{
+    assert_logged_without, bridged_then_stale, invoke, sdk_config, sleep_until, stale_after_outage,
+};
 use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 use serde::Deserialize;
-use support::{Captured, bridged_then_stale, invoke, sdk_config, sleep_until};
 use tern_middleware::parameters::{
     Parameter, Parameters, ParametersConfig, ParametersError, ParametersLayer,
 };
@@ -331,7 +328,7 @@ async fn a_secure_string_canary_never_reaches_logs_errors_or_debug_at_trace() {
     put_parameter(&sdk, "/tern/secure-json", CANARY_TWO, true).await;
     put_parameter(&sdk, "/tern/secure-path/key", CANARY, true).await;
 
-    let (logs, _capture) = Captured::trace();
+    let (logs, _capture) = LogBuffer::trace();
     let mut outputs: Vec<String> = Vec::new();
     fn describe(error: ParametersError) -> String {
         let text = format!("{error} | {error:?}");
@@ -374,37 +371,29 @@ async fn a_secure_string_canary_never_reaches_logs_errors_or_debug_at_trace() {
     let refreshed_at = Instant::now();
     parameters.force_refresh("api_key").await.unwrap();
     parameters.force_refresh("keys").await.unwrap();
-    moto.stop();
-    sleep_until(refreshed_at + ttl + Duration::from_millis(100)).await;
-    assert_eq!(invoke(&mut service).await.unwrap(), CANARY);
-    sleep_until(refreshed_at + ttl * 2 + Duration::from_millis(300)).await;
-    let stale = invoke(&mut service).await.unwrap_err();
-    assert_eq!(stale.error_type, "Parameters.Stale");
+    let stale = stale_after_outage(
+        &mut service,
+        &mut moto,
+        (refreshed_at, ttl),
+        CANARY,
+        "Parameters.Stale",
+    )
+    .await;
     outputs.push(format!("{} {stale:?}", stale.error_message));
     outputs.push(describe(
         parameters.force_refresh("api_key").await.unwrap_err(),
     ));
 
-    let logs = logs.text();
-    for expected in [
-        "fetched parameters",
-        "could not refresh the parameter",
-        "ParameterValue(<redacted>)",
-        "DispatchFailure",
-    ] {
-        assert!(
-            logs.contains(expected),
-            "the logs lack `{expected}`:\n{logs}"
-        );
-    }
     assert_eq!(outputs.len(), 5);
-    for canary in [CANARY, CANARY_TWO] {
-        assert!(
-            !logs.contains(canary),
-            "`{canary}` leaked into the logs:\n{logs}"
-        );
-        for output in &outputs {
-            assert!(!output.contains(canary), "`{canary}` leaked: {output}");
-        }
-    }
+    assert_logged_without(
+        &logs.contents(),
+        &[
+            "fetched parameters",
+            "could not refresh the parameter",
+            "ParameterValue(<redacted>)",
+            "DispatchFailure",
+        ],
+        &outputs,
+        &[CANARY, CANARY_TWO],
+    );
 }

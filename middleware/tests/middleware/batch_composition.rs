@@ -1,15 +1,13 @@
 //! The batch layer among other pieces: registered with the `Bootstrap`, wrapping per-record
 //! middleware (the shape an idempotency layer takes), and the log lines it writes.
 
-mod batch_support;
-
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
     task::{Context as TaskContext, Poll},
 };
 
-use batch_support::*;
+use crate::support::batch::*;
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
 use tern_runtime::{Bootstrap, Error, InitContext, InitError, LambdaEvent, service_fn};

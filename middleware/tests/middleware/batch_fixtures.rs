@@ -1,20 +1,16 @@
 //! The batch service on the AWS sample events shipped with `aws_lambda_events` (copied into
 //! `tests/fixtures/`), decoded from JSON exactly as the runtime decodes them.
 
-mod batch_support;
-
-use std::sync::{Arc, Mutex};
-
+use crate::support::batch::*;
 use aws_lambda_events::event::{
     dynamodb::{Event as DynamoDbEvent, EventRecord},
     kafka::{KafkaEvent, KafkaRecord},
     kinesis::{KinesisEvent, KinesisEventRecord},
     sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
 };
-use batch_support::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
-    AllFailedPolicy, BatchConfig, BatchError, BatchLayer,
+    AllFailedPolicy, BatchConfig, BatchLayer,
     decode::KafkaMessage,
     error::OutcomeCounts,
     source::{BatchSource, Sqs},
@@ -22,17 +18,26 @@ use tern_middleware::batch::{
 use tern_runtime::{Error, LambdaEvent};
 use tower::ServiceExt;
 
-const SQS_EVENT: &str = include_str!("fixtures/example-sqs-event.json");
-const SQS_BATCH_RESPONSE: &str = include_str!("fixtures/example-sqs-batch-response.json");
-const KINESIS_EVENT: &str = include_str!("fixtures/example-kinesis-event.json");
-const DYNAMODB_EVENT: &str = include_str!("fixtures/example-dynamodb-event.json");
-const DYNAMODB_NULL_ITEMS: &str = include_str!("fixtures/example-dynamodb-event-null-items.json");
-const KAFKA_EVENT: &str = include_str!("fixtures/example-kafka-event.json");
+const SQS_EVENT: &str = include_str!("../fixtures/example-sqs-event.json");
+const SQS_BATCH_RESPONSE: &str = include_str!("../fixtures/example-sqs-batch-response.json");
+const KINESIS_EVENT: &str = include_str!("../fixtures/example-kinesis-event.json");
+const DYNAMODB_EVENT: &str = include_str!("../fixtures/example-dynamodb-event.json");
+const DYNAMODB_NULL_ITEMS: &str =
+    include_str!("../fixtures/example-dynamodb-event-null-items.json");
+const KAFKA_EVENT: &str = include_str!("../fixtures/example-kafka-event.json");
 
 const KINESIS_FIRST: &str = "49568167373333333333333333333333333333333333333333333333";
 const KINESIS_SECOND: &str = "49568167373333333334444444444444444444444444444444444444";
 /// Both records of the DynamoDB sample carry the same sequence number.
 const DYNAMODB_SEQUENCE: &str = "1405400000000002063282832";
+
+/// The counts of a batch whose one record was a poison pill.
+fn one_poison_pill() -> OutcomeCounts {
+    OutcomeCounts {
+        poison: 1,
+        ..OutcomeCounts::default()
+    }
+}
 
 fn report_all() -> BatchConfig {
     BatchConfig::new().with_all_failed(AllFailedPolicy::ReportEveryRecord)
@@ -50,10 +55,7 @@ async fn sqs_sample_raw_messages_reach_the_handler_whole() {
         .oneshot(event::<SqsEvent>(SQS_EVENT))
         .await
         .unwrap();
-    assert_eq!(
-        serde_json::to_string(&response).unwrap(),
-        r#"{"batchItemFailures":[]}"#
-    );
+    assert_eq!(json(&response), NO_FAILURES);
     let seen = seen.lock().unwrap();
     let expected: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
     assert_eq!(*seen, expected.records);
@@ -68,7 +70,7 @@ async fn sqs_sample_body_is_a_poison_pill_for_a_json_handler() {
         .await
         .unwrap();
     assert_eq!(
-        serde_json::to_string(&response).unwrap(),
+        json(&response),
         r#"{"batchItemFailures":[{"itemIdentifier":"MessageID_1"}]}"#
     );
 
@@ -77,17 +79,7 @@ async fn sqs_sample_body_is_a_poison_pill_for_a_json_handler() {
         .oneshot(event::<SqsEvent>(SQS_EVENT))
         .await
         .unwrap_err();
-    assert_eq!(
-        error,
-        BatchError::AllRecordsFailed {
-            event_source: "sqs",
-            records: 1,
-            counts: OutcomeCounts {
-                poison: 1,
-                ..OutcomeCounts::default()
-            },
-        }
-    );
+    assert_eq!(error, all_failed("sqs", 1, one_poison_pill()));
 }
 
 #[tokio::test]
@@ -98,7 +90,7 @@ async fn sqs_sample_batch_response_round_trips_byte_for_byte() {
     .unwrap();
     let parsed: SqsBatchResponse = serde_json::from_str(SQS_BATCH_RESPONSE).unwrap();
     assert_eq!(parsed, Sqs::response(vec!["id2".into(), "id4".into()]));
-    assert_eq!(serde_json::to_string(&parsed).unwrap(), compact);
+    assert_eq!(json(&parsed), compact);
 
     // The same response, produced by a batch of five copies of the sample message.
     let sample: SqsEvent = serde_json::from_str(SQS_EVENT).unwrap();
@@ -121,32 +113,27 @@ async fn sqs_sample_batch_response_round_trips_byte_for_byte() {
         .oneshot(LambdaEvent::new(batch, context(None)))
         .await
         .unwrap();
-    assert_eq!(serde_json::to_string(&response).unwrap(), compact);
+    assert_eq!(json(&response), compact);
 }
 
 #[tokio::test]
 async fn kinesis_sample_data_is_base64_decoded_and_ordered_by_partition_key() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<KinesisEventRecord>| {
-            let record = event.payload.kinesis;
-            seen.lock().unwrap().push(record.data.0.clone());
-            async move {
-                if record.sequence_number == KINESIS_SECOND {
-                    return Err::<(), Error>("second record rejected".into());
-                }
-                Ok(())
-            }
-        }
-    };
+    let (seen, handler) = recorder(|record: KinesisEventRecord| {
+        let record = record.kinesis;
+        let outcome = if record.sequence_number == KINESIS_SECOND {
+            Err("second record rejected")
+        } else {
+            Ok(())
+        };
+        (record.data.0, outcome)
+    });
     let response = BatchLayer::kinesis_raw(BatchConfig::new())
         .service_fn(handler)
         .oneshot(event::<KinesisEvent>(KINESIS_EVENT))
         .await
         .unwrap();
     assert_eq!(
-        serde_json::to_string(&response).unwrap(),
+        json(&response),
         format!(r#"{{"batchItemFailures":[{{"itemIdentifier":"{KINESIS_SECOND}"}}]}}"#)
     );
     assert_eq!(
@@ -182,10 +169,7 @@ async fn dynamodb_sample_new_images_decode_through_serde_dynamo() {
         .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
         .await
         .unwrap();
-    assert_eq!(
-        serde_json::to_string(&response).unwrap(),
-        r#"{"batchItemFailures":[]}"#
-    );
+    assert_eq!(json(&response), NO_FAILURES);
     let item = |boolean| {
         Some(SampleItem {
             key: "binary".into(),
@@ -242,7 +226,7 @@ async fn kafka_sample_raw_record_reaches_the_handler_whole_and_is_reported_by_pa
         .await
         .unwrap();
     assert_eq!(
-        serde_json::to_string(&response).unwrap(),
+        json(&response),
         r#"{"batchItemFailures":[{"itemIdentifier":{"partition":"AWSKafkaTopic-0","offset":0}}]}"#
     );
     let expected: KafkaEvent = serde_json::from_str(KAFKA_EVENT).unwrap();
@@ -258,17 +242,7 @@ async fn kafka_sample_value_is_a_poison_pill_for_a_json_handler() {
         .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
         .await
         .unwrap_err();
-    assert_eq!(
-        error,
-        BatchError::AllRecordsFailed {
-            event_source: "kafka",
-            records: 1,
-            counts: OutcomeCounts {
-                poison: 1,
-                ..OutcomeCounts::default()
-            },
-        }
-    );
+    assert_eq!(error, all_failed("kafka", 1, one_poison_pill()));
 
     // As a string in JSON it decodes, with the key and the header.
     let mut event: KafkaEvent = serde_json::from_str(KAFKA_EVENT).unwrap();

@@ -3,9 +3,8 @@
 //! Most tests run on Tokio's paused clock, so the timeline is exact; the wall-clock deadline in
 //! the context is read once per invocation and measured on Tokio's clock afterwards.
 
-mod batch_support;
-
 use std::{
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -13,12 +12,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use batch_support::*;
+use crate::support::batch::*;
 use serde::Deserialize;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, error::OutcomeCounts,
 };
-use tern_runtime::{Error, LambdaEvent};
+use tern_runtime::{Context, Error, LambdaEvent};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -39,6 +38,9 @@ impl Drop for DropFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// A job at work, as the probe's record handler answers it.
+type Work = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
 #[derive(Clone, Default)]
 struct Probe {
@@ -64,6 +66,12 @@ impl Probe {
 
     fn started(&self) -> Vec<String> {
         self.started.lock().unwrap().clone()
+    }
+
+    /// A record handler that works each job through this probe.
+    fn handler(&self) -> impl Fn(LambdaEvent<Job>) -> Work + Clone + Send + Sync + use<> {
+        let probe = self.clone();
+        move |event: LambdaEvent<Job>| Box::pin(probe.clone().work(event.payload))
     }
 }
 
@@ -96,16 +104,12 @@ async fn run(
     config: BatchConfig,
     work: &[Option<u64>],
     group: Option<&str>,
-    remaining: Option<Duration>,
+    context: Context,
 ) -> (Result<Vec<String>, BatchError>, Probe) {
     let probe = Probe::default();
-    let handler = {
-        let probe = probe.clone();
-        move |event: LambdaEvent<Job>| probe.clone().work(event.payload)
-    };
     let result = BatchLayer::sqs(config)
-        .service_fn(handler)
-        .oneshot(sqs_event(jobs(work, group), context(remaining)))
+        .service_fn(probe.handler())
+        .oneshot(sqs_event(jobs(work, group), context))
         .await
         .map(|response| reported_ids(&response));
     (result, probe)
@@ -116,19 +120,10 @@ async fn records_not_started_before_the_safety_margin_are_reported() {
     let context = context(Some(300 * MS));
     let deadline = context.deadline;
     let config = BatchConfig::new().with_safety_margin(200 * MS);
-    let probe = Probe::default();
-    let handler = {
-        let probe = probe.clone();
-        move |event: LambdaEvent<Job>| probe.clone().work(event.payload)
-    };
     let begin = Instant::now();
-    let response = BatchLayer::sqs(config)
-        .service_fn(handler)
-        .oneshot(sqs_event(jobs(&[Some(150); 10], None), context))
-        .await
-        .unwrap();
+    let (result, probe) = run(config, &[Some(150); 10], None, context).await;
     // m0 starts with ~300 ms left and ends at 150 ms; then less than 200 ms is left.
-    assert_eq!(reported_ids(&response), names(1..10));
+    assert_eq!(result.unwrap(), names(1..10));
     assert_eq!(probe.started(), ["m0"]);
     assert_eq!(begin.elapsed(), 150 * MS);
     assert!(epoch_ms(SystemTime::now()) < deadline);
@@ -140,17 +135,8 @@ async fn on_the_wall_clock_the_response_leaves_before_the_deadline() {
     let context = context(Some(900 * MS));
     let deadline = context.deadline;
     let config = BatchConfig::new().with_safety_margin(600 * MS);
-    let probe = Probe::default();
-    let handler = {
-        let probe = probe.clone();
-        move |event: LambdaEvent<Job>| probe.clone().work(event.payload)
-    };
-    let response = BatchLayer::sqs(config)
-        .service_fn(handler)
-        .oneshot(sqs_event(jobs(&[Some(450); 10], None), context))
-        .await
-        .unwrap();
-    assert_eq!(reported_ids(&response), names(1..10));
+    let (result, probe) = run(config, &[Some(450); 10], None, context).await;
+    assert_eq!(result.unwrap(), names(1..10));
     assert_eq!(probe.started(), ["m0"]);
     assert!(epoch_ms(SystemTime::now()) < deadline);
 }
@@ -163,7 +149,7 @@ async fn records_running_at_the_abandon_margin_are_dropped_and_reported() {
     let mut work = vec![Some(60); 10];
     work[1] = None; // never finishes
     let begin = Instant::now();
-    let (result, probe) = run(config, &work, None, Some(300 * MS)).await;
+    let (result, probe) = run(config, &work, None, context(Some(300 * MS))).await;
     // t=0: m0, m1 start. t=60: m0 ends, m2 starts. t=120: m2 ends; <200 ms left: m3.. stay.
     // t≈200 (100 ms left, the default abandon margin): m1 is dropped.
     let mut expected = vec!["m1".to_owned()];
@@ -181,34 +167,34 @@ async fn a_fifo_group_behind_an_abandoned_record_is_not_started() {
         .with_concurrency(4)
         .with_safety_margin(200 * MS)
         .with_abandon_margin(50 * MS);
-    let (result, probe) = run(config, &[None, Some(1), Some(1)], Some("g"), Some(400 * MS)).await;
+    let (result, probe) = run(
+        config,
+        &[None, Some(1), Some(1)],
+        Some("g"),
+        context(Some(400 * MS)),
+    )
+    .await;
     let error = result.unwrap_err();
-    assert_eq!(
-        error,
-        BatchError::AllRecordsFailed {
-            event_source: "sqs",
-            records: 3,
-            counts: OutcomeCounts {
-                abandoned: 1,
-                not_started: 2,
-                ..OutcomeCounts::default()
-            },
-        }
-    );
+    let counts = OutcomeCounts {
+        abandoned: 1,
+        not_started: 2,
+        ..OutcomeCounts::default()
+    };
+    assert_eq!(error, all_failed("sqs", 3, counts));
     assert_eq!(probe.started(), ["m0"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_already_past_starts_nothing() {
     let config = BatchConfig::new().with_all_failed(AllFailedPolicy::ReportEveryRecord);
-    let (result, probe) = run(config, &[Some(1); 3], None, Some(Duration::ZERO)).await;
+    let (result, probe) = run(config, &[Some(1); 3], None, context(Some(Duration::ZERO))).await;
     assert_eq!(result.unwrap(), names(0..3));
     assert!(probe.started().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_context_without_deadline_never_stops_for_time() {
-    let (result, probe) = run(BatchConfig::new(), &[Some(5_000); 3], None, None).await;
+    let (result, probe) = run(BatchConfig::new(), &[Some(5_000); 3], None, context(None)).await;
     assert_eq!(result.unwrap(), Vec::<String>::new());
     assert_eq!(probe.started(), names(0..3));
 }
@@ -224,7 +210,7 @@ async fn concurrency_is_bounded_and_groups_run_one_record_at_a_time() {
     for (concurrency, group, total, max_running) in cases {
         let begin = Instant::now();
         let config = BatchConfig::new().with_concurrency(concurrency);
-        let (result, probe) = run(config, &[Some(100); 6], group, None).await;
+        let (result, probe) = run(config, &[Some(100); 6], group, context(None)).await;
         assert_eq!(result.unwrap(), Vec::<String>::new());
         assert_eq!(begin.elapsed(), total, "{concurrency} {group:?}");
         assert_eq!(probe.max_running.load(Ordering::SeqCst), max_running);

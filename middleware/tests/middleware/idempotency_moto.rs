@@ -6,8 +6,6 @@
 //! parallel threads; none touches the process environment). DynamoDB calls are counted on the
 //! wire by an SDK interceptor, one attempt per call.
 
-mod idempotency_support;
-
 use std::{
     collections::BTreeMap,
     sync::{
@@ -17,10 +15,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
-use idempotency_support::{
+use crate::support::idempotency::{
     TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config, sdk_config_at,
 };
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use serde::{Deserialize, Serialize};
 use tern_middleware::idempotency::{
     Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyLayer, KeySelector,

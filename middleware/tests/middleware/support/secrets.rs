@@ -1,12 +1,7 @@
-//! Shared helpers of the secrets and parameters integration tests: an SDK configuration for
-//! moto, a counter of `GetSecretValue` calls, a handler reading a secret, an outage drill and a
-//! log buffer.
+//! Helpers of the secrets and parameters tests: an SDK configuration for moto, a counter of
+//! `GetSecretValue` calls, a handler reading a secret and an outage drill.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use aws_config::{SdkConfig, retry::RetryConfig};
 use aws_sdk_secretsmanager::{Client, config::Credentials};
@@ -121,6 +116,48 @@ pub async fn bridged_then_stale<S>(
     tern_testkit::faults::assert_plain_message(message);
 }
 
+/// An outage that begins with every value just fetched afresh at `refreshed_at`: `moto`
+/// stops; once the values expired the cached `value` is still served, and after twice `ttl`
+/// (past a grace period as long) the invocation fails as `error_type`. Returns that error.
+pub async fn stale_after_outage<S>(
+    service: &mut S,
+    moto: &mut Moto,
+    (refreshed_at, ttl): (Instant, Duration),
+    value: &str,
+    error_type: &str,
+) -> Diagnostic
+where
+    S: Service<LambdaEvent<()>, Response = String, Error = Diagnostic>,
+{
+    moto.stop();
+    sleep_until(refreshed_at + ttl + Duration::from_millis(100)).await;
+    assert_eq!(invoke(service).await.unwrap(), value);
+    sleep_until(refreshed_at + ttl * 2 + Duration::from_millis(300)).await;
+    let stale = invoke(service).await.unwrap_err();
+    assert_eq!(stale.error_type, error_type);
+    stale
+}
+
+/// The captured `logs` hold each of `expected`, and neither they nor any of `outputs` (errors,
+/// debug output) hold any of `values`.
+pub fn assert_logged_without(logs: &str, expected: &[&str], outputs: &[String], values: &[&str]) {
+    for expected in expected {
+        assert!(
+            logs.contains(expected),
+            "the logs lack `{expected}`:\n{logs}"
+        );
+    }
+    for value in values {
+        assert!(
+            !logs.contains(value),
+            "`{value}` leaked into the logs:\n{logs}"
+        );
+        for output in outputs {
+            assert!(!output.contains(value), "`{value}` leaked: {output}");
+        }
+    }
+}
+
 pub async fn sleep_until(instant: Instant) {
     tokio::time::sleep(instant.saturating_duration_since(Instant::now())).await;
 }
@@ -130,36 +167,4 @@ pub fn db_config(env: &[(&str, &str)], ttl: Duration) -> SecretsConfig {
         .unwrap()
         .with_secret("db", "DB_SECRET_ARN")
         .with_ttl(ttl)
-}
-
-/// A `MakeWriter` that appends every log line to a shared buffer.
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures every log line of this thread at TRACE until the guard is dropped.
-    pub fn trace() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }

@@ -1,9 +1,7 @@
-//! Shared helpers of the batch integration tests: events of every source, contexts with a
-//! deadline, reading a response's identifiers, quiet expected panics, and a log buffer.
-#![allow(dead_code)] // each test crate uses a different subset
+//! Helpers of the batch tests: events of every source, contexts with a deadline, reading a
+//! response's identifiers, and quiet expected panics.
 
 use std::{
-    io::Write,
     sync::{Arc, Mutex, Once},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -17,6 +15,7 @@ use aws_lambda_events::event::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::Serialize;
 use serde_dynamo::AttributeValue;
+use tern_middleware::batch::{BatchError, error::OutcomeCounts};
 use tern_runtime::{Context, LambdaEvent};
 
 pub const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
@@ -55,13 +54,22 @@ pub fn sqs_message(id: &str, body: &str, group: Option<&str>) -> SqsMessage {
     message
 }
 
+/// An event of type `E` whose record list (`records_of`) holds `records`.
+fn event_of<E: Default, R>(
+    records_of: fn(&mut E) -> &mut Vec<R>,
+    records: impl IntoIterator<Item = R>,
+    context: Context,
+) -> LambdaEvent<E> {
+    let mut event = E::default();
+    *records_of(&mut event) = records.into_iter().collect();
+    LambdaEvent::new(event, context)
+}
+
 pub fn sqs_event(
     records: impl IntoIterator<Item = SqsMessage>,
     context: Context,
 ) -> LambdaEvent<SqsEvent> {
-    let mut event = SqsEvent::default();
-    event.records = records.into_iter().collect();
-    LambdaEvent::new(event, context)
+    event_of(|event: &mut SqsEvent| &mut event.records, records, context)
 }
 
 pub fn kinesis_record(sequence: &str, partition_key: &str, data: &[u8]) -> KinesisEventRecord {
@@ -77,9 +85,11 @@ pub fn kinesis_event(
     records: impl IntoIterator<Item = KinesisEventRecord>,
     context: Context,
 ) -> LambdaEvent<KinesisEvent> {
-    let mut event = KinesisEvent::default();
-    event.records = records.into_iter().collect();
-    LambdaEvent::new(event, context)
+    event_of(
+        |event: &mut KinesisEvent| &mut event.records,
+        records,
+        context,
+    )
 }
 
 /// A stream record of the item `pk = key`, with `new_image` as its new image (empty: none).
@@ -112,9 +122,11 @@ pub fn dynamodb_event(
     records: impl IntoIterator<Item = EventRecord>,
     context: Context,
 ) -> LambdaEvent<DynamoDbEvent> {
-    let mut event = DynamoDbEvent::default();
-    event.records = records.into_iter().collect();
-    LambdaEvent::new(event, context)
+    event_of(
+        |event: &mut DynamoDbEvent| &mut event.records,
+        records,
+        context,
+    )
 }
 
 /// A Kafka record of `topic`-`partition` at `offset` whose value is `value` (base64-encoded
@@ -146,6 +158,23 @@ pub fn kafka_event(
         event.records.entry(key).or_default().push(record);
     }
     LambdaEvent::new(event, context)
+}
+
+/// The answer of a batch in which no record failed.
+pub const NO_FAILURES: &str = r#"{"batchItemFailures":[]}"#;
+
+/// A response as the runtime sends it: compact JSON.
+pub fn json(response: &impl Serialize) -> String {
+    serde_json::to_string(response).unwrap()
+}
+
+/// The error of a batch of `records` records of `event_source` that all failed, as `counts`.
+pub fn all_failed(event_source: &'static str, records: usize, counts: OutcomeCounts) -> BatchError {
+    BatchError::AllRecordsFailed {
+        event_source,
+        records,
+        counts,
+    }
 }
 
 /// The `itemIdentifier`s of a batch response, read back from its JSON (which must have
@@ -233,33 +262,4 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
-}
-
-/// Collects formatted log lines for assertions.
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    pub fn contents(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
