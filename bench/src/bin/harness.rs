@@ -79,7 +79,10 @@ fn options() -> Options {
         only: args.get("only").cloned(),
         previous: path("previous-full").map(|full| {
             let rev = args.get("previous-rev").cloned();
-            (full, rev.expect("--previous-rev REV names the --previous-full build"))
+            (
+                full,
+                rev.expect("--previous-rev REV names the --previous-full build"),
+            )
         }),
     }
 }
