@@ -68,20 +68,9 @@ pub enum RuntimeFlavor {
 }
 
 impl RuntimeFlavor {
-    /// `TERN_TOKIO_RUNTIME` (`current_thread` | `multi_thread`) if set, else `MultiThread` when
-    /// `AWS_LAMBDA_MAX_CONCURRENCY` > 1, else `CurrentThread`.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(&Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(&Env::from_vars(vars))
+    crate::env_constructors! {
+        /// `TERN_TOKIO_RUNTIME` (`current_thread` | `multi_thread`) if set, else `MultiThread` when
+        /// `AWS_LAMBDA_MAX_CONCURRENCY` > 1, else `CurrentThread`.
     }
 
     fn from(env: &Env) -> Result<Self, InitError> {

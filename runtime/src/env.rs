@@ -40,6 +40,31 @@ pub mod names;
 /// The longest part of a value quoted in an error message; longer values are cut with `…`.
 const QUOTED_CHARS: usize = 40;
 
+/// Defines a configuration type's `from_env` and `from_vars`, the one signature and error of
+/// every tern configuration, over its `fn from(env: &Env) -> Result<Self, InitError>`. The
+/// doc comments given document `from_env`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! env_constructors {
+    ($(#[doc = $doc:expr])*) => {
+        $(#[doc = $doc])*
+        pub fn from_env() -> ::core::result::Result<Self, $crate::InitError> {
+            Self::from(&$crate::env::Env::process())
+        }
+
+        /// Like [`from_env`](Self::from_env), reading `vars` instead of the process
+        /// environment.
+        pub fn from_vars<I, K, V>(vars: I) -> ::core::result::Result<Self, $crate::InitError>
+        where
+            I: IntoIterator<Item = (K, V)>,
+            K: Into<String>,
+            V: Into<String>,
+        {
+            Self::from(&$crate::env::Env::from_vars(vars))
+        }
+    };
+}
+
 /// Where configuration is read: the process environment, or a fixed set of variables (tests,
 /// embedding). Cheap to clone.
 #[derive(Clone, Default)]

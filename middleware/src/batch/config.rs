@@ -85,20 +85,9 @@ impl BatchConfig {
         }
     }
 
-    /// The defaults, overridden by the environment variables in the table above. A variable
-    /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(&Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(&Env::from_vars(vars))
+    tern_runtime::env_constructors! {
+        /// The defaults, overridden by the environment variables in the table above. A variable
+        /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
     }
 
     fn from(env: &Env) -> Result<Self, InitError> {

@@ -91,25 +91,15 @@ impl Settings {
 }
 
 /// The builder methods and getters of the shared settings, for a config type with a
-/// `settings: Settings` field and a `fn from(env: Env) -> Result<Self, InitError>`; the same
+/// `settings: Settings` field and a `fn from(env: &Env) -> Result<Self, InitError>`; the same
 /// names and documentation in every facility.
 macro_rules! cache_settings_builders {
     () => {
-        /// The defaults, overridden by the environment settings in the table above. A variable
-        /// that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error naming it.
-        pub fn from_env() -> Result<Self, tern_runtime::InitError> {
-            Self::from(tern_runtime::env::Env::process())
-        }
-
-        /// Like [`from_env`](Self::from_env), reading `vars` instead of the process
-        /// environment, both for the settings and for the variables the declarations name.
-        pub fn from_vars<I, K, V>(vars: I) -> Result<Self, tern_runtime::InitError>
-        where
-            I: IntoIterator<Item = (K, V)>,
-            K: Into<String>,
-            V: Into<String>,
-        {
-            Self::from(tern_runtime::env::Env::from_vars(vars))
+        tern_runtime::env_constructors! {
+            /// The defaults, overridden by the environment settings in the table above. A
+            /// variable that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error
+            /// naming it. `from_vars` reads its variables both for the settings and for the
+            /// variables the declarations name.
         }
 
         /// How long a fetched value is fresh (default 300 s).

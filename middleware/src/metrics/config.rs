@@ -101,22 +101,11 @@ impl MetricsConfig {
         }
     }
 
-    /// Reads the settings from the process environment (see the table above). Without a
-    /// namespace this is a `Runtime.MissingEnvironmentVariable` error naming
-    /// `TERN_METRICS_NAMESPACE`; a disabled flag other than `true`/`false` is a
-    /// `Runtime.InvalidEnvironmentVariable` one.
-    pub fn from_env() -> Result<Self, InitError> {
-        Self::from(&Env::process())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading `vars` instead of the process environment.
-    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, InitError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from(&Env::from_vars(vars))
+    tern_runtime::env_constructors! {
+        /// Reads the settings from the process environment (see the table above). Without a
+        /// namespace this is a `Runtime.MissingEnvironmentVariable` error naming
+        /// `TERN_METRICS_NAMESPACE`; a disabled flag other than `true`/`false` is a
+        /// `Runtime.InvalidEnvironmentVariable` one.
     }
 
     fn from(env: &Env) -> Result<Self, InitError> {

@@ -339,12 +339,12 @@ impl ParametersConfig {
         }
     }
 
-    fn from(env: Env) -> Result<Self, InitError> {
+    fn from(env: &Env) -> Result<Self, InitError> {
         let port = env.integer(APPCONFIG_PORT_ENV, 1..=u16::MAX)?;
         let poll_interval = env.seconds(APPCONFIG_POLL_INTERVAL_ENV, 1)?;
         Ok(Self {
             parameters: Vec::new(),
-            settings: Settings::from_env(env, &SETTING_NAMES)?,
+            settings: Settings::from_env(env.clone(), &SETTING_NAMES)?,
             appconfig_port: port.unwrap_or(DEFAULT_APPCONFIG_PORT),
             appconfig_poll_interval: poll_interval.unwrap_or(DEFAULT_APPCONFIG_POLL_INTERVAL),
         })

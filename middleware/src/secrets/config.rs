@@ -108,10 +108,10 @@ impl SecretsConfig {
         }
     }
 
-    fn from(env: Env) -> Result<Self, InitError> {
+    fn from(env: &Env) -> Result<Self, InitError> {
         Ok(Self {
             secrets: Vec::new(),
-            settings: Settings::from_env(env, &SETTING_NAMES)?,
+            settings: Settings::from_env(env.clone(), &SETTING_NAMES)?,
         })
     }
 
