@@ -191,16 +191,28 @@ template: venv $(CHECKOV_STAMP)
 # short; then driven through its event sources by local pollers, as Lambda would, with the
 # functions under the Runtime Interface Emulator and the FIFO function from the image `make
 # image` built. deploy-test also runs the unit tests of tools/localdeploy and the buildspec's and
-# README's `sam deploy` against moto up to the change set (tools/check_pipeline.py).
+# README's `sam deploy` against moto up to the change set, and the buildspec's build phase twice
+# on one commit (tools/check_pipeline.py).
 LOCAL_IMAGE_URI := 123456789012.dkr.ecr.us-east-1.amazonaws.com/tern-bootstrap:local
 deploy-local: venv sam-build image
 	$(VENV)/bin/python tools/deploy_local.py --template target/sam-build/template.yaml \
 		--parameter ImageUri=$(LOCAL_IMAGE_URI) --image $(LOCAL_IMAGE_URI)=$(IMAGE)
 
-deploy-test: venv sam-build image
+# The AWS CLI (v1, pinned) in a virtualenv of its own, as checkov has: check_pipeline.py runs the
+# buildspec's build phase with it against moto, twice on one commit (the ECR steps for real;
+# docker, make image and sam build stood in for), to prove a re-run succeeds without a push.
+AWSCLI_VENV  ?= $(VENV)/awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
+$(AWSCLI_STAMP): tools/awscli-requirements.txt tools/awscli-constraints.txt
+	@echo "==> installing the pinned AWS CLI into $(AWSCLI_VENV)"
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/awscli-requirements.txt -c tools/awscli-constraints.txt
+	touch $@
+
+deploy-test: venv sam-build image $(AWSCLI_STAMP)
 	$(VENV)/bin/python tools/test_localdeploy.py
 	$(VENV)/bin/python tools/test_deploy_local.py
-	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build
+	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build --aws-cli $(AWSCLI_VENV)/bin/aws
 
 # Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
 # pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
