@@ -17,6 +17,7 @@ export CARGO_TERM_COLOR ?= never
 
 help:
 	@echo "make demo   build the bootstrap and invoke every handler through the Lambda emulator"
+	@echo "            (SOURCES=deployed: through the deployed queues, stream, topic and bucket: make deploy-local)"
 	@echo "make test   lint, build the release bootstrap, run the whole test suite"
 	@echo "make bench  benchmarks against bare lambda_runtime and Powertools (BENCHMARKS.md)"
 	@echo "make layers the layer zips for x86_64 and arm64 (make layer ARCH=arm64 for one)"
@@ -269,8 +270,20 @@ bench: venv layer $(BENCH_PYVENV)/.installed $(BENCH_PREVIOUS_FULL)
 		--previous-full $(BENCH_PREVIOUS_FULL) --previous-rev $(BENCH_PREVIOUS_REV) \
 		--out target/bench/results.md
 
+# `make demo` invokes every handler directly through the emulator (testkit/src/bin/demo.rs).
+# `make demo SOURCES=deployed` is the demo through the deployed event sources instead: the
+# deploy-local flow, the sample events put on the queues, the stream, the topic and the bucket
+# of the application deployed into moto, and what each event source delivered printed.
+SOURCES ?= direct
+ifeq ($(SOURCES),deployed)
+demo: deploy-local
+else ifeq ($(SOURCES),direct)
 demo: venv build
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) cargo run --quiet --package tern-testkit --bin demo
+else
+demo:
+	@echo "make demo: SOURCES=$(SOURCES) is neither direct (the default) nor deployed"; exit 2
+endif
 
 clean:
 	cargo clean
