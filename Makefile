@@ -26,7 +26,8 @@ help:
 	@echo "make template  transform template.yaml and check it: cfn-lint, sam validate, least privilege, checkov"
 	@echo "make deploy-local  deploy the application into moto (CloudFormation), drive it through its queues,"
 	@echo "            stream, topic and bucket with the sample events, as Lambda would (the layer's bootstrap in the emulator)"
-	@echo "make deploy-test   the local deployment's tests, and the buildspec's and README's sam deploy against moto"
+	@echo "make deploy-test   the local deployment's tests, the buildspec's and README's sam deploy against moto,"
+	@echo "            and the buildspec's build phase run twice on one commit (the AWS CLI in $(AWSCLI_VENV))"
 
 venv: $(STAMP)
 
