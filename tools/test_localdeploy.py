@@ -7,6 +7,7 @@ Run by `make deploy-test` (part of `make test`): python tools/test_localdeploy.p
 """
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -372,9 +373,11 @@ class Demo(unittest.TestCase):
     deploy-local flow (events through the deployed sources). Dry runs: nothing is built."""
 
     def dry_run(self, *variables):
+        # Not the flags of a make this runs under (make deploy-test).
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "SOURCES")}
         run = subprocess.run(
             ["make", "--no-print-directory", "-n", "demo", *variables],
-            cwd=ROOT, capture_output=True, text=True, check=False,
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )
         return run.returncode, run.stdout + run.stderr
 
