@@ -17,6 +17,7 @@ export CARGO_TERM_COLOR ?= never
 
 help:
 	@echo "make demo   build the bootstrap and invoke every handler through the Lambda emulator"
+	@echo "            (SOURCES=deployed: through the deployed queues, stream, topic and bucket: make deploy-local)"
 	@echo "make test   lint, build the release bootstrap, run the whole test suite"
 	@echo "make bench  benchmarks against bare lambda_runtime and Powertools (BENCHMARKS.md)"
 	@echo "make layers the layer zips for x86_64 and arm64 (make layer ARCH=arm64 for one)"
@@ -25,7 +26,8 @@ help:
 	@echo "make template  transform template.yaml and check it: cfn-lint, sam validate, least privilege, checkov"
 	@echo "make deploy-local  deploy the application into moto (CloudFormation), drive it through its queues,"
 	@echo "            stream, topic and bucket with the sample events, as Lambda would (the layer's bootstrap in the emulator)"
-	@echo "make deploy-test   the local deployment's tests, and the buildspec's and README's sam deploy against moto"
+	@echo "make deploy-test   the local deployment's tests, the buildspec's and README's sam deploy against moto,"
+	@echo "            and the buildspec's build phase run twice on one commit (the AWS CLI in $(AWSCLI_VENV))"
 
 venv: $(STAMP)
 
@@ -191,16 +193,28 @@ template: venv $(CHECKOV_STAMP)
 # short; then driven through its event sources by local pollers, as Lambda would, with the
 # functions under the Runtime Interface Emulator and the FIFO function from the image `make
 # image` built. deploy-test also runs the unit tests of tools/localdeploy and the buildspec's and
-# README's `sam deploy` against moto up to the change set (tools/check_pipeline.py).
+# README's `sam deploy` against moto up to the change set, and the buildspec's build phase twice
+# on one commit (tools/check_pipeline.py).
 LOCAL_IMAGE_URI := 123456789012.dkr.ecr.us-east-1.amazonaws.com/tern-bootstrap:local
 deploy-local: venv sam-build image
 	$(VENV)/bin/python tools/deploy_local.py --template target/sam-build/template.yaml \
 		--parameter ImageUri=$(LOCAL_IMAGE_URI) --image $(LOCAL_IMAGE_URI)=$(IMAGE)
 
-deploy-test: venv sam-build image
+# The AWS CLI (v1, pinned) in a virtualenv of its own, as checkov has: check_pipeline.py runs the
+# buildspec's build phase with it against moto, twice on one commit (the ECR steps for real;
+# docker, make image and sam build stood in for), to prove a re-run succeeds without a push.
+AWSCLI_VENV  ?= $(VENV)/awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
+$(AWSCLI_STAMP): tools/awscli-requirements.txt tools/awscli-constraints.txt
+	@echo "==> installing the pinned AWS CLI into $(AWSCLI_VENV)"
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/awscli-requirements.txt -c tools/awscli-constraints.txt
+	touch $@
+
+deploy-test: venv sam-build image $(AWSCLI_STAMP)
 	$(VENV)/bin/python tools/test_localdeploy.py
 	$(VENV)/bin/python tools/test_deploy_local.py
-	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build
+	$(VENV)/bin/python tools/check_pipeline.py --built target/sam-build --aws-cli $(AWSCLI_VENV)/bin/aws
 
 # Supply chain: licences, banned crates and sources (crates.io only) per deny.toml, with a
 # pinned cargo-deny built into the virtualenv on first use (a few minutes on 2 cores).
@@ -257,8 +271,20 @@ bench: venv layer $(BENCH_PYVENV)/.installed $(BENCH_PREVIOUS_FULL)
 		--previous-full $(BENCH_PREVIOUS_FULL) --previous-rev $(BENCH_PREVIOUS_REV) \
 		--out target/bench/results.md
 
+# `make demo` invokes every handler directly through the emulator (testkit/src/bin/demo.rs).
+# `make demo SOURCES=deployed` is the demo through the deployed event sources instead: the
+# deploy-local flow, the sample events put on the queues, the stream, the topic and the bucket
+# of the application deployed into moto, and what each event source delivered printed.
+SOURCES ?= direct
+ifeq ($(SOURCES),deployed)
+demo: deploy-local
+else ifeq ($(SOURCES),direct)
 demo: venv build
 	TERN_BOOTSTRAP=$(abspath $(LAMBDA_DIR)/bootstrap/bootstrap) cargo run --quiet --package tern-testkit --bin demo
+else
+demo:
+	@echo "make demo: SOURCES=$(SOURCES) is neither direct (the default) nor deployed"; exit 2
+endif
 
 clean:
 	cargo clean

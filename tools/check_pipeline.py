@@ -1,6 +1,7 @@
 """The deployment commands of buildspec.yml and the README, checked as written.
 
     python tools/check_pipeline.py [--venv .venv] [--built target/sam-build]
+                                   [--aws-cli .venv/awscli/bin/aws]
 
 Static checks, on every command of the buildspec and of the README's shell blocks:
 - one region variable: every `aws` and `sam deploy` command passes `--region "$AWS_REGION"`,
@@ -16,6 +17,23 @@ Then both `sam deploy` commands run, as written plus `--no-execute-changeset`, a
 CloudFormation: SAM validates its arguments, uploads the `sam build` output and creates the
 change set, which must exist with the parameters the command gave. A negative control runs the
 buildspec's command without its image repository flag and expects SAM to refuse it.
+
+Re-runs of the same commit, proven: the buildspec's `build` phase, its commands as the YAML
+writes them, runs twice against moto with the real AWS CLI (pinned in its own virtualenv,
+tools/awscli-requirements.txt), so `aws sts get-caller-identity`, `aws ecr
+describe-repositories`/`create-repository`, `get-login-password` and the `describe-images` guard
+really run. What cannot run here is stood in for, exactly those commands, first on PATH
+(and as `.venv/bin/sam`, which the phase puts first for `sam build`): `docker` (login reads
+the password; `push` records the push and registers the tag in moto's ECR with `aws ecr
+put-image`, a manifest whose layer digest is the build's id, so a rebuilt image is a new
+image), `make` (only `make image IMAGE=...`: records a build with a fresh id) and `sam` (only
+`sam build`: records it and creates the build directory). Each run has a fresh checkout, home
+and image store, as a CodeBuild run has. Run 1 must create the repository (IMMUTABLE tags,
+scanOnPush) and push once; run 2 must exit 0, print that the image is already pushed and push
+nothing. The negative control runs the same phase with the `describe-images` guard removed (the
+push unconditional), for another commit: its second run must fail, moto's ECR refusing the
+second PutImage of the immutable tag (ImageAlreadyExistsException; moto 5.2.5 enforces
+IMMUTABLE on a different manifest for an existing tag).
 
 moto gaps met here: a stack created through a change set (how SAM creates its managed
 artifacts stack for --resolve-s3) reports no Outputs, so that stack is created beforehand with
@@ -91,6 +109,179 @@ def static_problems(where, commands):
     if "sam deploy" not in text:
         problems.append(f"{where}: no sam deploy")
     return problems
+
+
+STAND_INS = {
+    "docker": r"""#!/bin/bash
+# Stand-in for docker (tools/check_pipeline.py): records; `push` registers the tag in moto's ECR.
+set -euo pipefail
+printf 'docker %s\n' "$*" >> "$TERN_STANDIN_LOG"
+case "$1" in
+  login) cat >/dev/null ;;
+  push)
+    uri="$2"; tag="${uri##*:}"; repository="${uri#*/}"; repository="${repository%:*}"
+    build=$(cat "$TERN_STANDIN_IMAGES/$tag" 2>/dev/null) || { echo "stand-in docker: no local image $uri (make image did not build it)" >&2; exit 1; }
+    manifest='{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:'"$build"'"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":2,"digest":"sha256:'"$build"'"}]}'
+    aws ecr put-image --region "$AWS_REGION" --repository-name "$repository" --image-tag "$tag" --image-manifest "$manifest" >/dev/null
+    printf 'pushed %s\n' "$uri" >> "$TERN_STANDIN_LOG" ;;
+  *) echo "stand-in docker: unexpected: docker $*" >&2; exit 2 ;;
+esac
+""",
+    "make": r"""#!/bin/bash
+# Stand-in for make (tools/check_pipeline.py): only `make image IMAGE=<uri>`, a build recorded.
+set -euo pipefail
+printf 'make %s\n' "$*" >> "$TERN_STANDIN_LOG"
+[ "$#" = 2 ] && [ "$1" = image ] && [[ "$2" == IMAGE=* ]] || { echo "stand-in make: unexpected: make $*" >&2; exit 2; }
+uri="${2#IMAGE=}"
+mkdir -p "$TERN_STANDIN_IMAGES"
+head -c 32 /dev/urandom | sha256sum | cut -c1-64 > "$TERN_STANDIN_IMAGES/${uri##*:}"
+""",
+    "sam": r"""#!/bin/bash
+# Stand-in for sam (tools/check_pipeline.py): only `sam build ... --build-dir <dir>`.
+set -euo pipefail
+printf 'sam %s\n' "$*" >> "$TERN_STANDIN_LOG"
+[ "${1:-}" = build ] || { echo "stand-in sam: unexpected: sam $*" >&2; exit 2; }
+shift
+while [ "$#" -gt 0 ]; do
+  if [ "$1" = --build-dir ]; then mkdir -p "$2"; fi
+  shift
+done
+""",
+}
+
+
+def without_push_guard(commands):
+    """The phase with the describe-images guard removed: the push runs unconditionally."""
+    changed, found = [], False
+    for command in commands:
+        match = re.search(r"\bthen .*?; else (.*); fi\s*$", command)
+        if "aws ecr describe-images" in command and match:
+            changed.append(match.group(1))
+            found = True
+        else:
+            changed.append(command)
+    if not found:
+        raise ValueError("no `if aws ecr describe-images ...; then ...; else <push>; fi` command")
+    return changed
+
+
+class BuildPhase:
+    """Runs the buildspec's build phase against moto with the AWS CLI and the stand-ins; each
+    run in a fresh checkout (scratch directory), home and local image store."""
+
+    def __init__(self, aws_cli, endpoint, variables):
+        self.aws_bin = pathlib.Path(aws_cli).resolve().parent
+        self.endpoint = endpoint
+        self.variables = {k: str(v) for k, v in variables.items()}
+        self.scratch = tempfile.TemporaryDirectory(prefix="tern-build-phase-")
+        self.bin = pathlib.Path(self.scratch.name) / "stand-ins"
+        self.bin.mkdir()
+        for name, text in STAND_INS.items():
+            (self.bin / name).write_text(text)
+            (self.bin / name).chmod(0o755)
+        self.runs = 0
+
+    def run(self, commands, commit):
+        """Returns (status, output, the stand-ins' log lines, the checkout)."""
+        self.runs += 1
+        root = pathlib.Path(self.scratch.name) / f"run-{self.runs}"
+        work, home = root / "src", root / "home"
+        (work / ".venv/bin").mkdir(parents=True)
+        home.mkdir()
+        # The phase runs `PATH="$PWD/.venv/bin:$PATH" ... sam build`: the checkout's .venv.
+        (work / ".venv/bin/sam").symlink_to(self.bin / "sam")
+        log = root / "stand-ins.log"
+        log.touch()
+        environment = {
+            **self.variables,
+            "PATH": f"{self.bin}:{self.aws_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": commit,
+            "TERN_STANDIN_LOG": str(log),
+            "TERN_STANDIN_IMAGES": str(root / "images"),
+        }
+        run = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
+            cwd=work, env=environment, capture_output=True, text=True, check=False, timeout=300,
+        )
+        return run.returncode, run.stdout + run.stderr, log.read_text().splitlines(), work
+
+    def close(self):
+        self.scratch.cleanup()
+
+
+def left_image_uri(work):
+    """What the build phase left for post_build in .aws-sam/image-uri (None: nothing)."""
+    path = work / ".aws-sam/image-uri"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def rerun_problems(phase, ecr, commands, repository):
+    """The build phase twice on one commit: the repository created once (IMMUTABLE tags,
+    scanOnPush), the image pushed once, the second run successful without a push."""
+    problems = []
+    commit = "0123abcd"
+    image_uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}:{commit}"
+    if ecr.describe_repositories()["repositories"]:
+        problems.append("re-run: moto's ECR holds a repository before the first run")
+    status, output, log, work = phase.run(commands, commit)
+    if status != 0:
+        return problems + [f"re-run: the first build phase failed ({status}):\n{output[-3000:]}"]
+    repositories = ecr.describe_repositories()["repositories"]
+    settings = [
+        (r["repositoryName"], r["imageTagMutability"], r["imageScanningConfiguration"]["scanOnPush"])
+        for r in repositories
+    ]
+    if settings != [(repository, "IMMUTABLE", True)]:
+        problems.append(f"re-run: after the first run the repositories are {settings}, "
+                        f"expected [({repository!r}, 'IMMUTABLE', True)]")
+    pushes = [line for line in log if line.startswith("docker push")]
+    if pushes != [f"docker push {image_uri}"] or f"pushed {image_uri}" not in log:
+        problems.append(f"re-run: the first run pushed {pushes}, expected exactly {image_uri} once")
+    if f"make image IMAGE={image_uri}" not in log:
+        problems.append("re-run: the first run did not build the image (make image)")
+    tags = [t for d in ecr.describe_images(repositoryName=repository)["imageDetails"] for t in d.get("imageTags", [])]
+    if tags != [commit]:
+        problems.append(f"re-run: after the first run the repository holds tags {tags}, expected [{commit!r}]")
+    if left_image_uri(work) != image_uri:
+        problems.append(f"re-run: the first run did not leave .aws-sam/image-uri = {image_uri}")
+    status, output, log, work = phase.run(commands, commit)
+    if status != 0:
+        return problems + [f"re-run: the second build phase on the same commit failed ({status}):\n{output[-3000:]}"]
+    if f"{image_uri} is already pushed" not in output:
+        problems.append(f"re-run: the second run did not say {image_uri} is already pushed:\n{output[-1500:]}")
+    built = [line for line in log if line.startswith(("docker push", "make image", "pushed "))]
+    if built:
+        problems.append(f"re-run: the second run built or pushed again: {built}")
+    if not any(line.startswith("sam build") for line in log):
+        problems.append("re-run: the second run did not reach sam build")
+    if left_image_uri(work) != image_uri:
+        problems.append(f"re-run: the second run did not leave .aws-sam/image-uri = {image_uri}")
+    return problems
+
+
+def unguarded_problems(phase, commands, repository):
+    """Negative control: without the describe-images guard the second run of a commit fails
+    at the push (moto's ECR refuses a second PutImage of the immutable tag)."""
+    commit = "4567cdef"
+    image_uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}:{commit}"
+    try:
+        unguarded = without_push_guard(commands)
+    except ValueError as err:
+        return [f"negative control: {err}"]
+    status, output, log, _ = phase.run(unguarded, commit)
+    if status != 0 or f"pushed {image_uri}" not in log:
+        return [f"negative control: the first unguarded run did not push ({status}):\n{output[-1500:]}"]
+    status, output, log, _ = phase.run(unguarded, commit)
+    refused = "ImageAlreadyExistsException" in output and f"docker push {image_uri}" in log
+    if status == 0 or not refused or f"pushed {image_uri}" in log:
+        return [f"negative control: the second unguarded run was not refused at the push "
+                f"({status}):\n{output[-1500:]}"]
+    return []
 
 
 def sam_deploy(commands):
@@ -180,7 +371,12 @@ def main(argv=None):
     parser.add_argument("--built", default=str(ROOT / "target/sam-build"))
     parser.add_argument("--buildspec", default=str(ROOT / "buildspec.yml"))
     parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--aws-cli", default=str(ROOT / ".venv/awscli/bin/aws"))
     args = parser.parse_args(argv)
+    if not pathlib.Path(args.aws_cli).is_file():
+        print(f"pipeline: {args.aws_cli} is missing: `make deploy-test` installs it "
+              f"(tools/awscli-requirements.txt)")
+        return 1
     if not (pathlib.Path(args.built) / "template.yaml").is_file():
         print(f"pipeline: {args.built}/template.yaml is missing: run `make sam-build`")
         return 1
@@ -214,6 +410,15 @@ def main(argv=None):
                 f"({status}):\n{output[-1500:]}"
             )
         checks += 3
+        # The build phase, as written, twice on one commit; then without its push guard.
+        phase = BuildPhase(args.aws_cli, cloud.endpoint, variables)
+        try:
+            ecr = cloud.clients.client("ecr")
+            problems += rerun_problems(phase, ecr, phases["build"], variables["IMAGE_REPOSITORY"])
+            problems += unguarded_problems(phase, phases["build"], variables["IMAGE_REPOSITORY"])
+        finally:
+            phase.close()
+        checks += 2
     finally:
         cloud.close()
     for problem in problems:

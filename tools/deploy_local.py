@@ -11,10 +11,14 @@ sources, as in AWS but on this machine.
    layer's bootstrap; an image function from the local image --image maps its ImageUri to),
    starts the event sources as Lambda would poll and deliver them, puts the sample events of
    events/ on the queues, the stream, the topic and the bucket, and prints what became of
-   them, with the checks of tools/localdeploy/acceptance.py; then sends HTTP requests through
+   them: per event source, the invocations it made and the records in each (what the source
+   delivered to which function), then the checks of tools/localdeploy/acceptance.py, every SQS
+   and Kinesis batch within its mapping's BatchSize included; then sends HTTP requests through
    the deployed HTTP API to the api function (tools/localdeploy/orders_api.py, with API
    Gateway's request handling emulated by tools/localdeploy/httpapi.py). Exit status 1 if a
    check fails.
+
+`make demo SOURCES=deployed` runs this too: the demo through the deployed event sources.
 """
 
 import argparse
@@ -30,7 +34,7 @@ import samtemplate  # noqa: E402
 from localdeploy import acceptance, orders_api  # noqa: E402
 from localdeploy.aws import Clients, MotoServer  # noqa: E402
 from localdeploy.deployer import DeployError, Deployer  # noqa: E402
-from localdeploy.describe import describe  # noqa: E402
+from localdeploy.describe import Names, describe  # noqa: E402
 from localdeploy.functions import Functions  # noqa: E402
 from localdeploy.sources import EventSources  # noqa: E402
 
@@ -86,6 +90,18 @@ def print_deployment(stack, deployed):
         print(f"  {name} stages: {', '.join(api['Stages'])}")
     for name, url in deployed["function_urls"].items():
         print(f"  {name} -> {short(url['FunctionArn'])}: auth {url['AuthType']}")
+
+
+def print_deliveries(stack, invocations):
+    """What each event source delivered: per source and function, the invocations and their
+    records (the batch sizes, in order)."""
+    names = Names(stack)
+    found = acceptance.deliveries(invocations)
+    for (kind, source, function), sizes in found.items():
+        batches = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
+        print(f"  {kind:<8} {short(names(source))} -> "
+              f"{function}: {len(sizes)} invocations, {sum(sizes)} records (per invocation: {batches})")
+    return found
 
 
 def print_outcome(outcome):
@@ -158,6 +174,9 @@ def main(argv=None):
             api = orders_api.drive_api(clients, stack, functions)
         finally:
             functions.close()
+        print("==> what each event source delivered (source -> function: invocations, records)")
+        print_deliveries(stack, functions.invocations)
+        print("==> what became of the events")
         print_outcome(outcome)
         print_api(api)
         checks = [acceptance.orders_problems, acceptance.telemetry_problems,
@@ -165,6 +184,9 @@ def main(argv=None):
         if outcome.fifo is not None:
             checks.append(acceptance.fifo_problems)
         problems = [problem for check in checks for problem in check(outcome)]
+        problems += acceptance.batch_size_problems(
+            functions.invocations, acceptance.event_source_mappings(clients, stack)
+        )
         problems += orders_api.api_problems(api)
         for problem in problems:
             print(f"  PROBLEM {problem}")

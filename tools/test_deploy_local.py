@@ -10,6 +10,8 @@ through TERN_CONTAINER or podman); reads the deployed configuration back and com
 exact expectations; then puts the sample events on the queues, stream, topic and bucket and
 checks what the functions made of them (tools/localdeploy/acceptance.py). A negative control
 runs the orders again without ReportBatchItemFailures and checks that the checks catch the loss.
+Every SQS and Kinesis invocation must carry at most its mapping's BatchSize records, and every
+role's statements are compared exactly.
 Last, HTTP requests go through the deployed HTTP API (tools/localdeploy/httpapi.py stands in
 for API Gateway's request handling) to the api function (tools/localdeploy/orders_api.py).
 """
@@ -79,6 +81,7 @@ class LocalDeployment(unittest.TestCase):
         cls.control = acceptance.negative_control(clients, cls.stack, cls.functions, OPTIONS)
         controlled = time.monotonic()
         cls.api = orders_api.drive_api(clients, cls.stack, cls.functions)
+        cls.mappings = acceptance.event_source_mappings(clients, cls.stack)
         print(
             f"\ndeploy {deployed - started:.1f} s, event sources {driven - deployed:.1f} s, "
             f"negative control {controlled - driven:.1f} s, HTTP API {time.monotonic() - controlled:.1f} s",
@@ -412,49 +415,79 @@ class LocalDeployment(unittest.TestCase):
         )
 
     def test_each_role_grants_exactly_its_function_and_event_source(self):
+        # Every role's every statement, exactly: its log group, X-Ray, what its code calls on
+        # exactly its resources, its event source or on-failure destination; nothing managed.
         roles = self.deployed["roles"]
         self.assertEqual({name: r["ManagedPolicyArns"] for name, r in roles.items()},
                          {name: [] for name in roles})
+
+        def allow(actions, resource):
+            return {"Effect": "Allow", "Action": actions, "Resource": resource}
+
+        def policy(log_group, *statements):
+            return {
+                "Version": "2012-10-17",
+                "Statement": [
+                    allow(["logs:CreateLogStream", "logs:PutLogEvents"], "{" + log_group + ".Arn}"),
+                    *statements,
+                ],
+            }
+
+        xray = allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+        idempotency = allow(
+            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            "{IdempotencyTable.Arn}",
+        )
+        receive = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
         self.assertEqual(
-            roles["OrdersRole"]["Policies"],
+            {name: role["Policies"] for name, role in roles.items()},
             {
-                "orders": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                         "Resource": "{OrdersLogGroup.Arn}"},
-                        {"Effect": "Allow",
-                         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                         "Resource": "*"},
-                        {"Effect": "Allow", "Action": ["dynamodb:PutItem"],
-                         "Resource": "{OrdersTable.Arn}"},
-                        {"Effect": "Allow",
-                         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-                         "Resource": "{OrdersQueue.Arn}"},
-                    ],
-                }
+                "RoutingRole": {"routing": policy(
+                    "RoutingLogGroup",
+                    allow(["ssm:GetParameter"],
+                          "arn:aws:ssm:us-east-1:123456789012:parameter{RoutingRulesParameter}"),
+                    xray,
+                    allow(["s3:GetObject", "s3:GetObjectVersion"], "arn:aws:s3:::{IncomingBucket}/incoming/*"),
+                    allow(["s3:PutObject"],
+                          ["{DataBucket.Arn}/*", "{ImagesBucket.Arn}/*", "{UnsortedBucket.Arn}/*"]),
+                    idempotency,
+                    allow(["sqs:SendMessage"], "{RoutingFailureQueue.Arn}"),
+                )},
+                "OrdersRole": {"orders": policy(
+                    "OrdersLogGroup",
+                    xray,
+                    allow(["dynamodb:PutItem"], "{OrdersTable.Arn}"),
+                    allow(receive, "{OrdersQueue.Arn}"),
+                )},
+                "OrdersFifoRole": {"orders-fifo": policy(
+                    "OrdersFifoLogGroup",
+                    xray,
+                    allow(["dynamodb:PutItem"], "{OrdersTable.Arn}"),
+                    allow(receive, "{OrdersFifoQueue.Arn}"),
+                )},
+                "PaymentsRole": {"payments": policy(
+                    "PaymentsLogGroup",
+                    xray,
+                    allow(["secretsmanager:GetSecretValue"], "{SigningKeySecret}"),
+                    allow(["dynamodb:PutItem"], "{NotificationsTable.Arn}"),
+                    idempotency,
+                    allow(["sqs:SendMessage"], "{PaymentsFailureQueue.Arn}"),
+                )},
+                "TelemetryRole": {"telemetry": policy(
+                    "TelemetryLogGroup",
+                    xray,
+                    allow(["dynamodb:BatchWriteItem"], "{TelemetryTable.Arn}"),
+                    allow(["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+                           "kinesis:GetShardIterator", "kinesis:GetRecords"], "{TelemetryStream.Arn}"),
+                    allow(["sqs:SendMessage"], "{TelemetryFailureQueue.Arn}"),
+                )},
+                "ApiRole": {"api": policy(
+                    "ApiLogGroup",
+                    xray,
+                    allow(["dynamodb:PutItem", "dynamodb:GetItem"], "{OrdersTable.Arn}"),
+                    idempotency,
+                )},
             },
-        )
-        telemetry = roles["TelemetryRole"]["Policies"]["telemetry"]["Statement"]
-        self.assertEqual(
-            [(s["Action"], s["Resource"]) for s in telemetry[2:]],
-            [
-                (["dynamodb:BatchWriteItem"], "{TelemetryTable.Arn}"),
-                (["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
-                  "kinesis:GetShardIterator", "kinesis:GetRecords"], "{TelemetryStream.Arn}"),
-                (["sqs:SendMessage"], "{TelemetryFailureQueue.Arn}"),
-            ],
-        )
-        api = roles["ApiRole"]["Policies"]["api"]["Statement"]
-        self.assertEqual(
-            [(s["Effect"], s["Action"], s["Resource"]) for s in api],
-            [
-                ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], "{ApiLogGroup.Arn}"),
-                ("Allow", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
-                ("Allow", ["dynamodb:PutItem", "dynamodb:GetItem"], "{OrdersTable.Arn}"),
-                ("Allow", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem",
-                           "dynamodb:DeleteItem"], "{IdempotencyTable.Arn}"),
-            ],
         )
 
     def test_what_moto_cannot_create_went_through_the_service_apis(self):
@@ -519,6 +552,15 @@ class LocalDeployment(unittest.TestCase):
         self.assertEqual(self.api.answers["unrouted"].status, 404)
         # Four requests reached the function; the DELETE no route takes did not.
         self.assertEqual(len(self.api.events), 4)
+
+    def test_every_sqs_and_kinesis_batch_within_its_mappings_batch_size(self):
+        # Every invocation any SQS or Kinesis mapping made (the negative control's included)
+        # carried at most the mapping's BatchSize records, and each mapping made some.
+        self.assertEqual(acceptance.batch_size_problems(self.functions.invocations, self.mappings), [])
+        self.assertEqual(
+            sorted(lid for lid, _, _ in self.mappings),
+            ["OrdersFifoImageFunctionFifoOrders", "OrdersFunctionOrders", "TelemetryFunctionTelemetry"],
+        )
 
     def test_negative_control_without_report_batch_item_failures_loses_poison(self):
         # The same checks on the run without ReportBatchItemFailures: Lambda deleted the

@@ -1,20 +1,23 @@
 """Unit tests of the local deployment's pure parts: filter policies and notification filters,
 intrinsics, what an SQS or Kinesis response acknowledges, HTTP API bodies, routing and
-permissions, and the pipeline's static checks.
+permissions, the pipeline's static checks and its push-guard removal, the batch-size check and
+the per-source delivery summary, and `make demo`'s two ways.
 
 Run by `make deploy-test` (part of `make test`): python tools/test_localdeploy.py
 """
 
 import json
+import os
 import pathlib
 import re
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import check_pipeline  # noqa: E402
-from localdeploy import apiresources, completions, filters, httpapi, intrinsics, kinesis, sqs  # noqa: E402
+from localdeploy import acceptance, apiresources, completions, filters, httpapi, intrinsics, kinesis, sqs  # noqa: E402
 from localdeploy.aws import Clients  # noqa: E402
 from localdeploy.deployer import Context, DeployError, Deployer  # noqa: E402
 from localdeploy.functions import Invocation  # noqa: E402
@@ -287,6 +290,113 @@ class PipelineChecks(unittest.TestCase):
                 'X: the push is not skipped when the tag exists: docker push "$IMAGE_URI"',
             ],
         )
+
+    def test_the_push_guard_removed_leaves_the_push(self):
+        guarded = [
+            "X=1",
+            'if aws ecr describe-images --region "$AWS_REGION" --image-ids imageTag=t >/dev/null 2>&1; '
+            'then echo "$IMAGE_URI is already pushed"; else make image IMAGE="$IMAGE_URI" && docker push "$IMAGE_URI"; fi',
+        ]
+        self.assertEqual(
+            check_pipeline.without_push_guard(guarded),
+            ["X=1", 'make image IMAGE="$IMAGE_URI" && docker push "$IMAGE_URI"'],
+        )
+        with self.assertRaisesRegex(ValueError, "no `if aws ecr describe-images"):
+            check_pipeline.without_push_guard(["docker push x"])
+
+    def test_the_buildspec_build_phase_has_the_guard(self):
+        build = check_pipeline.buildspec_commands(ROOT / "buildspec.yml")["build"]
+        unguarded = check_pipeline.without_push_guard(build)
+        self.assertEqual(len(unguarded), len(build))
+        self.assertFalse(any("describe-images" in c for c in unguarded))
+
+
+SQS_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/telemetry"
+
+
+def sqs_invocation(records, arn=SQS_ARN, function="OrdersFunction"):
+    payload = {"Records": [{"eventSource": "aws:sqs", "eventSourceARN": arn, "body": "{}"}] * records}
+    return Invocation(function, payload, 200, "{}")
+
+
+class Batches(unittest.TestCase):
+    MAPPINGS = [("OrdersMapping", SQS_ARN, 3), ("TelemetryMapping", STREAM_ARN, 2)]
+
+    def kinesis_invocation(self, records):
+        payload = {"Records": [{"eventSource": "aws:kinesis", "eventSourceARN": STREAM_ARN}] * records}
+        return Invocation("TelemetryFunction", payload, 200, "{}")
+
+    def test_batches_within_batch_size_pass(self):
+        invocations = [sqs_invocation(3), sqs_invocation(1), self.kinesis_invocation(2)]
+        self.assertEqual(acceptance.batch_size_problems(invocations, self.MAPPINGS), [])
+
+    def test_a_batch_over_batch_size_is_a_problem(self):
+        invocations = [sqs_invocation(4), sqs_invocation(2), self.kinesis_invocation(3)]
+        self.assertEqual(
+            acceptance.batch_size_problems(invocations, self.MAPPINGS),
+            [
+                "OrdersMapping: 1 invocations carried more than BatchSize 3 records (4)",
+                "TelemetryMapping: 1 invocations carried more than BatchSize 2 records (3)",
+            ],
+        )
+
+    def test_a_mapping_without_invocations_is_a_problem(self):
+        self.assertEqual(
+            acceptance.batch_size_problems([sqs_invocation(1)], self.MAPPINGS),
+            ["TelemetryMapping: no invocation recorded, so its BatchSize went unchecked"],
+        )
+
+    def test_deliveries_grouped_by_source_and_function(self):
+        sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"TopicArn": "arn:topic"}}]}
+        s3 = {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "incoming"}}}] * 2}
+        http = {"version": "2.0", "routeKey": "GET /orders/{order_id}"}
+        invocations = [
+            sqs_invocation(2), Invocation("PaymentsFunction", sns, 200, ""), sqs_invocation(1),
+            Invocation("RoutingFunction", s3, 200, ""), Invocation("ApiFunction", http, 200, ""),
+        ]
+        self.assertEqual(
+            acceptance.deliveries(invocations),
+            {
+                ("sqs", SQS_ARN, "OrdersFunction"): [2, 1],
+                ("sns", "arn:topic", "PaymentsFunction"): [1],
+                ("s3", "incoming", "RoutingFunction"): [2],
+            },
+        )
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class Demo(unittest.TestCase):
+    """`make demo` invokes the handlers directly; `make demo SOURCES=deployed` runs the
+    deploy-local flow (events through the deployed sources). Dry runs: nothing is built."""
+
+    def dry_run(self, *variables):
+        # Not the flags of a make this runs under (make deploy-test).
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "SOURCES")}
+        run = subprocess.run(
+            ["make", "--no-print-directory", "-n", "demo", *variables],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        )
+        return run.returncode, run.stdout + run.stderr
+
+    def test_plain_demo_invokes_the_handlers_directly(self):
+        status, output = self.dry_run()
+        self.assertEqual(status, 0, output)
+        self.assertIn("cargo run --quiet --package tern-testkit --bin demo", output)
+        self.assertNotIn("tools/deploy_local.py", output)
+
+    def test_deployed_sources_run_the_local_deployment(self):
+        status, output = self.dry_run("SOURCES=deployed")
+        self.assertEqual(status, 0, output)
+        self.assertIn("tools/deploy_local.py --template target/sam-build/template.yaml", output)
+        self.assertIn("sam build", output)
+        self.assertNotIn("--bin demo", output)
+
+    def test_readme_documents_it(self):
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        self.assertTrue("make demo SOURCES=deployed" in readme, "README does not document make demo SOURCES=deployed")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,12 @@ expectations:
 - payments (topic): each accepted payment delivered twice and stored once; a message outside
   the subscription's filter policy never delivered; one the function refuses retried as the
   asynchronous invocation config says, then recorded in its on-failure destination;
-- objects (bucket): each object under the prefix routed; an object outside it never delivered.
+- objects (bucket): each object under the prefix routed; an object outside it never delivered;
+- batches (every SQS and Kinesis mapping): each invocation it made carried at most its BatchSize
+  records (`batch_size_problems`).
+
+`deliveries(invocations)` groups the recorded invocations by the event source that made them,
+for `make deploy-local` (and `make demo SOURCES=deployed`) to print.
 """
 
 import json
@@ -295,3 +300,60 @@ def negative_control(clients, stack, functions, options, timeout=60):
     finally:
         sources.stop()
     return run
+
+
+def source_of(payload):
+    """(kind, source) of the event source an invocation's event came from: ("sqs" | "kinesis",
+    the queue's or stream's ARN), ("sns", the topic ARN), ("s3", the bucket's name); None for
+    an event no event source made (an HTTP request, a direct invoke)."""
+    records = payload.get("Records") if isinstance(payload, dict) else None
+    if not records or not isinstance(records[0], dict):
+        return None
+    first = records[0]
+    if first.get("eventSource") in ("aws:sqs", "aws:kinesis"):
+        return first["eventSource"][4:], first["eventSourceARN"]
+    if first.get("EventSource") == "aws:sns":
+        return "sns", first["Sns"]["TopicArn"]
+    if first.get("eventSource") == "aws:s3":
+        return "s3", first["s3"]["bucket"]["name"]
+    return None
+
+
+def deliveries(invocations):
+    """{(kind, source, function): [records per invocation, ...]}, in order of first delivery."""
+    found = {}
+    for invocation in invocations:
+        source = source_of(invocation.payload)
+        if source is not None:
+            found.setdefault((*source, invocation.function), []).append(len(invocation.payload["Records"]))
+    return found
+
+
+def event_source_mappings(clients, stack):
+    """[(logical id, source ARN, BatchSize)] of the stack's event source mappings, as deployed."""
+    lam = clients.client("lambda")
+    found = []
+    for lid in stack.of_type("AWS::Lambda::EventSourceMapping"):
+        mapping = lam.get_event_source_mapping(UUID=stack.refs[lid])
+        found.append((lid, mapping["EventSourceArn"], mapping["BatchSize"]))
+    return found
+
+
+def batch_size_problems(invocations, mappings):
+    """Every invocation a mapping made carried at most the mapping's BatchSize records; a
+    mapping that made none is a problem too (the check would prove nothing)."""
+    sizes = {}
+    for invocation in invocations:
+        source = source_of(invocation.payload)
+        if source is not None and source[0] in ("sqs", "kinesis"):
+            sizes.setdefault(source[1], []).append(len(invocation.payload["Records"]))
+    problems = []
+    for lid, arn, batch_size in mappings:
+        delivered = sizes.get(arn, [])
+        if not delivered:
+            problems.append(f"{lid}: no invocation recorded, so its BatchSize went unchecked")
+        over = [n for n in delivered if n > batch_size]
+        if over:
+            problems.append(f"{lid}: {len(over)} invocations carried more than BatchSize "
+                            f"{batch_size} records ({', '.join(map(str, over))})")
+    return problems
