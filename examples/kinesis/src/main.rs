@@ -21,6 +21,38 @@
 //! - Configuration: `AUDIT_BUCKET` (the role needs `s3:PutObject` on `audit/*`);
 //!   `S3_FORCE_PATH_STYLE=true` for S3-compatible endpoints; the `TERN_BATCH_*` variables.
 //! - Sample event: `events/audit-events.json`.
+//!
+//! # The same archive from Kafka (Amazon MSK or self-managed)
+//!
+//! When the services write to a Kafka topic instead (the tenant as the record key, so that a
+//! tenant's events share a partition and keep their order), the archive stays as it is and
+//! these change:
+//!
+//! - Layer: `BatchLayer::kafka` instead of `BatchLayer::kinesis`. The record handler takes
+//!   `LambdaEvent<KafkaMessage<AuditEvent>>` (`tern_middleware::batch::decode::KafkaMessage`,
+//!   the `batch` feature's Kafka decoder): the record's value decoded from base64 JSON is in
+//!   `value` (so `archive.store(event.payload.value)`), next to `topic`, `partition`, `offset`,
+//!   `key` and `headers`.
+//! - What is reported: a failed record is `{"partition":"<topic>-<partition>","offset":<offset>}`
+//!   instead of its sequence number. Lambda resumes each partition from its lowest reported
+//!   offset, so the default (a failure stops the rest of the batch) holds for the same reason,
+//!   and `TERN_BATCH_FAILURE_SCOPE=key` stops the failed record's topic-partition instead of
+//!   its tenant's partition key.
+//! - Event source: `Type: MSK` with the cluster ARN as `Stream`, or `Type: SelfManagedKafka`
+//!   with `KafkaBootstrapServers` and the brokers' credentials in `SourceAccessConfigurations`;
+//!   `Topics: [<topic>]` and a `ConsumerGroupId` (Kinesis has neither); `StartingPosition`
+//!   `TRIM_HORIZON` or `LATEST`. `BatchSize` defaults to 100 for both, but
+//!   `MaximumBatchingWindowInSeconds` defaults to 500 ms for Kafka (0 for Kinesis).
+//!   `FunctionResponseTypes: [ReportBatchItemFailures]` as for Kinesis; the error handling
+//!   settings (`BisectBatchOnFunctionError`, `MaximumRetryAttempts`,
+//!   `MaximumRecordAgeInSeconds`; retries and record age are unlimited by default) apply to a
+//!   Kafka mapping only in provisioned mode (`ProvisionedPollerConfig`). The on-failure
+//!   destination (`DestinationConfig.OnFailure`) may be an SQS queue, an SNS topic, an S3
+//!   bucket or a Kafka topic of the same cluster.
+//! - Permissions: for MSK, the role needs the actions of the `AWSLambdaMSKExecutionRole`
+//!   managed policy (besides `s3:PutObject`).
+//!
+//! The root `template.yaml` sketches such a trigger next to its own `kinesis` function.
 
 use std::sync::Arc;
 

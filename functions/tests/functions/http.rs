@@ -506,6 +506,42 @@ fn sample(name: &str) -> String {
     tern_testkit::tools::event("api", name)
 }
 
+/// The `api` function's init errors, as `/runtime/init/error` reported them: the orders table
+/// is read first, then the idempotency table, each missing one named with what it must hold.
+#[test]
+fn api_init_errors_name_the_missing_table() {
+    let scenario = Scenario::start();
+    let without_orders = builder(&scenario, "api", vec![]).start();
+    let answer = without_orders.invoke(sample("1-http-api-create-order.json"));
+    assert_eq!(
+        (answer.status, answer.json()),
+        (
+            502,
+            json!({
+                "errorType": "Runtime.MissingEnvironmentVariable",
+                "errorMessage": "environment variable `ORDERS_TABLE` is not set; it must hold \
+                                 the DynamoDB table orders are written to"
+            })
+        )
+    );
+
+    let without_idempotency = builder(&scenario, "api", scenario.seed_sqs()).start();
+    let answer = without_idempotency.invoke(sample("1-http-api-create-order.json"));
+    assert_eq!(
+        (answer.status, answer.json()),
+        (
+            502,
+            json!({
+                "errorType": "Runtime.MissingEnvironmentVariable",
+                "errorMessage": "environment variable `TERN_IDEMPOTENCY_TABLE` is not set; it \
+                                 must hold the name of the DynamoDB table for idempotency \
+                                 records (partition key `id` of type S, TTL on `expiration`)"
+            })
+        )
+    );
+    assert_eq!(scenario.table_items(ORDERS_TABLE), Vec::<Value>::new());
+}
+
 const ORDER: &str = r#"{"order_id":"o-4001","customer_id":"c-9","currency":"EUR","items":[{"sku":"SKU-MUG","quantity":3,"unit_price_cents":899}]}"#;
 
 #[test]

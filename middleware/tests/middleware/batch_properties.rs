@@ -8,10 +8,17 @@
 //! one that failed; with the whole-batch scope on an ordered source, no record started after
 //! the first failure. Where the outcome does not depend on timing, the reported set also equals
 //! the one a simple reference model of the rules computes.
+//!
+//! The deadline properties add random handler durations, time left and margins on Tokio's
+//! paused clock: a record starts only while at least the safety margin is left, a success is
+//! acknowledged only when it completed before the abandon margin, every record not completed is
+//! reported, and at concurrency 1 the report equals the one a sequential model of the timeline
+//! computes.
 
 use std::{
     cell::RefCell,
     collections::{BTreeMap, BTreeSet, HashSet},
+    time::Duration,
 };
 
 use crate::support::batch::*;
@@ -21,7 +28,8 @@ use serde_dynamo::AttributeValue;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchError, BatchLayer, FailureScope, decode::KafkaMessage,
 };
-use tern_runtime::{Error, LambdaEvent};
+use tern_runtime::{Context, Error, LambdaEvent};
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +70,36 @@ struct Case {
     concurrency: usize,
     scope: Option<FailureScope>,
     report_all: bool,
+    /// Handler durations and the invocation's time limits; `None`: no deadline, no sleeping.
+    timing: Option<Timing>,
+}
+
+/// Virtual time in ticks. Every duration is a whole number of ticks and the deadline is half a
+/// tick past a tick, so no record ends exactly at a margin, whatever the few wall-clock
+/// milliseconds between building the context and the batch reading it.
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+struct Timing {
+    /// Ticks each record's handler works before it answers, by position.
+    work: Vec<u32>,
+    /// Whole ticks left when the batch starts (plus half a tick).
+    remaining: u32,
+    /// Safety margin in ticks.
+    safety: u32,
+    /// Abandon margin in ticks, as configured (the batch caps it at the safety margin).
+    abandon: u32,
+}
+
+impl Timing {
+    fn abandon(&self) -> u32 {
+        self.abandon.min(self.safety)
+    }
+
+    /// The deadline's distance from the batch's start.
+    fn deadline(&self) -> Duration {
+        TICK * self.remaining + TICK / 2
+    }
 }
 
 impl Case {
@@ -77,7 +115,24 @@ impl Case {
         if self.report_all {
             config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
         }
+        if let Some(timing) = &self.timing {
+            config = config
+                .with_safety_margin(TICK * timing.safety)
+                .with_abandon_margin(TICK * timing.abandon);
+        }
         config
+    }
+
+    /// The invocation's context: a deadline when the case is timed.
+    fn context(&self) -> Context {
+        context(self.timing.as_ref().map(Timing::deadline))
+    }
+
+    /// How long record `seq`'s handler works.
+    fn work(&self, seq: usize) -> Duration {
+        self.timing
+            .as_ref()
+            .map_or(Duration::ZERO, |timing| TICK * timing.work[seq])
     }
 }
 
@@ -114,7 +169,30 @@ fn case(
             concurrency,
             scope,
             report_all,
+            timing: None,
         })
+}
+
+/// A case with random handler durations (0..=3 ticks), time left (0..=12 ticks) and margins
+/// (safety 0..=3 ticks, abandon 0..=3 ticks).
+fn timed_case(
+    source: impl Strategy<Value = Source>,
+    concurrency: impl Strategy<Value = usize>,
+) -> impl Strategy<Value = Case> {
+    case(source, concurrency).prop_flat_map(|case| {
+        let work = prop::collection::vec(0u32..=3, case.records.len());
+        (Just(case), work, 0u32..=12, 0u32..=3, 0u32..=3).prop_map(
+            |(case, work, remaining, safety, abandon)| Case {
+                timing: Some(Timing {
+                    work,
+                    remaining,
+                    safety,
+                    abandon,
+                }),
+                ..case
+            },
+        )
+    })
 }
 
 /// The records the rules require to be reported under `scope`, when that does not depend on
@@ -163,10 +241,13 @@ enum Ran {
 thread_local! {
     // The batch runs on this thread (a current-thread runtime, nothing spawned).
     static RAN: RefCell<Vec<Ran>> = const { RefCell::new(Vec::new()) };
+    // When each entry of `RAN` was logged, on Tokio's clock.
+    static AT: RefCell<Vec<Instant>> = const { RefCell::new(Vec::new()) };
 }
 
 fn ran(event: Ran) {
     RAN.with(|log| log.borrow_mut().push(event));
+    AT.with(|at| at.borrow_mut().push(Instant::now()));
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,12 +255,14 @@ fn ran(event: Ran) {
 struct Cmd {
     seq: usize,
     behaviour: String,
+    work_ms: u64,
 }
 
 #[derive(Deserialize)]
 struct CmdFields {
     seq: usize,
     behaviour: String,
+    work_ms: u64,
 }
 
 /// A poison record is well-formed JSON its type refuses, so the decoder's failure is logged.
@@ -194,15 +277,20 @@ impl TryFrom<CmdFields> for Cmd {
         Ok(Cmd {
             seq: fields.seq,
             behaviour: fields.behaviour,
+            work_ms: fields.work_ms,
         })
     }
 }
 
 async fn handle(cmd: Cmd) -> Result<(), Error> {
     ran(Ran::Started(cmd.seq));
-    // Interleave records differently depending on their position.
-    for _ in 0..cmd.seq % 3 {
-        tokio::task::yield_now().await;
+    if cmd.work_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(cmd.work_ms)).await;
+    } else {
+        // Interleave records differently depending on their position.
+        for _ in 0..cmd.seq % 3 {
+            tokio::task::yield_now().await;
+        }
     }
     match cmd.behaviour.as_str() {
         "ok" => {
@@ -230,9 +318,23 @@ fn name(behaviour: Behaviour) -> &'static str {
     }
 }
 
-/// The record's JSON.
-fn json(seq: usize, behaviour: Behaviour) -> String {
-    format!(r#"{{"seq":{seq},"behaviour":"{}"}}"#, name(behaviour))
+/// The record's JSON: its position, behaviour and how long its handler works.
+fn json(seq: usize, behaviour: Behaviour, work: Duration) -> String {
+    format!(
+        r#"{{"seq":{seq},"behaviour":"{}","work_ms":{}}}"#,
+        name(behaviour),
+        work.as_millis()
+    )
+}
+
+/// Kafka topic-partition of a key: two topics, partitions 0.. in each.
+fn topic_partition(key: u8) -> (&'static str, i64) {
+    let topic = if key.is_multiple_of(2) {
+        "orders"
+    } else {
+        "returns"
+    };
+    (topic, i64::from(key / 2))
 }
 
 /// Runs the case through the batch service; the response's ids as positions.
@@ -247,11 +349,11 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
             let messages = records.map(|(seq, (key, behaviour))| {
                 sqs_message(
                     &seq.to_string(),
-                    &json(seq, *behaviour),
+                    &json(seq, *behaviour, case.work(seq)),
                     group(*key).as_deref(),
                 )
             });
-            let event = sqs_event(messages, context(None));
+            let event = sqs_event(messages, case.context());
             let response = BatchLayer::sqs(config)
                 .service_fn(handler)
                 .oneshot(event)
@@ -260,10 +362,10 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
         }
         Source::Kinesis => {
             let records = records.map(|(seq, (key, behaviour))| {
-                let data = json(seq, *behaviour);
+                let data = json(seq, *behaviour, case.work(seq));
                 kinesis_record(&seq.to_string(), &format!("key-{key}"), data.as_bytes())
             });
-            let event = kinesis_event(records, context(None));
+            let event = kinesis_event(records, case.context());
             let response = BatchLayer::kinesis(config)
                 .service_fn(handler)
                 .oneshot(event)
@@ -279,10 +381,14 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                     &[
                         ("seq", AttributeValue::N(seq.to_string())),
                         ("behaviour", AttributeValue::S(behaviour)),
+                        (
+                            "work_ms",
+                            AttributeValue::N(case.work(seq).as_millis().to_string()),
+                        ),
                     ],
                 )
             });
-            let event = dynamodb_event(records, context(None));
+            let event = dynamodb_event(records, case.context());
             let handler = move |event: LambdaEvent<Option<Cmd>>| {
                 handler(LambdaEvent::new(
                     event.payload.expect("every record has a new image"),
@@ -296,25 +402,30 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
             reported_ids(&response)
         }
         Source::Kafka => {
-            // Partition = key, offset = position: `normalized` made positions run in
-            // partition, then offset order, the order a Kafka batch runs in.
+            // Topic-partition from the key, offset = position: `normalized` made positions
+            // run in topic, partition, then offset order, the order a Kafka batch runs in.
             let records = records.map(|(seq, (key, behaviour))| {
-                let data = json(seq, *behaviour);
-                kafka_record("orders", i64::from(*key), seq as i64, data.as_bytes())
+                let data = json(seq, *behaviour, case.work(seq));
+                let (topic, partition) = topic_partition(*key);
+                kafka_record(topic, partition, seq as i64, data.as_bytes())
             });
-            let event = kafka_event(records, context(None));
+            let event = kafka_event(records, case.context());
             let expected_key = |seq: usize| format!("key-{seq}").into_bytes();
             let handler = move |event: LambdaEvent<KafkaMessage<Cmd>>| {
                 let message = event.payload;
                 let seq = message.value.seq;
                 // Metadata that does not match fails the record, and so the check.
                 let metadata = (
-                    message.topic.as_str(),
+                    (message.topic.as_str(), message.partition),
                     message.offset,
                     message.key.as_deref(),
                 );
-                let wrong = metadata != ("orders", seq as i64, Some(&expected_key(seq)[..]))
-                    || message.partition != i64::from(case.records[seq].0);
+                let expected = (
+                    topic_partition(case.records[seq].0),
+                    seq as i64,
+                    Some(&expected_key(seq)[..]),
+                );
+                let wrong = metadata != expected;
                 async move {
                     if wrong {
                         ran(Ran::Failed(seq));
@@ -329,8 +440,9 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                 .await?;
             let reported = kafka_reported(&response);
             for (partition, offset) in &reported {
-                let key = case.records[usize::try_from(*offset).unwrap()].0;
-                assert_eq!(*partition, format!("orders-{key}"));
+                let (topic, number) =
+                    topic_partition(case.records[usize::try_from(*offset).unwrap()].0);
+                assert_eq!(*partition, format!("{topic}-{number}"));
             }
             reported
                 .into_iter()
@@ -341,12 +453,17 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
     Ok(ids.iter().map(|id| id.parse().unwrap()).collect())
 }
 
-/// Kafka runs partitions in partition order: sort the records by key (stable) so that
-/// positions are that order.
+/// Kafka runs records in topic, then partition order: sort the records (stable) so that
+/// positions are that order, their durations with them.
 fn normalized(case: &Case) -> Case {
     let mut case = case.clone();
     if case.source == Source::Kafka {
-        case.records.sort_by_key(|(key, _)| *key);
+        let mut order: Vec<usize> = (0..case.records.len()).collect();
+        order.sort_by_key(|&i| topic_partition(case.records[i].0));
+        case.records = order.iter().map(|&i| case.records[i]).collect();
+        if let Some(timing) = &mut case.timing {
+            timing.work = order.iter().map(|&i| timing.work[i]).collect();
+        }
     }
     case
 }
@@ -355,12 +472,23 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     quiet_expected_panics();
     let case = &normalized(case);
     RAN.with(|log| log.borrow_mut().clear());
+    AT.with(|at| at.borrow_mut().clear());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(case.timing.is_some())
         .build()
         .unwrap();
-    let result = runtime.block_on(run(case));
+    let (result, elapsed, begin) = runtime.block_on(async {
+        let begin = Instant::now();
+        let result = run(case).await;
+        (result, begin.elapsed(), begin)
+    });
     let log = RAN.with(|log| log.take());
+    let at: Vec<Duration> = AT
+        .with(|at| at.take())
+        .into_iter()
+        .map(|at| at - begin)
+        .collect();
 
     let all: BTreeSet<usize> = (0..case.records.len()).collect();
     let succeeded: BTreeSet<usize> = log
@@ -389,13 +517,19 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         }
         Err(other) => prop_assert!(false, "unexpected error {other}"),
     }
-    match reference_model(case, case.scope()) {
-        Some(model) => prop_assert_eq!(&expected, &model),
+    let per_key = reference_model(case, FailureScope::OrderingKey).unwrap();
+    match (&case.timing, reference_model(case, case.scope())) {
+        (None, Some(model)) => prop_assert_eq!(&expected, &model),
         // Batch scope with concurrency: which other keys were already running when the first
         // failure came depends on timing, but every key is stopped at its own first failure.
-        None => {
-            let per_key = reference_model(case, FailureScope::OrderingKey).unwrap();
+        (None, None) => prop_assert!(per_key.is_subset(&expected), "{per_key:?} {expected:?}"),
+        // With a deadline too: time only adds to what is reported.
+        (Some(timing), _) => {
             prop_assert!(per_key.is_subset(&expected), "{per_key:?} {expected:?}");
+            check_time(case, timing, &log, &at, elapsed)?;
+            if case.concurrency == 1 {
+                prop_assert_eq!(&expected, &sequential_model(case, timing));
+            }
         }
     }
     if case.source.ordered() {
@@ -405,6 +539,134 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// Records a failure stops without running: the rest of its lane (on an ordered source) and,
+/// with the whole-batch scope, every record not started.
+fn stopped_by_failure(case: &Case, log: &[Ran], seq: usize) -> bool {
+    if !case.source.ordered() {
+        return false;
+    }
+    let failed = log.iter().filter_map(|ran| match *ran {
+        Ran::Failed(seq) | Ran::Poison(seq) => Some(seq),
+        Ran::Started(_) | Ran::Succeeded(_) => None,
+    });
+    let key = case.records[seq].0;
+    match case.scope() {
+        FailureScope::Batch => failed.count() > 0,
+        FailureScope::OrderingKey => failed
+            .filter(|&failed| failed < seq)
+            .any(|failed| case.records[failed].0 == key),
+    }
+}
+
+/// The deadline rules on the paused clock (`at[i]`: when `log[i]` happened, from the batch's
+/// start; `elapsed`: when the batch answered). All work is whole ticks and the deadline half a
+/// tick past `remaining` ticks, so "at least the safety margin is left at `t`" is
+/// `t + safety <= remaining` in ticks, and "before the abandon margin" `t + abandon <= remaining`.
+fn check_time(
+    case: &Case,
+    timing: &Timing,
+    log: &[Ran],
+    at: &[Duration],
+    elapsed: Duration,
+) -> Result<(), TestCaseError> {
+    let whole = TICK * timing.remaining;
+    let safety = TICK * timing.safety;
+    let abandon = TICK * timing.abandon();
+    // The answer leaves by the abandon margin (the timer fires on a whole millisecond).
+    let latest = timing.deadline().saturating_sub(abandon) + Duration::from_millis(2);
+    prop_assert!(
+        elapsed <= latest,
+        "answered at {elapsed:?}, after {latest:?}"
+    );
+    let mut started = BTreeMap::new();
+    let mut answered = BTreeSet::new();
+    let mut decoded = BTreeSet::new();
+    for (ran, &at) in log.iter().zip(at) {
+        match *ran {
+            Ran::Started(seq) => {
+                prop_assert!(at + safety <= whole, "{seq} started at {at:?}");
+                started.insert(seq, at);
+            }
+            Ran::Succeeded(seq) | Ran::Failed(seq) => {
+                // The handler answered after its work, and a success before the abandon margin.
+                let ends = started
+                    .get(&seq)
+                    .map(|&start: &Duration| start + case.work(seq));
+                prop_assert_eq!(Some(at), ends, "record {}", seq);
+                if matches!(ran, Ran::Succeeded(_)) {
+                    prop_assert!(at + abandon <= whole, "{seq} succeeded at {at:?}");
+                }
+                answered.insert(seq);
+            }
+            Ran::Poison(seq) => {
+                prop_assert!(at + safety <= whole, "{seq} decoded at {at:?}");
+                decoded.insert(seq);
+            }
+        }
+    }
+    for seq in 0..case.records.len() {
+        match started.get(&seq) {
+            // Dropped at the abandon margin: its work would have gone past it.
+            Some(&start) if !answered.contains(&seq) => prop_assert!(
+                start + case.work(seq) + abandon > whole,
+                "{seq} was dropped, yet its work ends in time"
+            ),
+            Some(_) => {}
+            // Never started nor decoded: a failure stopped it, or time did (less than the
+            // safety margin was left when the batch ended).
+            None if !decoded.contains(&seq) && !stopped_by_failure(case, log, seq) => {
+                prop_assert!(
+                    elapsed + safety > whole,
+                    "{seq} did not start, though the batch ended at {elapsed:?}"
+                );
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// At concurrency 1 the timeline is exact: records run one after another in position order.
+/// The positions reported: a failure stops its key (and the batch, with the whole-batch scope
+/// on an ordered source); a record that would start with less than the safety margin left, or
+/// whose work would end past the abandon margin, stops the batch there.
+fn sequential_model(case: &Case, timing: &Timing) -> BTreeSet<usize> {
+    let ordered = case.source.ordered();
+    let mut now = 0;
+    let mut stopped_keys = HashSet::new();
+    let mut stopped = false;
+    let mut reported = BTreeSet::new();
+    for (seq, &(key, behaviour)) in case.records.iter().enumerate() {
+        if stopped || (ordered && stopped_keys.contains(&key)) {
+            reported.insert(seq);
+            continue;
+        }
+        if now + timing.safety > timing.remaining {
+            stopped = true;
+            reported.insert(seq);
+            continue;
+        }
+        if behaviour != Behaviour::Poison {
+            let end = now + timing.work[seq];
+            if end + timing.abandon() > timing.remaining {
+                stopped = true;
+                reported.insert(seq);
+                continue;
+            }
+            now = end;
+            if behaviour == Behaviour::Ok {
+                continue;
+            }
+        }
+        reported.insert(seq);
+        if ordered {
+            stopped_keys.insert(key);
+            stopped |= case.scope() == FailureScope::Batch;
+        }
+    }
+    reported
 }
 
 /// Within a key, one record at a time, in order, up to its first failure at the latest.
@@ -507,6 +769,33 @@ proptest! {
             Just(8usize),
         )
     ) {
+        check(&case)?;
+    }
+
+    /// Issue #23: the deadline, for every source at concurrency 1..=8: random handler
+    /// durations, time left and margins (`check_time`; exact at concurrency 1).
+    #[test]
+    fn deadline_standard_sqs(case in timed_case(Just(Source::SqsStandard), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
+    fn deadline_fifo_sqs(case in timed_case(Just(Source::SqsFifo), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
+    fn deadline_kinesis(case in timed_case(Just(Source::Kinesis), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
+    fn deadline_dynamodb(case in timed_case(Just(Source::DynamoDb), 1usize..=8)) {
+        check(&case)?;
+    }
+
+    #[test]
+    fn deadline_kafka(case in timed_case(Just(Source::Kafka), 1usize..=8)) {
         check(&case)?;
     }
 
