@@ -778,6 +778,40 @@ fn warn_fetch_failed<K: Keyed, V>(noun: Noun, entry: &Entry<K, V>, error: &Fetch
     );
 }
 
+/// `From` conversions of a facility's error (an enum with `MissingEnv { env_var, purpose }`
+/// and `InvalidEnv { env_var, reason }` variants, `error_type()` and `fetch_error()`) into the
+/// runtime's init error (a missing or bad variable as the runtime's own, anything else through
+/// [`init_error`]) and into a `Diagnostic`.
+macro_rules! facility_error_conversions {
+    ($error:ident) => {
+        impl From<$error> for tern_runtime::InitError {
+            fn from(error: $error) -> Self {
+                match error {
+                    $error::MissingEnv { env_var, purpose } => Self::MissingEnv {
+                        name: env_var,
+                        purpose,
+                    },
+                    $error::InvalidEnv { env_var, reason } => Self::InvalidEnv {
+                        name: env_var,
+                        reason,
+                    },
+                    error => {
+                        crate::cache::init_error(error.error_type(), &error, error.fetch_error())
+                    }
+                }
+            }
+        }
+
+        impl From<$error> for lambda_runtime::Diagnostic {
+            fn from(error: $error) -> Self {
+                crate::diagnostic(error.error_type(), &error)
+            }
+        }
+    };
+}
+
+pub(crate) use facility_error_conversions;
+
 /// A facility's error as an init error: its `errorType` and message, the fetch error as its
 /// `source()`.
 pub(crate) fn init_error(

@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use lambda_runtime::Diagnostic;
-use tern_runtime::InitError;
-
 pub use crate::cache::{FetchError, FetchErrorKind};
 
 /// Errors of the parameters middleware.
 ///
 /// Each variant has a stable [`error_type`](Self::error_type) (`Parameters.*`), reported as
-/// `errorType` both at init (through [`InitError`]) and per invocation (through
-/// [`Diagnostic`]). Messages name the parameter, its environment variable and id, and say
+/// `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per invocation (through
+/// [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the parameter, its environment variable and id, and say
 /// what to fix; they never contain the value of a secure parameter.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -229,24 +226,4 @@ impl ParametersError {
     }
 }
 
-impl From<ParametersError> for InitError {
-    fn from(error: ParametersError) -> Self {
-        match error {
-            ParametersError::MissingEnv { env_var, purpose } => InitError::MissingEnv {
-                name: env_var,
-                purpose,
-            },
-            ParametersError::InvalidEnv { env_var, reason } => InitError::InvalidEnv {
-                name: env_var,
-                reason,
-            },
-            error => crate::cache::init_error(error.error_type(), &error, error.fetch_error()),
-        }
-    }
-}
-
-impl From<ParametersError> for Diagnostic {
-    fn from(error: ParametersError) -> Self {
-        crate::diagnostic(error.error_type(), &error)
-    }
-}
+crate::cache::facility_error_conversions!(ParametersError);

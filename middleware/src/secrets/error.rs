@@ -2,9 +2,6 @@
 
 use std::{fmt, time::Duration};
 
-use lambda_runtime::Diagnostic;
-use tern_runtime::InitError;
-
 use crate::cache::Fault;
 pub use crate::cache::{FetchError, FetchErrorKind};
 
@@ -32,8 +29,8 @@ impl fmt::Display for JsonFieldProblem {
 /// Errors of the secrets middleware.
 ///
 /// Each variant has a stable [`error_type`](Self::error_type) (`Secrets.*`), reported as
-/// `errorType` both at init (through [`InitError`]) and per invocation (through
-/// [`Diagnostic`]). Messages name the secret, its environment variable and id, and say what to
+/// `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per invocation (through
+/// [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the secret, its environment variable and id, and say what to
 /// fix; they never contain a secret value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -279,32 +276,14 @@ impl SecretsError {
     }
 }
 
-impl From<SecretsError> for InitError {
-    fn from(error: SecretsError) -> Self {
-        match error {
-            SecretsError::MissingEnv { env_var, purpose } => InitError::MissingEnv {
-                name: env_var,
-                purpose,
-            },
-            SecretsError::InvalidEnv { env_var, reason } => InitError::InvalidEnv {
-                name: env_var,
-                reason,
-            },
-            error => crate::cache::init_error(error.error_type(), &error, error.fetch_error()),
-        }
-    }
-}
-
-impl From<SecretsError> for Diagnostic {
-    fn from(error: SecretsError) -> Self {
-        crate::diagnostic(error.error_type(), &error)
-    }
-}
+crate::cache::facility_error_conversions!(SecretsError);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use std::error::Error as _;
+    use tern_runtime::InitError;
 
     #[test]
     fn fetch_errors_map_to_variants_and_stable_types() {
