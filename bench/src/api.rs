@@ -1,13 +1,13 @@
 //! The `api` function against a bare `lambda_http` function serving the same axum router.
 //!
 //! Both serve [`tern_functions::api::router`]: the same routes, the same order store and the
-//! same Idempotency-Key layer on DynamoDB tables in moto. tern's side is the one bootstrap with
-//! every handler registered (`tern-bench-api`, `tern_functions::bootstrap()`, run as `api`);
-//! the bare side is `lambda_http::run` on a current-thread Tokio runtime with lambda_runtime's
+//! same Idempotency-Key layer on DynamoDB tables in moto. tern's side is the `api` handler
+//! registered alone on tern's runtime (`tern-bench-api`, run as `api`), the function a team
+//! serving one HTTP API builds; the bare side is `lambda_http::run` on a current-thread Tokio runtime with lambda_runtime's
 //! default subscriber (`tern-bench-bare-api`). tern's side runs without a metrics namespace
 //! (the bare function writes no metrics), and once more with one, as the template deploys it
-//! (one EMF line per invocation). When the shipped static bootstrap is given, it runs as a
-//! fourth implementation. Each has tables of its own (same schema, same size).
+//! (one EMF line per invocation). When the shipped static bootstrap (every example handler
+//! registered) is given, it runs as a fourth implementation. Each has tables of its own (same schema, same size).
 //!
 //! The requests are HTTP API (payload 2.0) events, the template's front door, alternated within
 //! every run:
@@ -105,7 +105,7 @@ pub fn functions(
     };
     let mut functions = vec![
         function(
-            "tern `api` handler (the bootstrap's registry, release build)",
+            "tern `api` handler (registered alone on tern's runtime, release build)",
             bin_dir.join("tern-bench-api"),
             &["api"],
             "tern",
