@@ -12,9 +12,9 @@ fn handlers() -> Vec<&'static str> {
     tern_functions::bootstrap().handler_names()
 }
 
-/// The ways a log level reaches the runtime: `AWS_LAMBDA_LOG_LEVEL` at every level that logs
-/// lambda_runtime's lines or not, and `RUST_LOG` alone, as a plain level and as a directive
-/// for lambda_runtime only (an `EnvFilter`).
+/// The ways a log level reaches the runtime: `AWS_LAMBDA_LOG_LEVEL` at TRACE (where
+/// lambda_runtime 1.5 would log the raw body), DEBUG and INFO; and `RUST_LOG` alone, as a plain
+/// level and as a directive for lambda_runtime only (which the runtime hands to `EnvFilter`).
 const LOG_SETTINGS: [(&str, &str); 5] = [
     ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
     ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
