@@ -132,7 +132,7 @@ lint:
 # feature, tern-middleware with none, each feature alone, and all; then each example with exactly
 # the features of its own manifest (a workspace build unifies features, which would hide a
 # missing one). clippy, so that a warning in any one combination fails too; check mode, quick.
-MIDDLEWARE_FEATURES := batch idempotency jmespath dynamodb secrets secretsmanager metrics http
+MIDDLEWARE_FEATURES := batch idempotency jmespath dynamodb secrets secretsmanager parameters ssm metrics http
 EXAMPLES := $(patsubst examples/%/Cargo.toml,%,$(wildcard examples/*/Cargo.toml))
 .PHONY: features docs package
 features:
@@ -150,10 +150,9 @@ features:
 			|| { echo "examples/$$example does not build with the features its Cargo.toml names"; exit 1; }; \
 	done
 
-# Rustdoc warnings (broken or private links, missing docs) fail. tern-functions (not published)
-# is left out while the docs of its kinesis module link a private item (`batch_config`).
+# Rustdoc warnings (broken or private links, missing docs) fail, in every crate of the workspace.
 docs:
-	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude tern-functions
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace
 
 # The two crates as crates.io would get them (target/package/*.crate): manifests, versions of
 # the path dependencies, the files packaged. --no-verify: verification builds both from their

@@ -11,8 +11,10 @@
 //! resumes the shard from the lowest reported sequence number, and because items are keyed by
 //! reading, writing a redelivered reading again is harmless.
 //!
-//! A bad reading stops only its own device's records (failure scope `key`, unless
-//! `TERN_BATCH_FAILURE_SCOPE` says otherwise): see [`batch_config`].
+//! A bad reading stops only its own device's records ([`FailureScope::OrderingKey`], failure
+//! scope `key`, unless `TERN_BATCH_FAILURE_SCOPE` says otherwise): writes are keyed by reading,
+//! so records of other devices that Lambda redelivers are rewritten harmlessly, and one broken
+//! sensor does not hold up the rest.
 //!
 //! Configuration: `TELEMETRY_TABLE` (partition key `reading_id`, S); the `TERN_BATCH_*`
 //! variables of the batch layer.

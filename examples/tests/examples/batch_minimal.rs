@@ -1,12 +1,25 @@
-//! `examples/batch-minimal`: the order gate on the batch layer alone.
+//! `examples/batch-minimal`: the order gate on the batch layer alone, built with only the
+//! features its own manifest names (no AWS SDK, no TLS), as a team builds it.
 
 use tern_testkit::Emulator;
 
-use crate::support::{event, example, failed_record, failures, log_line, poison_record};
+use crate::support::{
+    event, example_with_own_features, failed_record, failures, log_line, poison_record,
+};
 
 #[test]
 fn accepts_good_orders_and_reports_the_poison_pill_and_the_rejected_order() {
-    let function = Emulator::builder(example!("batch-minimal")).start();
+    let binary = example_with_own_features("batch-minimal");
+    // The binary under test is the minimal one: no code of the SDK or of a TLS stack in it
+    // (its symbols would name them; the workspace-built `example-batch-minimal` has both).
+    let bytes = std::fs::read(&binary).expect("read the binary");
+    for linked in ["aws_sdk_", "aws_smithy_", "aws_config", "rustls"] {
+        let found = bytes
+            .windows(linked.len())
+            .any(|window| window == linked.as_bytes());
+        assert!(!found, "{linked} in {}", binary.display());
+    }
+    let function = Emulator::builder(&binary).start();
     let answer = function.invoke(event("batch-minimal", "/events/sqs/1-orders.json"));
     assert_eq!(
         answer.body,

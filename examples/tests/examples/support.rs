@@ -1,6 +1,9 @@
 //! What the example tests share: the binaries, the sample events, the emulator.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use tern_testkit::{Emulator, EmulatorBuilder, Scenario, tools::workspace_root};
 
@@ -11,6 +14,37 @@ macro_rules! example {
     };
 }
 pub(crate) use example;
+
+/// The example `examples/<name>/` built as a team builds it: its own package
+/// (`tern-example-<name>`) alone, so with exactly the features its Cargo.toml names. The
+/// [`example!`] binaries are built with the union of every example's dependencies and
+/// features, which would hide a feature the example needs but does not name. Built into a
+/// target directory of its own (cargo locks the one these tests run from), without debug info
+/// or incremental state, as the README snippet's test builds.
+pub fn example_with_own_features(name: &str) -> PathBuf {
+    let package = format!("tern-example-{name}");
+    let target = workspace_root().join("target/examples-own-features");
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--locked", "--offline", "--quiet", "--package"])
+        .arg(&package)
+        .arg("--bin")
+        .arg(&package)
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(workspace_root())
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0")
+        .output()
+        .unwrap_or_else(|err| panic!("cargo build --package {package}: {err}"));
+    assert!(
+        built.status.success(),
+        "{package} does not build with its own features:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let binary = target.join("debug").join(&package);
+    assert!(binary.is_file(), "no binary {}", binary.display());
+    binary
+}
 
 /// `examples/<example>/events/<file>`, or for a path starting with `/`, that file of the
 /// repository (`/events/sqs/1-orders.json`).

@@ -7,7 +7,21 @@ use tern_testkit::{Emulator, Scenario, scenario::NOTIFICATIONS_TABLE};
 
 use crate::support::{self, LOG_WAIT, bootstrap, builder, seed_s3_idempotent, seeded};
 
-const HANDLERS: [&str; 7] = ["echo", "s3", "sns", "sqs", "kinesis", "kafka", "api"];
+/// Every handler the `bootstrap` registers, from its registry (a new handler cannot be missed).
+fn handlers() -> Vec<&'static str> {
+    tern_functions::bootstrap().handler_names()
+}
+
+/// The ways a log level reaches the runtime: `AWS_LAMBDA_LOG_LEVEL` at TRACE (where
+/// lambda_runtime 1.5 would log the raw body), DEBUG and INFO; and `RUST_LOG` alone, as a plain
+/// level and as a directive for lambda_runtime only (which the runtime hands to `EnvFilter`).
+const LOG_SETTINGS: [(&str, &str); 5] = [
+    ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+    ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+    ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+    ("RUST_LOG", "trace"),
+    ("RUST_LOG", "lambda_runtime=trace"),
+];
 
 /// Events that are not UTF-8: a stray byte at the top level, inside a field no handler knows,
 /// and a surrogate encoded as UTF-8 bytes (CESU-8, which UTF-8 forbids).
@@ -26,20 +40,56 @@ fn not_utf8(handler: &str) -> [Vec<u8>; 3] {
 
 /// One valid event per handler, to prove the process still serves after the bad ones.
 fn valid(handler: &str) -> String {
-    tern_testkit::tools::first_event(handler)
+    match handler {
+        // No sample events of its own: an HTTP API request for its echo route.
+        "http-echo" => json!({
+            "version": "2.0",
+            "routeKey": "GET /echo/{name}",
+            "rawPath": "/echo/tern",
+            "rawQueryString": "",
+            "headers": {"host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "a1b2c3d4e5",
+                "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+                "http": {
+                    "method": "GET",
+                    "path": "/echo/tern",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.10",
+                    "userAgent": "curl/8.5.0"
+                },
+                "requestId": "hostile-1",
+                "routeKey": "GET /echo/{name}",
+                "stage": "$default",
+                "time": "04/Dec/2026:14:51:56 +0000",
+                "timeEpoch": 1796309516000_u64
+            },
+            "isBase64Encoded": false
+        })
+        .to_string(),
+        _ => tern_testkit::tools::first_event(handler),
+    }
 }
 
 #[test]
 fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_survives() {
     let scenario = Scenario::start();
     let env = scenario.seed_every_handler();
-    for level in ["TRACE", "DEBUG", "INFO"] {
-        for handler in HANDLERS {
+    let handlers = handlers();
+    assert!(handlers.contains(&"http-echo"), "{handlers:?}");
+    for (variable, value) in LOG_SETTINGS {
+        let level = format!("{variable}={value}");
+        for &handler in &handlers {
             let function = builder(&scenario, handler, env.clone())
-                .env("AWS_LAMBDA_LOG_LEVEL", level)
+                .env(variable, value)
                 .start();
             let warm = function.invoke(valid(handler));
             assert_eq!(warm.error_type(), None, "{level} {handler}: {}", warm.body);
+            if handler == "http-echo" {
+                // Routed, not a 404: the event is one the handler serves.
+                assert_eq!(warm.json()["statusCode"], 200, "{level}: {}", warm.body);
+            }
             let pid = function.runtime_pid().expect("runtime is running");
             for (index, event) in not_utf8(handler).iter().enumerate() {
                 let got = function.invoke(event);
@@ -64,7 +114,7 @@ fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_
                      withheld), expected one of `message`, `fail`, `delay_ms` at line 1 column 21"
                 }
                 // lambda_http reads every field to tell the event kind apart.
-                "api" => {
+                "api" | "http-echo" => {
                     "the event does not match the handler's input type: invalid unicode code \
                      point at line 1 column 23"
                 }
