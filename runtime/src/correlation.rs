@@ -5,9 +5,16 @@
 //! says it can carry (an API Gateway or ALB request, SQS records), else none and the request id
 //! stands in. The read stops as soon as it has what it looks for, and skips every value on the
 //! way without building it, so a type with nothing to look for costs nothing and an SQS batch
-//! costs a look at its first record.
+//! costs a look at its first record. Before that, a search of the raw bytes for the member names
+//! the paths need settles most events that carry no id at all (see [`Correlation::find`]).
 
-use std::{borrow::Cow, fmt, sync::Arc};
+use std::{
+    borrow::Cow,
+    fmt,
+    sync::{Arc, LazyLock},
+};
+
+use memchr::memmem::Finder;
 
 use serde::{
     Deserializer,
@@ -41,6 +48,9 @@ const MAX_LEN: usize = 256;
 pub struct Correlation {
     /// Paths into the event, the first found wins; empty for the request id.
     paths: Arc<[Path]>,
+    /// Per path, a member name it needs, as it must appear in the raw event (quoted), when
+    /// the path has one that JSON can spell only that way or with a `\u` escape.
+    needles: Arc<[Option<Finder<'static>>]>,
 }
 
 type Path = Box<[Step]>;
@@ -136,12 +146,28 @@ impl Correlation {
     fn paths(paths: impl IntoIterator<Item = Path>) -> Self {
         let paths: Arc<[Path]> = paths.into_iter().collect();
         debug_assert!(paths.len() <= 8, "paths are tracked in a u8");
-        Self { paths }
+        let needles = paths.iter().map(|path| needle(path)).collect();
+        Self { paths, needles }
+    }
+
+    /// Whether no path can be in `event`: each needs a member name that the raw bytes do not
+    /// hold, quoted, and there is no `\u` escape that could spell it otherwise.
+    ///
+    /// Most events carry no correlation id (an SQS batch without the attribute): a search of
+    /// the bytes (memchr's SIMD substring search) settles them for ~1,000 instructions, where
+    /// reading the first record's JSON costs ~12,000 (callgrind, the 10-record SQS batch of
+    /// `make bench`; BENCHMARKS.md "Session 11").
+    fn absent_from(&self, event: &[u8]) -> bool {
+        self.needles.iter().all(|needle| {
+            needle
+                .as_ref()
+                .is_some_and(|needle| needle.find(event).is_none())
+        }) && UNICODE_ESCAPE.find(event).is_none()
     }
 
     /// The correlation id in `event` (the raw invocation body), if its source finds one.
     pub(crate) fn find<'a>(&self, event: &'a [u8]) -> Option<Cow<'a, str>> {
-        if self.paths.is_empty() {
+        if self.paths.is_empty() || self.absent_from(event) {
             return None;
         }
         let mut found: [Option<Cow<'a, str>>; 8] = Default::default();
@@ -171,6 +197,32 @@ const HTTP_PATHS: [&[Step]; 3] = [
         Step::Index(0),
     ],
 ];
+
+/// The only way JSON can spell a plain member name other than as itself.
+static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
+
+/// The member name of `path` to look for in the raw event, quoted: the most telling one that
+/// JSON can write only as itself or with a `\u` escape (no quote, backslash, `/` or control
+/// character). A pointer token or SQS attribute name comes before a fixed name (the attribute
+/// `correlation_id` rather than `stringValue`); a token that is a number is left out, as it may
+/// be an array index.
+fn needle(path: &[Step]) -> Option<Finder<'static>> {
+    let plain = |name: &&str| {
+        !name
+            .bytes()
+            .any(|b| b < 0x20 || matches!(b, b'"' | b'\\' | b'/'))
+    };
+    let tokens = path.iter().rev().filter_map(|step| match step {
+        Step::Token(token) if token.parse::<usize>().is_err() => Some(&**token),
+        _ => None,
+    });
+    let keys = path.iter().rev().filter_map(|step| match step {
+        Step::Key(name) => Some(*name),
+        _ => None,
+    });
+    let name = tokens.chain(keys).find(plain)?;
+    Some(Finder::new(format!("\"{name}\"").as_bytes()).into_owned())
+}
 
 /// SQS's rules for a message attribute name (what `SendMessage` accepts).
 fn is_sqs_attribute_name(name: &str) -> bool {
@@ -579,6 +631,83 @@ mod tests {
                 .as_deref(),
             Some("r-7")
         );
+    }
+
+    /// The search of the raw bytes only ever skips events that cannot hold the id: the names a
+    /// path needs written with `\u` escapes are still found, a name with `/` (which JSON may
+    /// write as `\/`) and numeric tokens (array indexes) are never searched for, and an event
+    /// that does not name the member settles without a read.
+    #[test]
+    fn the_byte_search_never_hides_an_id() {
+        let sqs = Correlation::sqs_attribute("correlation_id");
+        let pointer = |p: &str| Correlation::pointer(p).unwrap();
+        let raw = |correlation: &Correlation, event: &str| {
+            correlation.find(event.as_bytes()).map(Cow::into_owned)
+        };
+        let cases: [(&str, Correlation, &str, Option<&str>); 9] = [
+            (
+                "an escaped attribute name",
+                sqs.clone(),
+                r#"{"Records":[{"messageAttributes":{"correlation\u005fid":{"stringValue":"c-1"}}}]}"#,
+                Some("c-1"),
+            ),
+            (
+                "the attribute name spelled out",
+                sqs.clone(),
+                r#"{"Records":[{"messageAttributes":{"correlation_id":{"stringValue":"c-2"}}}]}"#,
+                Some("c-2"),
+            ),
+            (
+                "no such attribute",
+                sqs.clone(),
+                r#"{"Records":[{"messageAttributes":{"trace":{"stringValue":"c-3"}}}]}"#,
+                None,
+            ),
+            (
+                "the name only as a value",
+                sqs.clone(),
+                r#"{"Records":[{"body":"correlation_id","messageAttributes":{}}]}"#,
+                None,
+            ),
+            (
+                "a token with a slash",
+                pointer("/a~1b"),
+                r#"{"a\/b":"s-1"}"#,
+                Some("s-1"),
+            ),
+            (
+                "a token with a slash, plain",
+                pointer("/a~1b"),
+                r#"{"a/b":"s-2"}"#,
+                Some("s-2"),
+            ),
+            ("an index token", pointer("/0"), r#"["i-1"]"#, Some("i-1")),
+            (
+                "an escaped key",
+                pointer("/detail/id"),
+                r#"{"detail":{"\u0069d":"p-1"}}"#,
+                Some("p-1"),
+            ),
+            (
+                "a missing key",
+                pointer("/detail/id"),
+                r#"{"detail":{"ref":"p-2"}}"#,
+                None,
+            ),
+        ];
+        for (what, correlation, event, expected) in cases {
+            assert_eq!(raw(&correlation, event).as_deref(), expected, "{what}");
+        }
+        // The needles chosen: the attribute over `stringValue`, nothing for a slash or an index.
+        let needles = |c: &Correlation| c.needles.iter().map(Option::is_some).collect::<Vec<_>>();
+        assert_eq!(needles(&sqs), [true]);
+        assert!(
+            sqs.absent_from(br#"{"Records":[{"messageAttributes":{"a":{"stringValue":"x"}}}]}"#)
+        );
+        assert!(!sqs.absent_from(br#"{"x":"correlation\u005fid"}"#));
+        assert_eq!(needles(&pointer("/a~1b")), [false]);
+        assert_eq!(needles(&pointer("/0")), [false]);
+        assert_eq!(needles(&Correlation::http()), [true, true, true]);
     }
 
     #[test]
