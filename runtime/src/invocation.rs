@@ -382,14 +382,12 @@ where
             let correlation_id = correlation.as_deref().unwrap_or(&ctx.request_id);
             // All fields are given at creation: recording one later would make the JSON field
             // formatter render the span's fields again. `None` values are left out of lines.
-            // Strings as `&str`, not `%` (Display): the formatter escapes them straight into
-            // the span's fields, without formatting machinery.
             let span = tracing::info_span!(
                 "invocation",
-                requestId = ctx.request_id.as_str(),
+                requestId = %ctx.request_id,
                 correlation_id,
                 tenant_id = ctx.tenant_id.as_deref(),
-                function_name = ctx.env_config.function_name.as_str(),
+                function_name = %ctx.env_config.function_name,
                 cold_start,
                 xray_trace_id = ctx.xray_trace_id.as_deref(),
             );
