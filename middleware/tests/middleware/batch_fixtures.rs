@@ -17,7 +17,7 @@ use tern_middleware::batch::{
     source::{BatchSource, Sqs},
 };
 use tern_runtime::{Error, LambdaEvent};
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 const SQS_EVENT: &str = include_str!("../fixtures/example-sqs-event.json");
 const SQS_BATCH_RESPONSE: &str = include_str!("../fixtures/example-sqs-batch-response.json");
@@ -49,7 +49,7 @@ async fn accept_json(_: LambdaEvent<serde_json::Value>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The answer of `layer` with `handler` to the event `payload`.
+/// [`run_batch`] on the event `payload`, with no deadline.
 async fn run<Src: BatchSource, D, F>(
     layer: BatchLayer<Src, D>,
     handler: F,
@@ -59,8 +59,7 @@ where
     BatchService<ServiceFn<F>, Src, D>:
         Service<LambdaEvent<Src::Event>, Response = Src::Response, Error = BatchError>,
 {
-    let event = LambdaEvent::new(payload, context(None));
-    layer.service_fn(handler).oneshot(event).await
+    run_batch(layer, handler, LambdaEvent::new(payload, context(None))).await
 }
 
 /// [`run`] on a sample event, decoded from its JSON exactly as the runtime decodes it.

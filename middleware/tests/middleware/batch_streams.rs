@@ -28,18 +28,14 @@ async fn run_kinesis(
         };
         (reading.n, outcome)
     });
-    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
     let event = kinesis_event(
         records
             .iter()
             .map(|(sequence, key, data)| kinesis_record(sequence, key, data.as_bytes())),
         context(None),
     );
-    let response = BatchLayer::kinesis(config)
-        .service_fn(handler)
-        .oneshot(event)
-        .await
-        .unwrap();
+    let layer = BatchLayer::kinesis(config.with_all_failed(AllFailedPolicy::ReportEveryRecord));
+    let response = run_batch(layer, handler, event).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (reported_ids(&response), seen)
 }
@@ -178,7 +174,6 @@ async fn run_kafka(
         );
         (seen, outcome)
     });
-    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
     let event = kafka_event(
         records.iter().map(|(partition, offset, value)| {
             let mut record = kafka_record("payments", *partition, *offset, value.as_bytes());
@@ -190,11 +185,8 @@ async fn run_kafka(
         }),
         context(None),
     );
-    let response = BatchLayer::kafka(config)
-        .service_fn(handler)
-        .oneshot(event)
-        .await
-        .unwrap();
+    let layer = BatchLayer::kafka(config.with_all_failed(AllFailedPolicy::ReportEveryRecord));
+    let response = run_batch(layer, handler, event).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (kafka_reported(&response), seen)
 }

@@ -14,10 +14,14 @@ use aws_lambda_events::event::{
     sqs::{SqsEvent, SqsMessage},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use lambda_runtime::tower::util::ServiceFn;
 use serde::Serialize;
 use serde_dynamo::AttributeValue;
-use tern_middleware::batch::{BatchError, error::OutcomeCounts};
+use tern_middleware::batch::{
+    BatchError, BatchLayer, BatchService, error::OutcomeCounts, source::BatchSource,
+};
 use tern_runtime::{Context, LambdaEvent};
+use tower::{Service, ServiceExt};
 
 pub const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
 pub const STANDARD_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
@@ -139,6 +143,19 @@ pub fn kafka_event(
         event.records.entry(key).or_default().push(record);
     }
     LambdaEvent::new(event, context)
+}
+
+/// The answer of `layer` with `handler` to `event`.
+pub async fn run_batch<Src: BatchSource, D, F>(
+    layer: BatchLayer<Src, D>,
+    handler: F,
+    event: LambdaEvent<Src::Event>,
+) -> Result<Src::Response, BatchError>
+where
+    BatchService<ServiceFn<F>, Src, D>:
+        Service<LambdaEvent<Src::Event>, Response = Src::Response, Error = BatchError>,
+{
+    layer.service_fn(handler).oneshot(event).await
 }
 
 /// The answer of a batch in which no record failed.
