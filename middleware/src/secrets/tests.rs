@@ -52,6 +52,12 @@ async fn settle() {
     }
 }
 
+/// Lets `time` pass, then the refresh tasks it woke run.
+async fn pass(time: Duration) {
+    advance(time).await;
+    settle().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn steady_state_serves_from_cache_and_refreshes_once_ahead_of_expiry() {
     let (secrets, script) = load(&db_config(), [Step::Value("v2", secs(2))]).await;
@@ -75,8 +81,7 @@ async fn steady_state_serves_from_cache_and_refreshes_once_ahead_of_expiry() {
         settle().await;
     }
     assert_eq!(script.calls(), 2);
-    advance(secs(2)).await;
-    settle().await;
+    pass(secs(2)).await;
     assert_eq!(text(&secrets), "v2");
     assert_eq!(script.calls(), 2);
     // v2 is aged from when it was asked for (t = 9 s): fresh until t = 18 s.
@@ -167,15 +172,13 @@ async fn an_attempt_frozen_past_its_timeout_is_not_held_against_the_value() {
 
     // The environment is frozen for 10 minutes with the fetch in flight; on thaw its timeout
     // fires long overdue. That is no evidence of an outage: the value is served and refreshed.
-    advance(secs(600)).await;
-    settle().await;
+    pass(secs(600)).await;
     assert_eq!(text(&secrets), "v1");
     settle().await;
     assert_eq!(script.calls(), 3);
 
     // This attempt really times out: now the value is refused.
-    advance(secs(5)).await;
-    settle().await;
+    pass(secs(5)).await;
     let error = secrets.get("db").unwrap_err();
     assert_eq!(error.error_type(), "Secrets.Stale");
     assert_eq!(
@@ -338,8 +341,7 @@ async fn a_slow_older_refresh_never_replaces_a_newer_value() {
     assert_eq!(script.calls(), 2);
     let forced = secrets.force_refresh("db").await.unwrap();
     assert_eq!(forced.expose_str().unwrap(), "v3-newer");
-    advance(secs(3)).await;
-    settle().await;
+    pass(secs(3)).await;
     assert_eq!(
         text(&secrets),
         "v3-newer",
