@@ -61,6 +61,18 @@ struct Board {
 }
 
 impl Board {
+    /// A board holding `<key>-1` for each of `keys`, answering after `delay`.
+    fn holding(keys: &[&str], delay: Duration) -> Arc<Self> {
+        let board = Self {
+            delay,
+            ..Self::default()
+        };
+        for key in keys {
+            board.set(key, Ok(&format!("{key}-1")));
+        }
+        Arc::new(board)
+    }
+
     fn set(&self, key: &str, value: Result<&str, &'static str>) {
         self.values
             .lock()
@@ -123,6 +135,14 @@ fn slot(name: &str, key: &str, ttl: u64) -> Slot<String> {
     }
 }
 
+/// A cache of parameters `slots`, loaded from `board`.
+async fn load_from(
+    board: &Arc<Board>,
+    slots: Vec<Slot<String>>,
+) -> Result<Arc<Cache<Arc<Board>>>, Fault<String>> {
+    Cache::load(Noun::Parameter, board.clone(), slots).await
+}
+
 fn read(cache: &Arc<Cache<Arc<Board>>>, name: &str) -> Result<Option<String>, String> {
     let index = cache.index_of(name).map_err(|f| format!("{f:?}"))?;
     cache
@@ -138,13 +158,7 @@ async fn settle() {
 
 #[tokio::test(start_paused = true)]
 async fn batchable_entries_with_one_policy_share_a_fetch_and_its_background_refresh() {
-    let board = Arc::new(Board {
-        delay: Duration::from_millis(100),
-        ..Board::default()
-    });
-    for key in ["a", "b", "c", "solo/d", "e"] {
-        board.set(key, Ok(&format!("{key}-1")));
-    }
+    let board = Board::holding(&["a", "b", "c", "solo/d", "e"], Duration::from_millis(100));
     let slots = vec![
         slot("a", "a", 10),
         slot("b", "b", 10),
@@ -153,9 +167,7 @@ async fn batchable_entries_with_one_policy_share_a_fetch_and_its_background_refr
         // Another TTL: another batch.
         slot("e", "e", 20),
     ];
-    let cache = Cache::load(Noun::Parameter, board.clone(), slots)
-        .await
-        .unwrap();
+    let cache = load_from(&board, slots).await.unwrap();
     let mut calls = board.take_calls();
     calls.sort();
     assert_eq!(calls, [vec!["a", "b", "c"], vec!["e"], vec!["solo/d"]]);
@@ -188,16 +200,10 @@ async fn batchable_entries_with_one_policy_share_a_fetch_and_its_background_refr
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_member_that_fails_keeps_its_value_while_the_others_refresh() {
-    let board = Arc::new(Board::default());
-    board.set("a", Ok("a-1"));
-    board.set("b", Ok("b-1"));
-    let cache = Cache::load(
-        Noun::Parameter,
-        board.clone(),
-        vec![slot("a", "a", 10), slot("b", "b", 10)],
-    )
-    .await
-    .unwrap();
+    let board = Board::holding(&["a", "b"], Duration::ZERO);
+    let cache = load_from(&board, vec![slot("a", "a", 10), slot("b", "b", 10)])
+        .await
+        .unwrap();
     board.set("a", Ok("a-2"));
     board.set("b", Err("AccessDeniedException"));
     advance(secs(10)).await;
@@ -220,16 +226,11 @@ async fn a_batch_member_that_fails_keeps_its_value_while_the_others_refresh() {
 
 #[tokio::test(start_paused = true)]
 async fn a_required_batch_member_that_is_missing_fails_the_load_naming_it() {
-    let board = Arc::new(Board::default());
-    board.set("a", Ok("a-1"));
-    let fault = Cache::load(
-        Noun::Parameter,
-        board.clone(),
-        vec![slot("a", "a", 10), slot("missing", "m", 10)],
-    )
-    .await
-    .err()
-    .unwrap();
+    let board = Board::holding(&["a"], Duration::ZERO);
+    let fault = load_from(&board, vec![slot("a", "a", 10), slot("missing", "m", 10)])
+        .await
+        .err()
+        .unwrap();
     let Fault::Fetch {
         name,
         env_var,
@@ -248,18 +249,10 @@ async fn a_required_batch_member_that_is_missing_fails_the_load_naming_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_that_outlasts_its_timeout_fails_every_member() {
-    let board = Arc::new(Board {
-        delay: secs(60),
-        ..Board::default()
-    });
-    board.set("a", Ok("a-1"));
-    board.set("b", Ok("b-1"));
+    let board = Board::holding(&["a", "b"], secs(60));
     let mut slots = vec![slot("a", "a", 10), slot("b", "b", 10)];
     slots[1].required = false;
-    let fault = Cache::load(Noun::Parameter, board.clone(), slots)
-        .await
-        .err()
-        .unwrap();
+    let fault = load_from(&board, slots).await.err().unwrap();
     let Fault::Fetch { name, source, .. } = fault else {
         panic!("{fault:?}")
     };

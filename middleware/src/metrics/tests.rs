@@ -41,6 +41,20 @@ async fn record(event: LambdaEvent<u32>) -> Result<u32, Diagnostic> {
     }
 }
 
+/// One invocation (not a cold start) of a handler that only does `work` with its metrics: its
+/// result, and the documents written.
+async fn invoke_once(
+    work: fn(&Metrics) -> Result<(), MetricsError>,
+) -> (Result<(), MetricsError>, Vec<Value>) {
+    let (sink, documents) = MetricsSink::capture();
+    let service = layer(sink, || false).layer(service_fn(move |_: LambdaEvent<u32>| async move {
+        work(&Metrics::current())
+    }));
+    let result = service.oneshot(event(1)).await;
+    let documents = documents.lock().unwrap().clone();
+    (result, documents)
+}
+
 #[tokio::test]
 async fn success_writes_one_document_after_the_handler() {
     let (sink, documents) = MetricsSink::capture();
@@ -140,16 +154,14 @@ async fn concurrent_invocations_never_mix() {
 
 #[tokio::test]
 async fn one_hundred_fifty_metrics_make_two_documents() {
-    let (sink, documents) = MetricsSink::capture();
-    let service = layer(sink, || false).layer(service_fn(|_event: LambdaEvent<u32>| async {
-        let metrics = Metrics::current();
+    let (result, documents) = invoke_once(|metrics| {
         for i in 0..150 {
             metrics.add(&format!("Metric{i}"), Unit::Milliseconds, f64::from(i))?;
         }
-        Ok::<_, MetricsError>(())
-    }));
-    service.oneshot(event(1)).await.unwrap();
-    let documents = documents.lock().unwrap();
+        Ok(())
+    })
+    .await;
+    result.unwrap();
     assert_eq!(super::emf::tests::defined_counts(&documents), [100, 50]);
     let total: usize = documents
         .iter()
@@ -166,15 +178,14 @@ async fn one_hundred_fifty_metrics_make_two_documents() {
 
 #[tokio::test]
 async fn thirty_dimensions_fail_the_invocation_clearly() {
-    let (sink, _documents) = MetricsSink::capture();
-    let service = layer(sink, || false).layer(service_fn(|_event: LambdaEvent<u32>| async {
-        let metrics = Metrics::current();
+    let (result, _documents) = invoke_once(|metrics| {
         for i in 0..30 {
             metrics.add_dimension(&format!("d{i}"), "x")?;
         }
-        Ok::<_, MetricsError>(())
-    }));
-    let err = Diagnostic::from(service.oneshot(event(1)).await.unwrap_err());
+        Ok(())
+    })
+    .await;
+    let err = Diagnostic::from(result.unwrap_err());
     assert_eq!(err.error_type, "Metrics.TooManyDimensions");
 }
 

@@ -24,7 +24,8 @@ use crate::{
         scripted::{Script, Step},
     },
     parameters::{
-        Parameter, Parameters, ParametersConfig, ParametersLayer, ParametersService, layer,
+        Parameter, Parameters, ParametersConfig, ParametersError, ParametersLayer,
+        ParametersService, layer,
         provider::{Provider, Ssm, appconfig::Agent},
     },
 };
@@ -49,6 +50,11 @@ fn scripted(script: &Arc<Script>) -> Provider {
     }
 }
 
+/// The error of a load that must fail.
+async fn load_error(config: &ParametersConfig, provider: Provider) -> ParametersError {
+    Parameters::load(config, provider).await.err().unwrap()
+}
+
 fn max_items(parameters: &Parameters) -> u32 {
     let value = parameters.get("limits").unwrap();
     value.typed::<Limits>().unwrap().max_items
@@ -63,10 +69,7 @@ async fn settle() {
 #[tokio::test(start_paused = true)]
 async fn a_value_that_does_not_transform_fails_init_naming_the_parameter() {
     let script = Script::new([Step::Value(r#"{"max_items": -1}"#, Duration::ZERO)]);
-    let error = Parameters::load(&limits_config(), scripted(&script))
-        .await
-        .err()
-        .unwrap();
+    let error = load_error(&limits_config(), scripted(&script)).await;
     assert_eq!(error.error_type(), "Parameters.InvalidValue");
     assert_eq!(
         error.to_string(),
@@ -185,10 +188,7 @@ async fn declarations_that_cannot_be_read_fail_before_any_fetch() {
         ),
     ];
     for (config, error_type, message) in cases {
-        let error = Parameters::load(&config, scripted(&script))
-            .await
-            .err()
-            .unwrap();
+        let error = load_error(&config, scripted(&script)).await;
         assert_eq!(
             (error.error_type(), error.to_string().as_str()),
             (error_type, message)
@@ -326,10 +326,7 @@ async fn appconfig_through_the_agent_refreshes_once_per_poll_interval() {
     let missing = ParametersConfig::from_vars([("FLAGS_PROFILE", "shop/prod/none")])
         .unwrap()
         .with_parameter(Parameter::appconfig("flags", "FLAGS_PROFILE"));
-    let error = Parameters::load(&missing, agent.provider())
-        .await
-        .err()
-        .unwrap();
+    let error = load_error(&missing, agent.provider()).await;
     assert_eq!(error.error_type(), "Parameters.NotFound");
     assert_eq!(
         error.to_string(),
@@ -346,7 +343,7 @@ async fn appconfig_through_the_agent_refreshes_once_per_poll_interval() {
         ssm: Ssm::Unused,
         appconfig: Some(Agent::with_endpoint(format!("http://127.0.0.1:{closed}"))),
     };
-    let error = Parameters::load(&config, absent).await.err().unwrap();
+    let error = load_error(&config, absent).await;
     assert_eq!(error.error_type(), "Parameters.Unreachable");
     assert!(
         error.to_string().ends_with(

@@ -24,11 +24,17 @@ fn db_config() -> SecretsConfig {
         .with_grace_period(secs(5))
 }
 
+/// Loads `config` from a script whose first fetch (the load's) answers `v1` at once, and whose
+/// later fetches answer `refreshes` in order.
 async fn load(
     config: &SecretsConfig,
-    steps: impl IntoIterator<Item = Step>,
+    refreshes: impl IntoIterator<Item = Step>,
 ) -> (Secrets, Arc<Script>) {
-    let script = Script::new(steps);
+    let script = Script::new(
+        [Step::Value("v1", Duration::ZERO)]
+            .into_iter()
+            .chain(refreshes),
+    );
     let secrets = Secrets::load(config, Provider::Scripted(script.clone()))
         .await
         .unwrap();
@@ -46,16 +52,15 @@ async fn settle() {
     }
 }
 
+/// Lets `time` pass, then the refresh tasks it woke run.
+async fn pass(time: Duration) {
+    advance(time).await;
+    settle().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn steady_state_serves_from_cache_and_refreshes_once_ahead_of_expiry() {
-    let (secrets, script) = load(
-        &db_config(),
-        [
-            Step::Value("v1", Duration::ZERO),
-            Step::Value("v2", secs(2)),
-        ],
-    )
-    .await;
+    let (secrets, script) = load(&db_config(), [Step::Value("v2", secs(2))]).await;
     assert_eq!(script.calls(), 1);
     for _ in 0..100 {
         assert_eq!(text(&secrets), "v1");
@@ -76,8 +81,7 @@ async fn steady_state_serves_from_cache_and_refreshes_once_ahead_of_expiry() {
         settle().await;
     }
     assert_eq!(script.calls(), 2);
-    advance(secs(2)).await;
-    settle().await;
+    pass(secs(2)).await;
     assert_eq!(text(&secrets), "v2");
     assert_eq!(script.calls(), 2);
     // v2 is aged from when it was asked for (t = 9 s): fresh until t = 18 s.
@@ -92,7 +96,6 @@ async fn failed_refreshes_keep_the_value_for_the_grace_period_then_fail_clearly(
     let (secrets, script) = load(
         &db_config(),
         [
-            Step::Value("v1", Duration::ZERO),
             Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
             Step::Fail(FetchErrorKind::Unreachable, "DispatchFailure"),
             Step::Value("v2", Duration::ZERO),
@@ -161,14 +164,7 @@ async fn failed_refreshes_keep_the_value_for_the_grace_period_then_fail_clearly(
 #[tokio::test(start_paused = true)]
 async fn an_attempt_frozen_past_its_timeout_is_not_held_against_the_value() {
     let config = db_config().with_fetch_timeout(secs(5));
-    let (secrets, script) = load(
-        &config,
-        [
-            Step::Value("v1", Duration::ZERO),
-            Step::Value("v2", secs(3_600)),
-        ],
-    )
-    .await;
+    let (secrets, script) = load(&config, [Step::Value("v2", secs(3_600))]).await;
     advance(secs(9)).await;
     assert_eq!(text(&secrets), "v1");
     settle().await;
@@ -176,15 +172,13 @@ async fn an_attempt_frozen_past_its_timeout_is_not_held_against_the_value() {
 
     // The environment is frozen for 10 minutes with the fetch in flight; on thaw its timeout
     // fires long overdue. That is no evidence of an outage: the value is served and refreshed.
-    advance(secs(600)).await;
-    settle().await;
+    pass(secs(600)).await;
     assert_eq!(text(&secrets), "v1");
     settle().await;
     assert_eq!(script.calls(), 3);
 
     // This attempt really times out: now the value is refused.
-    advance(secs(5)).await;
-    settle().await;
+    pass(secs(5)).await;
     let error = secrets.get("db").unwrap_err();
     assert_eq!(error.error_type(), "Secrets.Stale");
     assert_eq!(
@@ -198,7 +192,6 @@ async fn force_refresh_waits_for_the_new_value() {
     let (secrets, script) = load(
         &db_config(),
         [
-            Step::Value("v1", Duration::ZERO),
             Step::Value("v2", secs(1)),
             Step::Fail(FetchErrorKind::AccessDenied, "AccessDeniedException"),
         ],
@@ -227,10 +220,10 @@ async fn optional_and_undeclared_secrets() {
             .with_optional_secret("hook", "HOOK_ARN");
     let (secrets, script) = load(
         &config,
-        [
-            Step::Value("v1", Duration::ZERO),
-            Step::Fail(FetchErrorKind::NotFound, "ResourceNotFoundException"),
-        ],
+        [Step::Fail(
+            FetchErrorKind::NotFound,
+            "ResourceNotFoundException",
+        )],
     )
     .await;
     assert_eq!(
@@ -299,14 +292,7 @@ async fn a_required_secret_that_cannot_be_fetched_fails_the_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_readers_start_a_single_refresh() {
     let config = db_config().with_ttl(Duration::from_millis(100));
-    let (secrets, script) = load(
-        &config,
-        [
-            Step::Value("v1", Duration::ZERO),
-            Step::Value("v2", secs(3)),
-        ],
-    )
-    .await;
+    let (secrets, script) = load(&config, [Step::Value("v2", secs(3))]).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let readers: Vec<_> = (0..8)
         .map(|_| {
@@ -338,7 +324,6 @@ async fn a_slow_older_refresh_never_replaces_a_newer_value() {
     let (secrets, script) = load(
         &db_config(),
         [
-            Step::Value("v1", Duration::ZERO),
             // The background refresh: started first, answers last.
             Step::Value("v2-older", secs(3)),
             // force_refresh after a rotation: started later, answers at once.
@@ -356,8 +341,7 @@ async fn a_slow_older_refresh_never_replaces_a_newer_value() {
     assert_eq!(script.calls(), 2);
     let forced = secrets.force_refresh("db").await.unwrap();
     assert_eq!(forced.expose_str().unwrap(), "v3-newer");
-    advance(secs(3)).await;
-    settle().await;
+    pass(secs(3)).await;
     assert_eq!(
         text(&secrets),
         "v3-newer",

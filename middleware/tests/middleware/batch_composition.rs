@@ -11,7 +11,7 @@ use crate::support::batch::*;
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
 use tern_runtime::{Bootstrap, Error, InitContext, InitError, LambdaEvent, service_fn};
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt, layer::layer_fn};
 
 #[derive(Debug, Deserialize)]
 struct Order {
@@ -35,24 +35,8 @@ fn the_batch_service_registers_as_a_bootstrap_handler() {
     assert_eq!(bootstrap.handler_names(), ["orders"]);
 }
 
-/// A per-record layer keyed on the decoded record, as an idempotency layer is: a record whose
-/// key was already completed is answered without calling the handler.
-#[derive(Clone, Default)]
-struct SkipCompleted {
-    completed: Arc<Mutex<HashSet<String>>>,
-}
-
-impl<S> Layer<S> for SkipCompleted {
-    type Service = SkipCompletedService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SkipCompletedService {
-            inner,
-            completed: self.completed.clone(),
-        }
-    }
-}
-
+/// A per-record service keyed on the decoded record, as an idempotency layer's is: a record
+/// whose key was already completed is answered without calling the handler.
 #[derive(Clone)]
 struct SkipCompletedService<S> {
     inner: S,
@@ -103,7 +87,10 @@ async fn per_record_middleware_wraps_the_record_handler_with_the_invocation_cont
     };
     let service = ServiceBuilder::new()
         .layer(BatchLayer::sqs(BatchConfig::new()))
-        .layer(SkipCompleted::default())
+        .layer(layer_fn(|inner| SkipCompletedService {
+            inner,
+            completed: Arc::default(),
+        }))
         .service(service_fn(handler));
     let messages = ["o-1", "o-2", "o-1", "o-3", "o-2"]
         .iter()

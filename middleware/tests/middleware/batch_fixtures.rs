@@ -3,20 +3,21 @@
 
 use crate::support::batch::*;
 use aws_lambda_events::event::{
-    dynamodb::{Event as DynamoDbEvent, EventRecord},
+    dynamodb::EventRecord,
     kafka::{KafkaEvent, KafkaRecord},
-    kinesis::{KinesisEvent, KinesisEventRecord},
+    kinesis::KinesisEventRecord,
     sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
 };
-use serde::Deserialize;
+use lambda_runtime::tower::util::ServiceFn;
+use serde::{Deserialize, de::DeserializeOwned};
 use tern_middleware::batch::{
-    AllFailedPolicy, BatchConfig, BatchLayer,
+    AllFailedPolicy, BatchConfig, BatchError, BatchLayer, BatchService,
     decode::KafkaMessage,
     error::OutcomeCounts,
     source::{BatchSource, Sqs},
 };
 use tern_runtime::{Error, LambdaEvent};
-use tower::ServiceExt;
+use tower::Service;
 
 const SQS_EVENT: &str = include_str!("../fixtures/example-sqs-event.json");
 const SQS_BATCH_RESPONSE: &str = include_str!("../fixtures/example-sqs-batch-response.json");
@@ -43,16 +44,41 @@ fn report_all() -> BatchConfig {
     BatchConfig::new().with_all_failed(AllFailedPolicy::ReportEveryRecord)
 }
 
-fn event<E: serde::de::DeserializeOwned>(json: &str) -> LambdaEvent<E> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), context(None))
+/// A record handler that takes any JSON.
+async fn accept_json(_: LambdaEvent<serde_json::Value>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// [`run_batch`] on the event `payload`, with no deadline.
+async fn run<Src: BatchSource, D, F>(
+    layer: BatchLayer<Src, D>,
+    handler: F,
+    payload: Src::Event,
+) -> Result<Src::Response, BatchError>
+where
+    BatchService<ServiceFn<F>, Src, D>:
+        Service<LambdaEvent<Src::Event>, Response = Src::Response, Error = BatchError>,
+{
+    run_batch(layer, handler, LambdaEvent::new(payload, context(None))).await
+}
+
+/// [`run`] on a sample event, decoded from its JSON exactly as the runtime decodes it.
+async fn run_sample<Src: BatchSource<Event: DeserializeOwned>, D, F>(
+    layer: BatchLayer<Src, D>,
+    handler: F,
+    json: &str,
+) -> Result<Src::Response, BatchError>
+where
+    BatchService<ServiceFn<F>, Src, D>:
+        Service<LambdaEvent<Src::Event>, Response = Src::Response, Error = BatchError>,
+{
+    run(layer, handler, serde_json::from_str(json).unwrap()).await
 }
 
 #[tokio::test]
 async fn sqs_sample_raw_messages_reach_the_handler_whole() {
     let (seen, handler) = recorder(|message: SqsMessage| (message, Ok(())));
-    let response = BatchLayer::sqs_raw(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<SqsEvent>(SQS_EVENT))
+    let response = run_sample(BatchLayer::sqs_raw(BatchConfig::new()), handler, SQS_EVENT)
         .await
         .unwrap();
     assert_eq!(json(&response), NO_FAILURES);
@@ -63,10 +89,7 @@ async fn sqs_sample_raw_messages_reach_the_handler_whole() {
 
 #[tokio::test]
 async fn sqs_sample_body_is_a_poison_pill_for_a_json_handler() {
-    let handler = |_: LambdaEvent<serde_json::Value>| async { Ok::<_, Error>(()) };
-    let response = BatchLayer::sqs(report_all())
-        .service_fn(handler)
-        .oneshot(event::<SqsEvent>(SQS_EVENT))
+    let response = run_sample(BatchLayer::sqs(report_all()), accept_json, SQS_EVENT)
         .await
         .unwrap();
     assert_eq!(
@@ -74,9 +97,7 @@ async fn sqs_sample_body_is_a_poison_pill_for_a_json_handler() {
         r#"{"batchItemFailures":[{"itemIdentifier":"MessageID_1"}]}"#
     );
 
-    let error = BatchLayer::sqs(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<SqsEvent>(SQS_EVENT))
+    let error = run_sample(BatchLayer::sqs(BatchConfig::new()), accept_json, SQS_EVENT)
         .await
         .unwrap_err();
     assert_eq!(error, all_failed("sqs", 1, one_poison_pill()));
@@ -108,9 +129,7 @@ async fn sqs_sample_batch_response_round_trips_byte_for_byte() {
             _ => Ok(()),
         }
     };
-    let response = BatchLayer::sqs_raw(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(LambdaEvent::new(batch, context(None)))
+    let response = run(BatchLayer::sqs_raw(BatchConfig::new()), handler, batch)
         .await
         .unwrap();
     assert_eq!(json(&response), compact);
@@ -127,11 +146,8 @@ async fn kinesis_sample_data_is_base64_decoded_and_ordered_by_partition_key() {
         };
         (record.data.0, outcome)
     });
-    let response = BatchLayer::kinesis_raw(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<KinesisEvent>(KINESIS_EVENT))
-        .await
-        .unwrap();
+    let layer = BatchLayer::kinesis_raw(BatchConfig::new());
+    let response = run_sample(layer, handler, KINESIS_EVENT).await.unwrap();
     assert_eq!(
         json(&response),
         format!(r#"{{"batchItemFailures":[{{"itemIdentifier":"{KINESIS_SECOND}"}}]}}"#)
@@ -144,12 +160,13 @@ async fn kinesis_sample_data_is_base64_decoded_and_ordered_by_partition_key() {
 
 #[tokio::test]
 async fn kinesis_sample_text_data_is_poison_for_a_json_handler_and_stops_the_shard() {
-    let handler = |_: LambdaEvent<serde_json::Value>| async { Ok::<_, Error>(()) };
-    let response = BatchLayer::kinesis(report_all())
-        .service_fn(handler)
-        .oneshot(event::<KinesisEvent>(KINESIS_EVENT))
-        .await
-        .unwrap();
+    let response = run_sample(
+        BatchLayer::kinesis(report_all()),
+        accept_json,
+        KINESIS_EVENT,
+    )
+    .await
+    .unwrap();
     assert_eq!(reported_ids(&response), [KINESIS_FIRST, KINESIS_SECOND]);
 }
 
@@ -164,11 +181,8 @@ struct SampleItem {
 #[tokio::test]
 async fn dynamodb_sample_new_images_decode_through_serde_dynamo() {
     let (seen, handler) = recorder(|item: Option<SampleItem>| (item, Ok(())));
-    let response = BatchLayer::dynamodb(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
-        .await
-        .unwrap();
+    let layer = BatchLayer::dynamodb(BatchConfig::new());
+    let response = run_sample(layer, handler, DYNAMODB_EVENT).await.unwrap();
     assert_eq!(json(&response), NO_FAILURES);
     let item = |boolean| {
         Some(SampleItem {
@@ -191,9 +205,8 @@ async fn dynamodb_sample_records_of_one_item_stop_together() {
     ] {
         runs.lock().unwrap().clear();
         let config = report_all().with_failure_scope(scope).with_concurrency(4);
-        let response = BatchLayer::dynamodb_raw(config)
-            .service_fn(handler.clone())
-            .oneshot(event::<DynamoDbEvent>(DYNAMODB_EVENT))
+        let layer = BatchLayer::dynamodb_raw(config);
+        let response = run_sample(layer, handler.clone(), DYNAMODB_EVENT)
             .await
             .unwrap();
         assert_eq!(
@@ -207,9 +220,8 @@ async fn dynamodb_sample_records_of_one_item_stop_together() {
 #[tokio::test]
 async fn dynamodb_sample_with_null_images_gives_none() {
     let (seen, handler) = recorder(|item: Option<SampleItem>| (item.map(|item| item.key), Ok(())));
-    let response = BatchLayer::dynamodb(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<DynamoDbEvent>(DYNAMODB_NULL_ITEMS))
+    let layer = BatchLayer::dynamodb(BatchConfig::new());
+    let response = run_sample(layer, handler, DYNAMODB_NULL_ITEMS)
         .await
         .unwrap();
     assert_eq!(reported_ids(&response), Vec::<String>::new());
@@ -220,9 +232,7 @@ async fn dynamodb_sample_with_null_images_gives_none() {
 async fn kafka_sample_raw_record_reaches_the_handler_whole_and_is_reported_by_partition_and_offset()
 {
     let (seen, handler) = recorder(|record: KafkaRecord| (record, Err("rejected")));
-    let response = BatchLayer::kafka_raw(report_all())
-        .service_fn(handler)
-        .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
+    let response = run_sample(BatchLayer::kafka_raw(report_all()), handler, KAFKA_EVENT)
         .await
         .unwrap();
     assert_eq!(
@@ -237,9 +247,7 @@ async fn kafka_sample_raw_record_reaches_the_handler_whole_and_is_reported_by_pa
 async fn kafka_sample_value_is_a_poison_pill_for_a_json_handler() {
     // The sample's value is a UUID in plain text, not JSON.
     let handler = |_: LambdaEvent<KafkaMessage<serde_json::Value>>| async { Ok::<_, Error>(()) };
-    let error = BatchLayer::kafka(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(event::<KafkaEvent>(KAFKA_EVENT))
+    let error = run_sample(BatchLayer::kafka(BatchConfig::new()), handler, KAFKA_EVENT)
         .await
         .unwrap_err();
     assert_eq!(error, all_failed("kafka", 1, one_poison_pill()));
@@ -249,9 +257,7 @@ async fn kafka_sample_value_is_a_poison_pill_for_a_json_handler() {
     let record = &mut event.records.get_mut("AWSKafkaTopic-0").unwrap()[0];
     record.value = Some("IjhkNTU5NmI0LTE4MTMtNDIzOC1iMjRiLTZkYWQ4ZTNkMWMwYyI=".into());
     let (seen, handler) = recorder(|message: KafkaMessage<String>| (message, Ok(())));
-    let response = BatchLayer::kafka(BatchConfig::new())
-        .service_fn(handler)
-        .oneshot(LambdaEvent::new(event, context(None)))
+    let response = run(BatchLayer::kafka(BatchConfig::new()), handler, event)
         .await
         .unwrap();
     assert_eq!(reported_ids(&response), Vec::<String>::new());

@@ -30,7 +30,6 @@ use tern_middleware::batch::{
 };
 use tern_runtime::{Context, Error, LambdaEvent};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Behaviour {
@@ -354,10 +353,7 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                 )
             });
             let event = sqs_event(messages, case.context());
-            let response = BatchLayer::sqs(config)
-                .service_fn(handler)
-                .oneshot(event)
-                .await?;
+            let response = run_batch(BatchLayer::sqs(config), handler, event).await?;
             reported_ids(&response)
         }
         Source::Kinesis => {
@@ -366,10 +362,7 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                 kinesis_record(&seq.to_string(), &format!("key-{key}"), data.as_bytes())
             });
             let event = kinesis_event(records, case.context());
-            let response = BatchLayer::kinesis(config)
-                .service_fn(handler)
-                .oneshot(event)
-                .await?;
+            let response = run_batch(BatchLayer::kinesis(config), handler, event).await?;
             reported_ids(&response)
         }
         Source::DynamoDb => {
@@ -395,10 +388,7 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                     event.context,
                 ))
             };
-            let response = BatchLayer::dynamodb(config)
-                .service_fn(handler)
-                .oneshot(event)
-                .await?;
+            let response = run_batch(BatchLayer::dynamodb(config), handler, event).await?;
             reported_ids(&response)
         }
         Source::Kafka => {
@@ -434,10 +424,7 @@ async fn run(case: &Case) -> Result<Vec<usize>, BatchError> {
                     handle(message.value).await
                 }
             };
-            let response = BatchLayer::kafka(config)
-                .service_fn(handler)
-                .oneshot(event)
-                .await?;
+            let response = run_batch(BatchLayer::kafka(config), handler, event).await?;
             let reported = kafka_reported(&response);
             for (partition, offset) in &reported {
                 let (topic, number) =
@@ -723,39 +710,51 @@ fn check_stop(log: &[Ran]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    // The stored failure cases stay next to this file: by default proptest keeps them in a
-    // `proptest-regressions` folder beside the directory of `main.rs`.
-    #![proptest_config(ProptestConfig {
+/// The configuration of every property test here.
+fn config() -> ProptestConfig {
+    ProptestConfig {
         cases: 192,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        // The stored failure cases stay next to this file: by default proptest keeps them in a
+        // `proptest-regressions` folder beside the directory of `main.rs`.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn standard_sqs(case in case(Just(Source::SqsStandard), 1usize..=8)) {
-        check(&case)?;
     }
+}
 
-    #[test]
-    fn fifo_sqs(case in case(Just(Source::SqsFifo), 1usize..=8)) {
-        check(&case)?;
-    }
+/// Stamps out, for each source, the property tests `$name` (random cases) and `$deadline`
+/// (issue #23, the deadline: random handler durations, time left and margins, `check_time`;
+/// exact at concurrency 1), both at concurrency 1..=8.
+macro_rules! per_source {
+    ($($name:ident, $deadline:ident: $source:ident;)*) => {
+        proptest! {
+            #![proptest_config(config())]
+            $(
+                #[test]
+                fn $name(case in case(Just(Source::$source), 1usize..=8)) {
+                    check(&case)?;
+                }
 
-    #[test]
-    fn kinesis(case in case(Just(Source::Kinesis), 1usize..=8)) {
-        check(&case)?;
-    }
+                #[test]
+                fn $deadline(case in timed_case(Just(Source::$source), 1usize..=8)) {
+                    check(&case)?;
+                }
+            )*
+        }
+    };
+}
 
-    #[test]
-    fn dynamodb(case in case(Just(Source::DynamoDb), 1usize..=8)) {
-        check(&case)?;
-    }
+per_source! {
+    standard_sqs, deadline_standard_sqs: SqsStandard;
+    fifo_sqs, deadline_fifo_sqs: SqsFifo;
+    kinesis, deadline_kinesis: Kinesis;
+    dynamodb, deadline_dynamodb: DynamoDb;
+    kafka, deadline_kafka: Kafka;
+}
 
-    #[test]
-    fn kafka(case in case(Just(Source::Kafka), 1usize..=8)) {
-        check(&case)?;
-    }
+proptest! {
+    #![proptest_config(config())]
 
     #[test]
     fn per_key_order_is_arrival_order_at_concurrency_8(
@@ -769,33 +768,6 @@ proptest! {
             Just(8usize),
         )
     ) {
-        check(&case)?;
-    }
-
-    /// Issue #23: the deadline, for every source at concurrency 1..=8: random handler
-    /// durations, time left and margins (`check_time`; exact at concurrency 1).
-    #[test]
-    fn deadline_standard_sqs(case in timed_case(Just(Source::SqsStandard), 1usize..=8)) {
-        check(&case)?;
-    }
-
-    #[test]
-    fn deadline_fifo_sqs(case in timed_case(Just(Source::SqsFifo), 1usize..=8)) {
-        check(&case)?;
-    }
-
-    #[test]
-    fn deadline_kinesis(case in timed_case(Just(Source::Kinesis), 1usize..=8)) {
-        check(&case)?;
-    }
-
-    #[test]
-    fn deadline_dynamodb(case in timed_case(Just(Source::DynamoDb), 1usize..=8)) {
-        check(&case)?;
-    }
-
-    #[test]
-    fn deadline_kafka(case in timed_case(Just(Source::Kafka), 1usize..=8)) {
         check(&case)?;
     }
 

@@ -3,15 +3,12 @@
 //! Kafka hands over each value with its metadata and stops the batch or the partition; a
 //! stop with concurrency starts nothing that had not started.
 
-use std::sync::{Arc, Mutex};
-
 use crate::support::batch::*;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
 use tern_middleware::batch::{
     AllFailedPolicy, BatchConfig, BatchLayer, FailureScope, decode::KafkaMessage,
 };
-use tern_runtime::LambdaEvent;
 use tower::ServiceExt;
 
 #[derive(Debug, Deserialize)]
@@ -24,32 +21,21 @@ async fn run_kinesis(
     config: BatchConfig,
     records: &[(&str, &str, &str)],
 ) -> (Vec<String>, Vec<u32>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<Reading>| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().unwrap().push(event.payload.n);
-                if event.payload.n == 0 {
-                    return Err::<(), _>("reading 0 is rejected");
-                }
-                Ok(())
-            }
-        }
-    };
-    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
+    let (seen, handler) = recorder(|reading: Reading| {
+        let outcome = match reading.n {
+            0 => Err("reading 0 is rejected"),
+            _ => Ok(()),
+        };
+        (reading.n, outcome)
+    });
     let event = kinesis_event(
         records
             .iter()
             .map(|(sequence, key, data)| kinesis_record(sequence, key, data.as_bytes())),
         context(None),
     );
-    let response = BatchLayer::kinesis(config)
-        .service_fn(handler)
-        .oneshot(event)
-        .await
-        .unwrap();
+    let layer = BatchLayer::kinesis(config.with_all_failed(AllFailedPolicy::ReportEveryRecord));
+    let response = run_batch(layer, handler, event).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (reported_ids(&response), seen)
 }
@@ -97,21 +83,13 @@ async fn dynamodb_decodes_new_images_and_orders_by_item() {
         dynamodb_record("5", "b", &[("pk", s("b")), ("count", n("3"))]),
         dynamodb_record("6", "c", &[("pk", s("c")), ("count", n("0"))]),
     ];
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<Option<Counter>>| {
-            let seen = seen.clone();
-            async move {
-                let count = event.payload.as_ref().map(|c| c.count);
-                seen.lock().unwrap().push(event.payload);
-                match count {
-                    Some(0) => Err::<(), _>("count 0 is rejected"),
-                    _ => Ok(()),
-                }
-            }
-        }
-    };
+    let (seen, handler) = recorder(|counter: Option<Counter>| {
+        let outcome = match counter.as_ref().map(|c| c.count) {
+            Some(0) => Err("count 0 is rejected"),
+            _ => Ok(()),
+        };
+        (counter, outcome)
+    });
     let config = BatchConfig::new().with_failure_scope(FailureScope::OrderingKey);
     let response = BatchLayer::dynamodb(config)
         .service_fn(handler)
@@ -149,21 +127,14 @@ async fn a_record_not_yet_polled_when_the_batch_stops_never_runs() {
             &[("pk", AttributeValue::S("5".into())), ("count", n("1"))],
         ),
     ];
-    let ran = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let ran = ran.clone();
-        move |event: LambdaEvent<Option<Counter>>| {
-            let ran = ran.clone();
-            async move {
-                let counter = event.payload.unwrap();
-                ran.lock().unwrap().push(counter.pk);
-                match counter.count {
-                    0 => Err::<(), _>("count 0 is rejected"),
-                    _ => Ok(()),
-                }
-            }
-        }
-    };
+    let (ran, handler) = recorder(|counter: Option<Counter>| {
+        let counter = counter.unwrap();
+        let outcome = match counter.count {
+            0 => Err("count 0 is rejected"),
+            _ => Ok(()),
+        };
+        (counter.pk, outcome)
+    });
     for concurrency in [2, 8] {
         ran.lock().unwrap().clear();
         let config = BatchConfig::new()
@@ -190,27 +161,19 @@ async fn run_kafka(
     config: BatchConfig,
     records: &[(i64, i64, &str)],
 ) -> (Vec<(String, i64)>, Vec<String>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let handler = {
-        let seen = seen.clone();
-        move |event: LambdaEvent<KafkaMessage<Payment>>| {
-            let seen = seen.clone();
-            async move {
-                let message = event.payload;
-                let key = String::from_utf8(message.key.clone().unwrap()).unwrap();
-                let trace = String::from_utf8(message.header("trace").unwrap().to_vec()).unwrap();
-                seen.lock().unwrap().push(format!(
-                    "{}-{}@{} key={key} trace={trace}",
-                    message.topic, message.partition, message.offset
-                ));
-                if message.value.amount < 0 {
-                    return Err::<(), _>("negative amount");
-                }
-                Ok(())
-            }
-        }
-    };
-    let config = config.with_all_failed(AllFailedPolicy::ReportEveryRecord);
+    let (seen, handler) = recorder(|message: KafkaMessage<Payment>| {
+        let key = String::from_utf8(message.key.clone().unwrap()).unwrap();
+        let trace = String::from_utf8(message.header("trace").unwrap().to_vec()).unwrap();
+        let outcome = match message.value.amount {
+            ..0 => Err("negative amount"),
+            _ => Ok(()),
+        };
+        let seen = format!(
+            "{}-{}@{} key={key} trace={trace}",
+            message.topic, message.partition, message.offset
+        );
+        (seen, outcome)
+    });
     let event = kafka_event(
         records.iter().map(|(partition, offset, value)| {
             let mut record = kafka_record("payments", *partition, *offset, value.as_bytes());
@@ -222,11 +185,8 @@ async fn run_kafka(
         }),
         context(None),
     );
-    let response = BatchLayer::kafka(config)
-        .service_fn(handler)
-        .oneshot(event)
-        .await
-        .unwrap();
+    let layer = BatchLayer::kafka(config.with_all_failed(AllFailedPolicy::ReportEveryRecord));
+    let response = run_batch(layer, handler, event).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (kafka_reported(&response), seen)
 }

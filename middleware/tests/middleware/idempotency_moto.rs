@@ -16,7 +16,8 @@ use std::{
 };
 
 use crate::support::idempotency::{
-    TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config, sdk_config_at,
+    CallLog, TABLE, create_table, expected_item, raw_item, recorded_store, sdk_config,
+    sdk_config_at,
 };
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,11 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A payment for `order_id` whose invocation has three seconds left.
+fn payment(order_id: &str) -> LambdaEvent<Payment> {
+    event(order_id, now_ms() + 3_000)
+}
+
 fn event(order_id: &str, deadline_ms: u64) -> LambdaEvent<Payment> {
     let mut context = Context::default();
     context.deadline = deadline_ms;
@@ -92,6 +98,22 @@ struct Charge {
 }
 
 impl Charge {
+    /// A charge whose first run is declined.
+    fn failing_first() -> Self {
+        Self {
+            fail_first: true,
+            ..Self::default()
+        }
+    }
+
+    /// A charge whose first run never finishes.
+    fn hanging_first() -> Self {
+        Self {
+            hang_first: true,
+            ..Self::default()
+        }
+    }
+
     fn runs(&self) -> usize {
         self.runs.load(Ordering::SeqCst)
     }
@@ -165,6 +187,39 @@ async fn moto_with_table() -> (Moto, Client, aws_config::SdkConfig) {
     (moto, admin, sdk)
 }
 
+/// [`moto_with_table`], and a store on the table that records its calls.
+async fn moto_with_recorded_table() -> (Moto, Client, Arc<DynamoDbStore>, CallLog) {
+    let (moto, admin, sdk) = moto_with_table().await;
+    let (store, calls) = recorded_store(&sdk, TABLE);
+    (moto, admin, store, calls)
+}
+
+/// Asserts the stored record of `key` and returns it: it expires an hour after the call made
+/// between `before_s` and `after_s` (epoch seconds), and is otherwise
+/// `expected_item(key, status, <that expiration>, lock, data, None)` (else fails with `why`).
+async fn assert_stored(
+    admin: &Client,
+    key: &str,
+    (before_s, after_s): (u64, u64),
+    status: &str,
+    lock: Option<u64>,
+    data: Option<&str>,
+    why: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    let item = raw_item(admin, TABLE, key).await.unwrap();
+    let expiration: u64 = text(&item, "expiration").parse().unwrap();
+    assert!(
+        (before_s + 3600..=after_s + 3600).contains(&expiration),
+        "{expiration}"
+    );
+    assert_eq!(
+        item,
+        expected_item(key, status, expiration, lock, data, None),
+        "{why}"
+    );
+    item
+}
+
 fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
     match item.get(name) {
         Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
@@ -174,8 +229,7 @@ fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) ->
 
 #[tokio::test]
 async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_none_cached() {
-    let (_moto, admin, sdk) = moto_with_table().await;
-    let (store, calls) = recorded_store(&sdk, TABLE);
+    let (_moto, admin, store, calls) = moto_with_recorded_table().await;
     let charge = Charge::default();
     let mut service = layer(store.clone(), IdempotencyConfig::new()).layer(charge.service());
 
@@ -188,27 +242,19 @@ async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_n
         ["PutItem", "UpdateItem"],
         "a new key costs two calls"
     );
-    let item = raw_item(&admin, TABLE, KEY_O1).await.unwrap();
-    let expiration: u64 = text(&item, "expiration").parse().unwrap();
-    assert!(
-        (before_s + 3600..=after_s + 3600).contains(&expiration),
-        "{expiration}"
-    );
-    assert_eq!(
-        item,
-        expected_item(
-            KEY_O1,
-            "COMPLETED",
-            expiration,
-            Some(deadline),
-            Some(&first),
-            None
-        )
-    );
+    let stored = (before_s, after_s);
+    let item = assert_stored(
+        &admin,
+        KEY_O1,
+        stored,
+        "COMPLETED",
+        Some(deadline),
+        Some(&first),
+        "",
+    )
+    .await;
 
-    let duplicate = invoke(&mut service, event("o-1", now_ms() + 3_000))
-        .await
-        .unwrap();
+    let duplicate = invoke(&mut service, payment("o-1")).await.unwrap();
     assert_eq!(calls.take(), ["PutItem"], "a duplicate costs one call");
     assert_eq!(duplicate, first, "byte-identical response");
     assert_eq!(charge.runs(), 1, "the side effect happened once");
@@ -224,14 +270,10 @@ async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_n
     );
     let mut cached = IdempotencyLayer::new(engine, KeySelector::pointer("/order_id").unwrap())
         .layer(charge.service());
-    let from_store = invoke(&mut cached, event("o-1", now_ms() + 3_000))
-        .await
-        .unwrap();
+    let from_store = invoke(&mut cached, payment("o-1")).await.unwrap();
     assert_eq!(calls.take(), ["PutItem"]);
     for _ in 0..3 {
-        let from_cache = invoke(&mut cached, event("o-1", now_ms() + 3_000))
-            .await
-            .unwrap();
+        let from_cache = invoke(&mut cached, payment("o-1")).await.unwrap();
         assert_eq!(from_cache, first);
     }
     assert_eq!(
@@ -250,8 +292,7 @@ async fn duplicate_gets_the_first_response_byte_for_byte_and_costs_one_call_or_n
 
 #[tokio::test]
 async fn a_response_too_large_to_store_completes_its_record_without_it_and_never_runs_twice() {
-    let (_moto, admin, sdk) = moto_with_table().await;
-    let (store, calls) = recorded_store(&sdk, TABLE);
+    let (_moto, admin, store, calls) = moto_with_recorded_table().await;
     // Over DynamoDB's 400 KB item size, which moto enforces like DynamoDB: with the whole
     // response in it, the completing UpdateItem would fail and every retry would run again.
     let charge = Charge {
@@ -259,9 +300,7 @@ async fn a_response_too_large_to_store_completes_its_record_without_it_and_never
         ..Charge::default()
     };
     let mut service = layer(store.clone(), IdempotencyConfig::new()).layer(charge.service());
-    let first = invoke(&mut service, event("o-1", now_ms() + 3_000))
-        .await
-        .unwrap();
+    let first = invoke(&mut service, payment("o-1")).await.unwrap();
     assert!(first.len() > 450_000);
     assert_eq!(calls.take(), ["PutItem", "UpdateItem"]);
     let item = raw_item(&admin, TABLE, KEY_O1).await.unwrap();
@@ -274,9 +313,7 @@ async fn a_response_too_large_to_store_completes_its_record_without_it_and_never
 
     // Three more deliveries: recognised, answered with the documented error, never run again.
     for _ in 0..3 {
-        let duplicate = invoke(&mut service, event("o-1", now_ms() + 3_000))
-            .await
-            .unwrap_err();
+        let duplicate = invoke(&mut service, payment("o-1")).await.unwrap_err();
         assert_eq!(duplicate.error_type, "Idempotency.ResponseNotStored");
         assert_eq!(
             duplicate.error_message,
@@ -307,17 +344,13 @@ async fn a_response_too_large_to_store_completes_its_record_without_it_and_never
         KeySelector::from_fn(|p: &Payment| Some(p.order_id.clone())),
     )
     .layer(small.service());
-    let receipt = invoke(&mut limited, event("o-2", now_ms() + 3_000))
-        .await
-        .unwrap();
+    let receipt = invoke(&mut limited, payment("o-2")).await.unwrap();
     assert!(receipt.len() > 100, "{receipt}");
     let item = raw_item(&admin, TABLE, KEY_O2).await.unwrap();
     assert!(!item.contains_key("data"));
     calls.take();
     for _ in 0..2 {
-        let duplicate = invoke(&mut limited, event("o-2", now_ms() + 3_000))
-            .await
-            .unwrap_err();
+        let duplicate = invoke(&mut limited, payment("o-2")).await.unwrap_err();
         assert_eq!(duplicate.error_type, "Idempotency.ResponseNotStored");
     }
     assert_eq!(
@@ -330,17 +363,11 @@ async fn a_response_too_large_to_store_completes_its_record_without_it_and_never
 
 #[tokio::test]
 async fn failing_handler_leaves_no_record_and_the_retry_runs_again() {
-    let (_moto, admin, sdk) = moto_with_table().await;
-    let (store, calls) = recorded_store(&sdk, TABLE);
-    let charge = Charge {
-        fail_first: true,
-        ..Charge::default()
-    };
+    let (_moto, admin, store, calls) = moto_with_recorded_table().await;
+    let charge = Charge::failing_first();
     let mut service = layer(store, IdempotencyConfig::new()).layer(charge.service());
 
-    let error = invoke(&mut service, event("o-2", now_ms() + 3_000))
-        .await
-        .unwrap_err();
+    let error = invoke(&mut service, payment("o-2")).await.unwrap_err();
     assert_eq!(
         error,
         Diagnostic {
@@ -356,9 +383,7 @@ async fn failing_handler_leaves_no_record_and_the_retry_runs_again() {
         "no record left"
     );
 
-    let retry = invoke(&mut service, event("o-2", now_ms() + 3_000))
-        .await
-        .unwrap();
+    let retry = invoke(&mut service, payment("o-2")).await.unwrap();
     assert_eq!(calls.take(), ["PutItem", "UpdateItem"]);
     assert_eq!(charge.runs(), 2, "the retry ran the handler again");
     let receipt: Receipt = serde_json::from_str(&retry).unwrap();
@@ -446,12 +471,8 @@ async fn fifty_concurrent_invocations_run_the_handler_once() {
 
 #[tokio::test]
 async fn an_overrunning_handler_leaves_a_lock_that_a_retry_after_the_deadline_takes_over() {
-    let (_moto, admin, sdk) = moto_with_table().await;
-    let (store, calls) = recorded_store(&sdk, TABLE);
-    let charge = Charge {
-        hang_first: true,
-        ..Charge::default()
-    };
+    let (_moto, admin, store, calls) = moto_with_recorded_table().await;
+    let charge = Charge::hanging_first();
     let service = layer(store, IdempotencyConfig::new()).layer(charge.service());
 
     // Deadlines with room for moto's answers on a loaded 2-core CI machine (a 200 ms one for
@@ -483,21 +504,16 @@ async fn an_overrunning_handler_leaves_a_lock_that_a_retry_after_the_deadline_ta
     );
 
     assert_eq!(calls.take(), ["PutItem", "PutItem"]);
-    let item = raw_item(&admin, TABLE, KEY_O3).await.unwrap();
-    let expiration: u64 = text(&item, "expiration").parse().unwrap();
-    assert!((before_s + 3600..=after_s + 3600).contains(&expiration));
-    assert_eq!(
-        item,
-        expected_item(
-            KEY_O3,
-            "INPROGRESS",
-            expiration,
-            Some(deadline_a),
-            None,
-            None
-        ),
-        "the lock lasts until the first invocation's deadline"
-    );
+    assert_stored(
+        &admin,
+        KEY_O3,
+        (before_s, after_s),
+        "INPROGRESS",
+        Some(deadline_a),
+        None,
+        "the lock lasts until the first invocation's deadline",
+    )
+    .await;
 
     // After it: the lock is taken over while the first handler still hangs.
     tokio::time::sleep(Duration::from_millis(
@@ -512,20 +528,17 @@ async fn an_overrunning_handler_leaves_a_lock_that_a_retry_after_the_deadline_ta
     assert_eq!(charge.runs(), 2);
     let receipt: Receipt = serde_json::from_str(&answer).unwrap();
     assert_eq!(receipt.attempt, 2);
-    let item = raw_item(&admin, TABLE, KEY_O3).await.unwrap();
-    let expiration: u64 = text(&item, "expiration").parse().unwrap();
-    assert!((before_s + 3600..=after_s + 3600).contains(&expiration));
-    assert_eq!(
-        item,
-        expected_item(
-            KEY_O3,
-            "COMPLETED",
-            expiration,
-            Some(deadline_c),
-            Some(&answer),
-            None
-        )
-    );
+    let stored = (before_s, after_s);
+    assert_stored(
+        &admin,
+        KEY_O3,
+        stored,
+        "COMPLETED",
+        Some(deadline_c),
+        Some(&answer),
+        "",
+    )
+    .await;
     assert!(
         !overrun.is_finished(),
         "the first invocation is still hanging"
@@ -540,9 +553,7 @@ async fn store_failures_fail_closed_naming_the_table_and_the_aws_error_code() {
 
     let (missing, _) = recorded_store(&sdk, "no-such-table");
     let mut service = layer(missing, IdempotencyConfig::new()).layer(charge.service());
-    let error = invoke(&mut service, event("o-1", now_ms() + 3_000))
-        .await
-        .unwrap_err();
+    let error = invoke(&mut service, payment("o-1")).await.unwrap_err();
     assert_eq!(error.error_type, "Idempotency.PersistenceError");
     assert!(
         error.error_message.starts_with(
@@ -561,9 +572,7 @@ async fn store_failures_fail_closed_naming_the_table_and_the_aws_error_code() {
     let mut service = layer(store, IdempotencyConfig::new()).layer(charge.service());
     let endpoint = moto.endpoint();
     moto.stop();
-    let error = invoke(&mut service, event("o-1", now_ms() + 3_000))
-        .await
-        .unwrap_err();
+    let error = invoke(&mut service, payment("o-1")).await.unwrap_err();
     assert_eq!(error.error_type, "Idempotency.PersistenceError");
     assert!(
         error.error_message.starts_with(&format!(

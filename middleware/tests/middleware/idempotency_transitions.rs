@@ -111,6 +111,25 @@ const fn call(answer: &'static str, expect: Outcome) -> Step {
     }
 }
 
+/// `seed` (in progress) still holds `held_ms` later, refusing a call; 1 ms after that a call
+/// takes it over and completes.
+fn held_then_taken_over(seed: Item, held_ms: u64) -> Vec<Step> {
+    let now = T0 + held_ms + 1;
+    vec![
+        Seed(seed),
+        Advance(held_ms),
+        call(r#"1"#, AlreadyInProgress),
+        Advance(1),
+        call(r#"2"#, Ran(r#"2"#)),
+        Holds(Some(completed(
+            now / 1000 + EXPIRES_S,
+            now + 5_000,
+            r#"2"#,
+            None,
+        ))),
+    ]
+}
+
 fn cases() -> Vec<(&'static str, Vec<Step>)> {
     vec![
         (
@@ -185,35 +204,11 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "in-progress lock: held at its expiry, taken over 1 ms later",
-            vec![
-                Seed(in_progress(T0_S + EXPIRES_S, Some(T0 + 2_000), None)),
-                Advance(2_000),
-                call(r#"1"#, AlreadyInProgress),
-                Advance(1),
-                call(r#"2"#, Ran(r#"2"#)),
-                Holds(Some(completed(
-                    T0_S + 2 + EXPIRES_S,
-                    T0 + 2_001 + 5_000,
-                    r#"2"#,
-                    None,
-                ))),
-            ],
+            held_then_taken_over(in_progress(T0_S + EXPIRES_S, Some(T0 + 2_000), None), 2_000),
         ),
         (
             "in-progress without a lock attribute holds until its expiration",
-            vec![
-                Seed(in_progress(T0_S + 1, None, None)),
-                Advance(1_999),
-                call(r#"1"#, AlreadyInProgress),
-                Advance(1),
-                call(r#"2"#, Ran(r#"2"#)),
-                Holds(Some(completed(
-                    T0_S + 2 + EXPIRES_S,
-                    T0 + 2_000 + 5_000,
-                    r#"2"#,
-                    None,
-                ))),
-            ],
+            held_then_taken_over(in_progress(T0_S + 1, None, None), 1_999),
         ),
         (
             "remaining time 0 is a value: the lock is now",

@@ -17,18 +17,19 @@ use tern_runtime::InitError;
 use tern_testkit::{Moto, faults::assert_plain_message};
 use tower::Layer;
 
+/// Stores the database credentials `prod/db` (user `app`, this `password`): creates the secret,
+/// or puts a new version of it.
+async fn put_db_credentials(admin: &Client, password: &str, create: bool) {
+    let credentials = format!(r#"{{"username":"app","password":"{password}"}}"#);
+    put_secret(admin, "prod/db", &credentials, create).await;
+}
+
 #[tokio::test]
 async fn first_call_sees_the_secret_one_fetch_serves_many_and_rotation_lands_in_background() {
     let moto = Moto::start();
     let sdk = sdk_config(&moto).await;
     let admin = Client::new(&sdk);
-    put_secret(
-        &admin,
-        "prod/db",
-        r#"{"username":"app","password":"pw-one"}"#,
-        true,
-    )
-    .await;
+    put_db_credentials(&admin, "pw-one", true).await;
 
     let (client, gets) = counting_client(&sdk);
     let ttl = Duration::from_secs(2);
@@ -49,13 +50,7 @@ async fn first_call_sees_the_secret_one_fetch_serves_many_and_rotation_lands_in_
         "25 invocations within the TTL cost no call"
     );
 
-    put_secret(
-        &admin,
-        "prod/db",
-        r#"{"username":"app","password":"pw-two"}"#,
-        false,
-    )
-    .await;
+    put_db_credentials(&admin, "pw-two", false).await;
     assert_eq!(
         invoke(&mut service).await.unwrap(),
         "pw-one",
@@ -209,8 +204,7 @@ async fn secret_values_never_reach_logs_or_errors() {
     let mut moto = Moto::start();
     let sdk = sdk_config(&moto).await;
     let admin = Client::new(&sdk);
-    let db_one = format!(r#"{{"username":"app","password":"{PASSWORD_ONE}"}}"#);
-    put_secret(&admin, "prod/db", &db_one, true).await;
+    put_db_credentials(&admin, PASSWORD_ONE, true).await;
     put_secret(&admin, "prod/token", TOKEN, true).await;
 
     let (logs, _capture) = LogBuffer::trace();

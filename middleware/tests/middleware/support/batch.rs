@@ -2,6 +2,7 @@
 //! response's identifiers, and quiet expected panics.
 
 use std::{
+    pin::Pin,
     sync::{Arc, Mutex, Once},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -13,10 +14,14 @@ use aws_lambda_events::event::{
     sqs::{SqsEvent, SqsMessage},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use lambda_runtime::tower::util::ServiceFn;
 use serde::Serialize;
 use serde_dynamo::AttributeValue;
-use tern_middleware::batch::{BatchError, error::OutcomeCounts};
+use tern_middleware::batch::{
+    BatchError, BatchLayer, BatchService, error::OutcomeCounts, source::BatchSource,
+};
 use tern_runtime::{Context, LambdaEvent};
+use tower::{Service, ServiceExt};
 
 pub const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
 pub const STANDARD_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
@@ -54,22 +59,24 @@ pub fn sqs_message(id: &str, body: &str, group: Option<&str>) -> SqsMessage {
     message
 }
 
-/// An event of type `E` whose record list (`records_of`) holds `records`.
-fn event_of<E: Default, R>(
-    records_of: fn(&mut E) -> &mut Vec<R>,
-    records: impl IntoIterator<Item = R>,
-    context: Context,
-) -> LambdaEvent<E> {
-    let mut event = E::default();
-    *records_of(&mut event) = records.into_iter().collect();
-    LambdaEvent::new(event, context)
+/// Stamps out `name(records, context)`: an event of that type whose `records` hold `records`.
+macro_rules! events_of_records {
+    ($($name:ident: $event:ty = [$record:ty];)*) => {$(
+        pub fn $name(
+            records: impl IntoIterator<Item = $record>,
+            context: Context,
+        ) -> LambdaEvent<$event> {
+            let mut event = <$event>::default();
+            event.records = records.into_iter().collect();
+            LambdaEvent::new(event, context)
+        }
+    )*};
 }
 
-pub fn sqs_event(
-    records: impl IntoIterator<Item = SqsMessage>,
-    context: Context,
-) -> LambdaEvent<SqsEvent> {
-    event_of(|event: &mut SqsEvent| &mut event.records, records, context)
+events_of_records! {
+    sqs_event: SqsEvent = [SqsMessage];
+    kinesis_event: KinesisEvent = [KinesisEventRecord];
+    dynamodb_event: DynamoDbEvent = [EventRecord];
 }
 
 pub fn kinesis_record(sequence: &str, partition_key: &str, data: &[u8]) -> KinesisEventRecord {
@@ -79,17 +86,6 @@ pub fn kinesis_record(sequence: &str, partition_key: &str, data: &[u8]) -> Kines
     record.kinesis.data.0 = data.to_vec();
     record.event_source = Some("aws:kinesis".into());
     record
-}
-
-pub fn kinesis_event(
-    records: impl IntoIterator<Item = KinesisEventRecord>,
-    context: Context,
-) -> LambdaEvent<KinesisEvent> {
-    event_of(
-        |event: &mut KinesisEvent| &mut event.records,
-        records,
-        context,
-    )
 }
 
 /// A stream record of the item `pk = key`, with `new_image` as its new image (empty: none).
@@ -116,17 +112,6 @@ pub fn dynamodb_record(
             .insert((*name).to_owned(), value.clone());
     }
     record
-}
-
-pub fn dynamodb_event(
-    records: impl IntoIterator<Item = EventRecord>,
-    context: Context,
-) -> LambdaEvent<DynamoDbEvent> {
-    event_of(
-        |event: &mut DynamoDbEvent| &mut event.records,
-        records,
-        context,
-    )
 }
 
 /// A Kafka record of `topic`-`partition` at `offset` whose value is `value` (base64-encoded
@@ -158,6 +143,19 @@ pub fn kafka_event(
         event.records.entry(key).or_default().push(record);
     }
     LambdaEvent::new(event, context)
+}
+
+/// The answer of `layer` with `handler` to `event`.
+pub async fn run_batch<Src: BatchSource, D, F>(
+    layer: BatchLayer<Src, D>,
+    handler: F,
+    event: LambdaEvent<Src::Event>,
+) -> Result<Src::Response, BatchError>
+where
+    BatchService<ServiceFn<F>, Src, D>:
+        Service<LambdaEvent<Src::Event>, Response = Src::Response, Error = BatchError>,
+{
+    layer.service_fn(handler).oneshot(event).await
 }
 
 /// The answer of a batch in which no record failed.
@@ -195,16 +193,17 @@ fn item_identifiers(response: &impl Serialize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// What a [`recorder`] kept, in call order.
+/// What a [`recorder`] kept, in run order.
 pub type Kept<T> = Arc<Mutex<Vec<T>>>;
 
 /// What a [`recorder`]'s handler answers.
-pub type Answer = std::future::Ready<Result<(), tern_runtime::Error>>;
+pub type Answer = Pin<Box<dyn Future<Output = Result<(), tern_runtime::Error>> + Send>>;
 
-/// A record handler that keeps what `record` makes of each payload when called, and answers
-/// with the outcome it gives (an `Err` fails the record with that text); returns what it
-/// kept so far, in call order, and the handler.
-pub fn recorder<P, T: Send + 'static>(
+/// A record handler that keeps what `record` makes of each payload when it runs (when its
+/// future is first polled: a record the batch called but stopped before polling is not kept),
+/// and answers with the outcome it gives (an `Err` fails the record with that text); returns
+/// what it kept so far, in run order, and the handler.
+pub fn recorder<P: Send + 'static, T: Send + 'static>(
     record: impl Fn(P) -> (T, Result<(), &'static str>) + Clone + Send + Sync + 'static,
 ) -> (
     Kept<T>,
@@ -212,10 +211,13 @@ pub fn recorder<P, T: Send + 'static>(
 ) {
     let kept = Arc::new(Mutex::new(Vec::new()));
     let keep = kept.clone();
-    let handler = move |event: LambdaEvent<P>| {
-        let (kept, outcome) = record(event.payload);
-        keep.lock().unwrap().push(kept);
-        std::future::ready(outcome.map_err(Into::into))
+    let handler = move |event: LambdaEvent<P>| -> Answer {
+        let (record, keep) = (record.clone(), keep.clone());
+        Box::pin(async move {
+            let (kept, outcome) = record(event.payload);
+            keep.lock().unwrap().push(kept);
+            outcome.map_err(Into::into)
+        })
     };
     (kept, handler)
 }
