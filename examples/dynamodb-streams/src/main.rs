@@ -25,10 +25,10 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent};
+use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure};
 
 /// A product: the new image of an inventory item. Attributes the function does not use are
 /// ignored, so the table can grow.
@@ -86,11 +86,10 @@ impl Reorders {
             Err(error) => Err(Diagnostic {
                 error_type: "Inventory.ReorderFailed".to_owned(),
                 error_message: format!(
-                    "PutItem of the reorder of {} in table {} failed: {}: {}",
+                    "PutItem of the reorder of {} in table {} failed: {}",
                     product.sku,
                     self.table,
-                    error.code().unwrap_or("no response from DynamoDB"),
-                    error.message().unwrap_or("no message")
+                    SdkFailure::from_sdk_error(&error)
                 ),
             }),
         }

@@ -26,10 +26,12 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use tern_middleware::idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, service_fn};
+use tern_runtime::{
+    Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
+};
 use tower::ServiceBuilder;
 
 #[derive(Deserialize, Serialize)]
@@ -108,11 +110,10 @@ impl Payments {
                 Diagnostic {
                     error_type: "Payments.StoreFailed".to_owned(),
                     error_message: format!(
-                        "PutItem of payment {} in table {} failed: {}: {}",
+                        "PutItem of payment {} in table {} failed: {}",
                         request.payment_id,
                         self.table,
-                        error.code().unwrap_or("no response from DynamoDB"),
-                        error.message().unwrap_or("no message")
+                        SdkFailure::from_sdk_error(&error)
                     ),
                 }
             });

@@ -56,10 +56,11 @@
 
 use std::sync::Arc;
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, env::Env};
+use tern_runtime::{
+    Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure, env::Env,
+};
 
 /// One audit event: the data of a Kinesis record.
 #[derive(Serialize, Deserialize)]
@@ -136,10 +137,9 @@ impl Archive {
             .map_err(|error| Diagnostic {
                 error_type: "Audit.ArchiveFailed".to_owned(),
                 error_message: format!(
-                    "PutObject of s3://{}/{key} failed: {}: {}",
+                    "PutObject of s3://{}/{key} failed: {}",
                     self.bucket,
-                    error.code().unwrap_or("no response from S3"),
-                    error.message().unwrap_or("no message")
+                    SdkFailure::from_sdk_error(&error)
                 ),
             })?;
         tracing::info!(event_id = %event.event_id, tenant = %event.tenant, key, "audit event archived");

@@ -34,13 +34,15 @@ use std::sync::Arc;
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderValue, header::CONTENT_TYPE};
 use serde_json::json;
 use sha2::Sha256;
 use tern_middleware::secrets::{Secrets, SecretsConfig, SecretsLayer};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, service_fn};
+use tern_runtime::{
+    Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
+};
 use tower::ServiceBuilder;
 
 /// The name the handler reads the webhook secret by.
@@ -152,10 +154,9 @@ impl Inbox {
             Err(error) => Err(Diagnostic {
                 error_type: "Webhooks.StoreFailed".to_owned(),
                 error_message: format!(
-                    "PutItem of delivery {delivery} in table {} failed: {}: {}",
+                    "PutItem of delivery {delivery} in table {} failed: {}",
                     self.table,
-                    error.code().unwrap_or("no response from DynamoDB"),
-                    error.message().unwrap_or("no message")
+                    SdkFailure::from_sdk_error(&error)
                 ),
             }),
         }

@@ -30,13 +30,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::{
-    error::ProvideErrorMetadata,
     operation::update_item::UpdateItemError,
     types::{AttributeValue, ReturnValuesOnConditionCheckFailure},
 };
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent};
+use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure};
 
 /// One ledger entry: the body of a message.
 #[derive(Deserialize)]
@@ -133,11 +132,10 @@ impl Ledger {
             return Err(Diagnostic {
                 error_type: "Ledger.StoreFailed".to_owned(),
                 error_message: format!(
-                    "UpdateItem of account {} in table {} failed: {}: {}",
+                    "UpdateItem of account {} in table {} failed: {}",
                     entry.account_id,
                     self.table,
-                    error.code().unwrap_or("no response from DynamoDB"),
-                    error.message().unwrap_or("no message")
+                    SdkFailure::from_sdk_error(&error)
                 ),
             });
         };

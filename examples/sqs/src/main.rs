@@ -23,10 +23,10 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::{error::ProvideErrorMetadata, types::AttributeValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent};
+use tern_runtime::{Bootstrap, Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure};
 
 /// One tracking scan: the body of an SQS message.
 #[derive(Deserialize)]
@@ -137,11 +137,10 @@ impl Shipments {
             Err(error) => Err(Diagnostic {
                 error_type: "Shipments.StoreFailed".to_owned(),
                 error_message: format!(
-                    "UpdateItem of shipment {} in table {} failed: {}: {}",
+                    "UpdateItem of shipment {} in table {} failed: {}",
                     update.shipment_id,
                     self.table,
-                    error.code().unwrap_or("no response from DynamoDB"),
-                    error.message().unwrap_or("no message")
+                    SdkFailure::from_sdk_error(&error)
                 ),
             }),
         }

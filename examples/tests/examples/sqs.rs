@@ -1,7 +1,7 @@
 //! `examples/sqs`: tracking updates into the shipments table, late and repeated ones included.
 
 use serde_json::json;
-use tern_testkit::Scenario;
+use tern_testkit::{Scenario, free_port};
 
 use crate::support::{event, example, failed_record, failures, with_moto, with_table};
 
@@ -36,6 +36,37 @@ fn updates_move_shipments_forward_and_bad_messages_are_reported() {
     // SQS delivers the whole batch again: nothing changes, the same two are reported.
     assert_eq!(function.invoke(&updates).body, expected);
     assert_eq!(json!(scenario.table_items(TABLE)), stored);
+}
+
+#[test]
+fn an_update_dynamodb_does_not_answer_is_reported_with_the_cause() {
+    let (_scenario, function) =
+        with_table(example!("sqs"), TABLE, "shipment_id", "SHIPMENTS_TABLE");
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    // Every record fails: reported one by one rather than as a failed batch.
+    let function = function
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &closed)
+        .env("TERN_BATCH_ALL_FAILED", "report")
+        .start();
+    assert_eq!(
+        function.invoke(event("sqs", "tracking-updates.json")).body,
+        failures(&[
+            "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a01",
+            "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a02",
+            "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a03",
+            "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a04",
+            "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a05",
+        ])
+    );
+    let unstored = failed_record(&function, "2b6f1c9e-71a4-4d0b-9d3e-0c5a8e1f2a01");
+    assert_eq!(unstored["error_type"], "Shipments.StoreFailed");
+    assert_eq!(
+        unstored["reason"],
+        format!(
+            "UpdateItem of shipment shp-1001 in table {TABLE} failed: DispatchFailure: could not \
+             connect to {closed}: connection refused"
+        )
+    );
 }
 
 #[test]
