@@ -119,6 +119,22 @@ macro_rules! entry_event {
     };
 }
 
+/// An [`entry_event!`] for a failed fetch: the entry, its id, the AWS error code and detail,
+/// then the message.
+macro_rules! fetch_failed_event {
+    ($level:ident, $noun:expr, $entry:expr, $error:expr, $($message:tt)+) => {
+        entry_event!(
+            $level,
+            $noun,
+            $entry.name,
+            $entry.id(),
+            error_code = $error.code(),
+            error = $error.detail(),
+            $($message)+
+        )
+    };
+}
+
 /// How a key names what it fetches, in messages and log lines.
 pub(crate) trait Keyed {
     /// The id as the user wrote it: a secret's ARN or name, a parameter's name or path, an
@@ -371,13 +387,11 @@ impl<S: Source> Cache<S> {
             } else if first_failure.is_none() {
                 first_failure = Some(cache.fetch_fault(entry, error));
             } else {
-                entry_event!(
+                fetch_failed_event!(
                     error,
                     noun,
-                    entry.name,
-                    entry.id(),
-                    error_code = error.code(),
-                    error = error.detail(),
+                    entry,
+                    error,
                     "required {} could not be fetched",
                     noun.singular()
                 );
@@ -767,15 +781,7 @@ impl<S: Source> Cache<S> {
 
 /// One warning line for a failed fetch: the entry, its id, the AWS error code and detail.
 fn warn_fetch_failed<K: Keyed, V>(noun: Noun, entry: &Entry<K, V>, error: &FetchError, what: &str) {
-    entry_event!(
-        warn,
-        noun,
-        entry.name,
-        entry.id(),
-        error_code = error.code(),
-        error = error.detail(),
-        "{what}"
-    );
+    fetch_failed_event!(warn, noun, entry, error, "{what}");
 }
 
 /// `From` conversions of a facility's error (an enum with `MissingEnv { env_var, purpose }`
