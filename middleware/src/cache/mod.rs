@@ -453,6 +453,28 @@ impl<S: Source> Cache<S> {
             })
     }
 
+    /// A handle's `get`: the value of the entry named `name` (see [`read`](Self::read)); an
+    /// undeclared name and an optional entry without a value are faults too.
+    pub(crate) fn get(self: &Arc<Self>, name: &str) -> Result<S::Value, Fault<S::Key>> {
+        let index = self.index_of(name)?;
+        self.read(index, Instant::now())?
+            .ok_or_else(|| self.unavailable(index))
+    }
+
+    /// A handle's `get_optional`: like [`get`](Self::get), with `None` for an optional entry
+    /// without a value.
+    pub(crate) fn get_optional(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Option<S::Value>, Fault<S::Key>> {
+        self.read(self.index_of(name)?, Instant::now())
+    }
+
+    /// A handle's `force_refresh`: [`refresh`](Self::refresh) of the entry named `name`.
+    pub(crate) async fn force_refresh(&self, name: &str) -> Result<S::Value, Fault<S::Key>> {
+        self.refresh(self.index_of(name)?).await
+    }
+
     /// The hot path: the cached value (`None` if an optional entry has none), or `Stale`.
     /// Starts a background refresh when one is due; never waits for it.
     pub(crate) fn read(
