@@ -99,13 +99,14 @@ pub struct DynamoDb;
 
 /// Implements [`BatchSource`] for a source whose event holds its records in `records` and
 /// whose `itemIdentifier` is the string field `id` of the record (a `String`, or an
-/// `Option<String>` read as empty when absent), which `detach` leaves behind. The
-/// ordering key and the response are written out per source after the header.
+/// `Option<String>` read as empty when absent), which `detach` leaves behind. What differs
+/// per source follows the header: the `Response` and `OrderingKey` types, `ordering_key` and
+/// `response`.
 macro_rules! string_id_source {
     (
         $source:ident: $event:ty => $record:ty, id: $($id:ident).+;
         name: $name:literal, default scope: $scope:ident;
-        $($ordering_key_and_response:tt)*
+        $($per_source:tt)*
     ) => {
         impl BatchSource for $source {
             type Event = $event;
@@ -134,7 +135,7 @@ macro_rules! string_id_source {
                 taken
             }
 
-            $($ordering_key_and_response)*
+            $($per_source)*
         }
     };
 }
