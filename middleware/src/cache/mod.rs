@@ -119,6 +119,22 @@ macro_rules! entry_event {
     };
 }
 
+/// An [`entry_event!`] for a failed fetch: the entry, its id, the AWS error code and detail,
+/// then the message.
+macro_rules! fetch_failed_event {
+    ($level:ident, $noun:expr, $entry:expr, $error:expr, $($message:tt)+) => {
+        entry_event!(
+            $level,
+            $noun,
+            $entry.name,
+            $entry.id(),
+            error_code = $error.code(),
+            error = $error.detail(),
+            $($message)+
+        )
+    };
+}
+
 /// How a key names what it fetches, in messages and log lines.
 pub(crate) trait Keyed {
     /// The id as the user wrote it: a secret's ARN or name, a parameter's name or path, an
@@ -371,13 +387,11 @@ impl<S: Source> Cache<S> {
             } else if first_failure.is_none() {
                 first_failure = Some(cache.fetch_fault(entry, error));
             } else {
-                entry_event!(
+                fetch_failed_event!(
                     error,
                     noun,
-                    entry.name,
-                    entry.id(),
-                    error_code = error.code(),
-                    error = error.detail(),
+                    entry,
+                    error,
                     "required {} could not be fetched",
                     noun.singular()
                 );
@@ -437,6 +451,28 @@ impl<S: Source> Cache<S> {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+
+    /// A handle's `get`: the value of the entry named `name` (see [`read`](Self::read)); an
+    /// undeclared name and an optional entry without a value are faults too.
+    pub(crate) fn get(self: &Arc<Self>, name: &str) -> Result<S::Value, Fault<S::Key>> {
+        let index = self.index_of(name)?;
+        self.read(index, Instant::now())?
+            .ok_or_else(|| self.unavailable(index))
+    }
+
+    /// A handle's `get_optional`: like [`get`](Self::get), with `None` for an optional entry
+    /// without a value.
+    pub(crate) fn get_optional(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Option<S::Value>, Fault<S::Key>> {
+        self.read(self.index_of(name)?, Instant::now())
+    }
+
+    /// A handle's `force_refresh`: [`refresh`](Self::refresh) of the entry named `name`.
+    pub(crate) async fn force_refresh(&self, name: &str) -> Result<S::Value, Fault<S::Key>> {
+        self.refresh(self.index_of(name)?).await
     }
 
     /// The hot path: the cached value (`None` if an optional entry has none), or `Stale`.
@@ -767,15 +803,7 @@ impl<S: Source> Cache<S> {
 
 /// One warning line for a failed fetch: the entry, its id, the AWS error code and detail.
 fn warn_fetch_failed<K: Keyed, V>(noun: Noun, entry: &Entry<K, V>, error: &FetchError, what: &str) {
-    entry_event!(
-        warn,
-        noun,
-        entry.name,
-        entry.id(),
-        error_code = error.code(),
-        error = error.detail(),
-        "{what}"
-    );
+    fetch_failed_event!(warn, noun, entry, error, "{what}");
 }
 
 /// `From` conversions of a facility's error (an enum with `MissingEnv { env_var, purpose }`

@@ -92,9 +92,16 @@ impl Settings {
 
 /// The builder methods and getters of the shared settings, for a config type with a
 /// `settings: Settings` field and a `fn from(env: &Env) -> Result<Self, InitError>`; the same
-/// names and documentation in every facility.
+/// names and documentation in every facility. `with_backend` and `backend` set and read the
+/// back-end as the facility's own enum (`Sdk`, or `Extension { port }`), with the documentation
+/// given for them.
 macro_rules! cache_settings_builders {
-    () => {
+    (
+        $(#[$with_backend_doc:meta])*
+        fn with_backend($backend:ident);
+        $(#[$backend_doc:meta])*
+        fn backend;
+    ) => {
         tern_runtime::env_constructors! {
             /// The defaults, overridden by the environment settings in the table above. A
             /// variable that is set but unusable is a `Runtime.InvalidEnvironmentVariable` error
@@ -147,6 +154,23 @@ macro_rules! cache_settings_builders {
             self.settings.fetch_timeout
         }
 
+        $(#[$with_backend_doc])*
+        pub fn with_backend(mut self, backend: $backend) -> Self {
+            self.settings.extension_port = match backend {
+                $backend::Sdk => None,
+                $backend::Extension { port } => Some(port),
+            };
+            self
+        }
+
+        $(#[$backend_doc])*
+        pub fn backend(&self) -> $backend {
+            match self.settings.extension_port {
+                None => $backend::Sdk,
+                Some(port) => $backend::Extension { port },
+            }
+        }
+
         /// Reads a variable from this configuration's environment (see
         /// [`Env::get`](tern_runtime::env::Env::get)).
         pub(crate) fn var(&self, name: &str) -> Option<String> {
@@ -156,3 +180,21 @@ macro_rules! cache_settings_builders {
 }
 
 pub(crate) use cache_settings_builders;
+
+/// Asserts that a facility's config (built with [`cache_settings_builders!`]) has the shared
+/// settings' defaults: a 300 s TTL, refreshes 30 s ahead, 300 s of grace, 5 s per fetch, the
+/// SDK back-end (`$backend::Sdk`).
+#[cfg(test)]
+macro_rules! assert_default_cache_settings {
+    ($config:expr, $backend:ident) => {{
+        let config = &$config;
+        assert_eq!(config.ttl(), std::time::Duration::from_secs(300));
+        assert_eq!(config.refresh_ahead(), std::time::Duration::from_secs(30));
+        assert_eq!(config.grace_period(), std::time::Duration::from_secs(300));
+        assert_eq!(config.fetch_timeout(), std::time::Duration::from_secs(5));
+        assert_eq!(config.backend(), $backend::Sdk);
+    }};
+}
+
+#[cfg(test)]
+pub(crate) use assert_default_cache_settings;

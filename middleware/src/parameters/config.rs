@@ -386,15 +386,11 @@ impl ParametersConfig {
         self
     }
 
-    cache_settings_builders!();
-
-    /// Where SSM values come from (default [`ParametersBackend::Sdk`]).
-    pub fn with_backend(mut self, backend: ParametersBackend) -> Self {
-        self.settings.extension_port = match backend {
-            ParametersBackend::Sdk => None,
-            ParametersBackend::Extension { port } => Some(port),
-        };
-        self
+    cache_settings_builders! {
+        /// Where SSM values come from (default [`ParametersBackend::Sdk`]).
+        fn with_backend(ParametersBackend);
+        /// The selected SSM back-end.
+        fn backend;
     }
 
     /// The AppConfig agent's port and poll interval (the TTL of AppConfig values); by default
@@ -403,14 +399,6 @@ impl ParametersConfig {
         self.appconfig_port = port;
         self.appconfig_poll_interval = poll_interval;
         self
-    }
-
-    /// The selected SSM back-end.
-    pub fn backend(&self) -> ParametersBackend {
-        match self.settings.extension_port {
-            None => ParametersBackend::Sdk,
-            Some(port) => ParametersBackend::Extension { port },
-        }
     }
 
     /// The AppConfig agent's port.
@@ -436,11 +424,7 @@ mod tests {
     #[test]
     fn defaults_match_secrets() {
         let config = ParametersConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        assert_eq!(config.ttl(), Duration::from_secs(300));
-        assert_eq!(config.refresh_ahead(), Duration::from_secs(30));
-        assert_eq!(config.grace_period(), Duration::from_secs(300));
-        assert_eq!(config.fetch_timeout(), Duration::from_secs(5));
-        assert_eq!(config.backend(), ParametersBackend::Sdk);
+        crate::cache::settings::assert_default_cache_settings!(config, ParametersBackend);
         assert_eq!(config.appconfig_port(), 2772);
         assert_eq!(config.appconfig_poll_interval(), Duration::from_secs(45));
         assert_eq!(config.parameter_names().count(), 0);

@@ -2,8 +2,6 @@
 
 use std::{fmt, sync::Arc};
 
-use tokio::time::Instant;
-
 use crate::{
     cache::{Cache, Fault, Noun, Slot, Source as _},
     parameters::{
@@ -60,26 +58,20 @@ impl Parameters {
     /// [`Stale`](ParametersError::Stale) once the value is past its TTL and grace period and
     /// refreshing it fails.
     pub fn get(&self, name: &str) -> Result<ParameterValue, ParametersError> {
-        let index = self.index_of(name)?;
-        self.cache
-            .read(index, Instant::now())
-            .map_err(describe)?
-            .ok_or_else(|| describe(self.cache.unavailable(index)))
+        self.cache.get(name).map_err(describe)
     }
 
     /// Like [`get`](Self::get), with `None` for an optional parameter that has no value (its
     /// variable is unset, or it could not be fetched yet).
     pub fn get_optional(&self, name: &str) -> Result<Option<ParameterValue>, ParametersError> {
-        let index = self.index_of(name)?;
-        self.cache.read(index, Instant::now()).map_err(describe)
+        self.cache.get_optional(name).map_err(describe)
     }
 
     /// Fetches the parameter now, waits for the answer and caches it; on failure (or a value
     /// that does not transform) the cached value stays and the error is returned. For rare
     /// events — not for every invocation.
     pub async fn force_refresh(&self, name: &str) -> Result<ParameterValue, ParametersError> {
-        let index = self.index_of(name)?;
-        self.cache.refresh(index).await.map_err(describe)
+        self.cache.force_refresh(name).await.map_err(describe)
     }
 
     /// Checks every declared parameter once, as
@@ -93,10 +85,6 @@ impl Parameters {
     /// The declared names, in declaration order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.cache.entries().iter().map(|entry| &*entry.name)
-    }
-
-    fn index_of(&self, name: &str) -> Result<usize, ParametersError> {
-        self.cache.index_of(name).map_err(describe)
     }
 }
 

@@ -147,23 +147,11 @@ impl SecretsConfig {
         self
     }
 
-    cache_settings_builders!();
-
-    /// Where values come from (default [`SecretsBackend::Sdk`]).
-    pub fn with_backend(mut self, backend: SecretsBackend) -> Self {
-        self.settings.extension_port = match backend {
-            SecretsBackend::Sdk => None,
-            SecretsBackend::Extension { port } => Some(port),
-        };
-        self
-    }
-
-    /// The selected backend.
-    pub fn backend(&self) -> SecretsBackend {
-        match self.settings.extension_port {
-            None => SecretsBackend::Sdk,
-            Some(port) => SecretsBackend::Extension { port },
-        }
+    cache_settings_builders! {
+        /// Where values come from (default [`SecretsBackend::Sdk`]).
+        fn with_backend(SecretsBackend);
+        /// The selected backend.
+        fn backend;
     }
 
     /// The declared logical names, in declaration order.
@@ -181,11 +169,7 @@ mod tests {
     #[test]
     fn defaults() {
         let config = SecretsConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        assert_eq!(config.ttl(), Duration::from_secs(300));
-        assert_eq!(config.refresh_ahead(), Duration::from_secs(30));
-        assert_eq!(config.grace_period(), Duration::from_secs(300));
-        assert_eq!(config.fetch_timeout(), Duration::from_secs(5));
-        assert_eq!(config.backend(), SecretsBackend::Sdk);
+        crate::cache::settings::assert_default_cache_settings!(config, SecretsBackend);
         assert_eq!(config.secret_names().count(), 0);
     }
 

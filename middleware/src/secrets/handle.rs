@@ -2,8 +2,6 @@
 
 use std::{fmt, sync::Arc};
 
-use tokio::time::Instant;
-
 use crate::{
     cache::{Cache, Noun, Slot},
     secrets::{config::SecretsConfig, error::SecretsError, provider::Provider, value::SecretValue},
@@ -80,19 +78,14 @@ impl Secrets {
     /// [`Stale`](SecretsError::Stale) once the value is past its TTL and grace period and
     /// refreshing it fails.
     pub fn get(&self, name: &str) -> Result<SecretValue, SecretsError> {
-        let index = self.index_of(name)?;
-        self.cache
-            .read(index, Instant::now())
-            .map_err(SecretsError::from_fault)?
-            .ok_or_else(|| SecretsError::from_fault(self.cache.unavailable(index)))
+        self.cache.get(name).map_err(SecretsError::from_fault)
     }
 
     /// Like [`get`](Self::get), with `None` for an optional secret that has no value (its
     /// variable is unset, or it could not be fetched yet).
     pub fn get_optional(&self, name: &str) -> Result<Option<SecretValue>, SecretsError> {
-        let index = self.index_of(name)?;
         self.cache
-            .read(index, Instant::now())
+            .get_optional(name)
             .map_err(SecretsError::from_fault)
     }
 
@@ -100,15 +93,10 @@ impl Secrets {
     /// stays and the error is returned. For rare events such as a credential that was just
     /// rejected — not for every invocation.
     pub async fn force_refresh(&self, name: &str) -> Result<SecretValue, SecretsError> {
-        let index = self.index_of(name)?;
         self.cache
-            .refresh(index)
+            .force_refresh(name)
             .await
             .map_err(SecretsError::from_fault)
-    }
-
-    fn index_of(&self, name: &str) -> Result<usize, SecretsError> {
-        self.cache.index_of(name).map_err(SecretsError::from_fault)
     }
 
     /// Background refreshes that failed since the last call; reported as the

@@ -97,28 +97,96 @@ pub struct Kinesis;
 #[derive(Debug, Clone, Copy)]
 pub struct DynamoDb;
 
-impl BatchSource for Sqs {
-    type Event = SqsEvent;
-    type Record = SqsMessage;
+/// Implements [`BatchSource`] for a source whose event holds its records in `records` and
+/// whose `itemIdentifier` is the string field `id` of the record (a `String`, or an
+/// `Option<String>` read as empty when absent), which `detach` leaves behind. What differs
+/// per source follows the header: the `Response` and `OrderingKey` types, `ordering_key` and
+/// `response`.
+macro_rules! string_id_source {
+    (
+        $source:ident: $event:ty => $record:ty, id: $($id:ident).+;
+        name: $name:literal, default scope: $scope:ident;
+        $($per_source:tt)*
+    ) => {
+        impl BatchSource for $source {
+            type Event = $event;
+            type Record = $record;
+            type ItemIdentifier = String;
+            type RecordId<'a> = &'a str;
+
+            const NAME: &'static str = $name;
+            const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::$scope;
+
+            fn into_records(event: $event) -> Vec<$record> {
+                event.records
+            }
+
+            fn identifier(record: &$record) -> &str {
+                StringId::as_id(&record.$($id).+)
+            }
+
+            fn take_identifier(record: &mut $record) -> String {
+                StringId::take_id(&mut record.$($id).+)
+            }
+
+            fn detach(record: &mut $record) -> $record {
+                let taken = std::mem::take(record);
+                record.$($id).+.clone_from(&taken.$($id).+);
+                taken
+            }
+
+            $($per_source)*
+        }
+    };
+}
+
+/// A record's string identifier field, for [`string_id_source!`].
+trait StringId {
+    /// The identifier, empty when the record has none.
+    fn as_id(&self) -> &str;
+    /// Moves the identifier out, empty when the record has none.
+    fn take_id(&mut self) -> String;
+}
+
+impl StringId for String {
+    fn as_id(&self) -> &str {
+        self
+    }
+
+    fn take_id(&mut self) -> String {
+        std::mem::take(self)
+    }
+}
+
+impl StringId for Option<String> {
+    fn as_id(&self) -> &str {
+        self.as_deref().unwrap_or_default()
+    }
+
+    fn take_id(&mut self) -> String {
+        self.take().unwrap_or_default()
+    }
+}
+
+/// One failure entry per identifier: `set_id` writes the identifier into a default entry (the
+/// entry types are non-exhaustive, so they cannot be built with a literal).
+fn failure_entries<F: Default>(failed: Vec<String>, set_id: impl Fn(&mut F, String)) -> Vec<F> {
+    failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = F::default();
+            set_id(&mut failure, id);
+            failure
+        })
+        .collect()
+}
+
+string_id_source! {
+    Sqs: SqsEvent => SqsMessage, id: message_id;
+    name: "sqs", default scope: OrderingKey;
+
     type Response = SqsBatchResponse;
-    type ItemIdentifier = String;
-    type RecordId<'a> = &'a str;
     type OrderingKey<'a> = &'a str;
-
-    const NAME: &'static str = "sqs";
-    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::OrderingKey;
-
-    fn into_records(event: SqsEvent) -> Vec<SqsMessage> {
-        event.records
-    }
-
-    fn identifier(record: &SqsMessage) -> &str {
-        record.message_id.as_deref().unwrap_or_default()
-    }
-
-    fn take_identifier(record: &mut SqsMessage) -> String {
-        record.message_id.take().unwrap_or_default()
-    }
 
     fn ordering_key(record: &SqsMessage) -> Option<&str> {
         let group = record.attributes.get("MessageGroupId")?;
@@ -129,60 +197,23 @@ impl BatchSource for Sqs {
         (!standard_queue).then_some(group.as_str())
     }
 
-    fn detach(record: &mut SqsMessage) -> SqsMessage {
-        let taken = std::mem::take(record);
-        record.message_id.clone_from(&taken.message_id);
-        taken
-    }
-
     fn response(failed: Vec<String>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|id| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failure
-            })
-            .collect();
+        response.batch_item_failures =
+            failure_entries(failed, |failure: &mut BatchItemFailure, id| failure.item_identifier = id);
         response
     }
 }
 
-impl BatchSource for Kinesis {
-    type Event = KinesisEvent;
-    type Record = KinesisEventRecord;
+string_id_source! {
+    Kinesis: KinesisEvent => KinesisEventRecord, id: kinesis.sequence_number;
+    name: "kinesis", default scope: Batch;
+
     type Response = KinesisEventResponse;
-    type ItemIdentifier = String;
-    type RecordId<'a> = &'a str;
     type OrderingKey<'a> = &'a str;
-
-    const NAME: &'static str = "kinesis";
-    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
-
-    fn into_records(event: KinesisEvent) -> Vec<KinesisEventRecord> {
-        event.records
-    }
-
-    fn identifier(record: &KinesisEventRecord) -> &str {
-        &record.kinesis.sequence_number
-    }
-
-    fn take_identifier(record: &mut KinesisEventRecord) -> String {
-        std::mem::take(&mut record.kinesis.sequence_number)
-    }
 
     fn ordering_key(record: &KinesisEventRecord) -> Option<&str> {
         Some(&record.kinesis.partition_key)
-    }
-
-    fn detach(record: &mut KinesisEventRecord) -> KinesisEventRecord {
-        let taken = std::mem::take(record);
-        record
-            .kinesis
-            .sequence_number
-            .clone_from(&taken.kinesis.sequence_number);
-        taken
     }
 
     fn response(failed: Vec<String>) -> KinesisEventResponse {
@@ -192,52 +223,22 @@ impl BatchSource for Kinesis {
     }
 }
 
-impl BatchSource for DynamoDb {
-    type Event = DynamoDbEvent;
-    type Record = EventRecord;
+string_id_source! {
+    DynamoDb: DynamoDbEvent => EventRecord, id: change.sequence_number;
+    name: "dynamodb", default scope: Batch;
+
     type Response = DynamoDbEventResponse;
-    type ItemIdentifier = String;
-    type RecordId<'a> = &'a str;
     type OrderingKey<'a> = String;
-
-    const NAME: &'static str = "dynamodb";
-    const DEFAULT_FAILURE_SCOPE: FailureScope = FailureScope::Batch;
-
-    fn into_records(event: DynamoDbEvent) -> Vec<EventRecord> {
-        event.records
-    }
-
-    fn identifier(record: &EventRecord) -> &str {
-        record.change.sequence_number.as_deref().unwrap_or_default()
-    }
-
-    fn take_identifier(record: &mut EventRecord) -> String {
-        record.change.sequence_number.take().unwrap_or_default()
-    }
 
     fn ordering_key(record: &EventRecord) -> Option<String> {
         Some(canonical_keys(&record.change.keys))
     }
 
-    fn detach(record: &mut EventRecord) -> EventRecord {
-        let taken = std::mem::take(record);
-        record
-            .change
-            .sequence_number
-            .clone_from(&taken.change.sequence_number);
-        taken
-    }
-
     fn response(failed: Vec<String>) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = failed
-            .into_iter()
-            .map(|id| {
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(id);
-                failure
-            })
-            .collect();
+        response.batch_item_failures = failure_entries(failed, |failure: &mut DynamoDbBatchItemFailure, id| {
+            failure.item_identifier = Some(id)
+        });
         response
     }
 }
@@ -321,35 +322,28 @@ mod tests {
         assert_eq!(DynamoDb::identifier(&change), "");
     }
 
+    /// A stream record of the item with these key attributes, listed in this order.
+    fn keyed<const N: usize>(keys: [(&str, AttributeValue); N]) -> EventRecord {
+        let mut record = EventRecord::default();
+        for (name, value) in keys {
+            record.change.keys.insert(name.into(), value);
+        }
+        record
+    }
+
     #[test]
     fn dynamodb_keys_are_canonical() {
-        let mut a = EventRecord::default();
-        a.change
-            .keys
-            .insert("pk".into(), AttributeValue::S("order#1".into()));
-        a.change
-            .keys
-            .insert("sk".into(), AttributeValue::N("42".into()));
-        let mut b = EventRecord::default();
-        b.change
-            .keys
-            .insert("sk".into(), AttributeValue::N("42".into()));
-        b.change
-            .keys
-            .insert("pk".into(), AttributeValue::S("order#1".into()));
+        let pk = || ("pk", AttributeValue::S("order#1".into()));
+        let sk = || ("sk", AttributeValue::N("42".into()));
+        let a = keyed([pk(), sk()]);
+        let b = keyed([sk(), pk()]);
         let expected = r#"{"pk":{"S":"order#1"},"sk":{"N":"42"}}"#;
         assert_eq!(DynamoDb::ordering_key(&a).as_deref(), Some(expected));
         assert_eq!(DynamoDb::ordering_key(&b).as_deref(), Some(expected));
 
         // The same value under a different type is a different item.
-        let mut c = EventRecord::default();
-        c.change
-            .keys
-            .insert("pk".into(), AttributeValue::N("1".into()));
-        let mut d = EventRecord::default();
-        d.change
-            .keys
-            .insert("pk".into(), AttributeValue::S("1".into()));
+        let c = keyed([("pk", AttributeValue::N("1".into()))]);
+        let d = keyed([("pk", AttributeValue::S("1".into()))]);
         assert_ne!(DynamoDb::ordering_key(&c), DynamoDb::ordering_key(&d));
     }
 

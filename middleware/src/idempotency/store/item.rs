@@ -252,24 +252,19 @@ mod tests {
                 )
             );
         }
-        let mut omitted = base.clone();
-        omitted.insert("omitted_data".into(), AttributeValue::S("big".into()));
+        // Read back with one attribute set to `value`.
+        let read_with = |attribute: &str, value: AttributeValue| {
+            let mut item = base.clone();
+            item.insert(attribute.to_owned(), value);
+            names.parse_item(&item, "idem", "GetItem")
+        };
+        let omitted = read_with("omitted_data", AttributeValue::S("big".into())).unwrap_err();
         assert_eq!(
-            names
-                .parse_item(&omitted, "idem", "GetItem")
-                .unwrap_err()
-                .message(),
+            omitted.message(),
             "the item's `omitted_data` attribute is not a map (M) of `bytes` (N) and `sha256` \
              (S); delete the item or fix the attribute names configured for table `idem`"
         );
-        let mut decimal = base.clone();
-        decimal.insert("expiration".into(), AttributeValue::N("7.9".into()));
-        assert_eq!(
-            names
-                .parse_item(&decimal, "idem", "GetItem")
-                .unwrap()
-                .expiration,
-            7
-        );
+        let decimal = read_with("expiration", AttributeValue::N("7.9".into())).unwrap();
+        assert_eq!(decimal.expiration, 7);
     }
 }
