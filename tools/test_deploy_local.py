@@ -112,20 +112,32 @@ class LocalDeployment(unittest.TestCase):
             },
         }
 
+    @staticmethod
+    def failing_to(destination, **limits):
+        """The asynchronous invocation settings of a function: two retries, then `destination`."""
+        return {
+            "MaximumRetryAttempts": 2,
+            **limits,
+            "DestinationConfig": {"OnFailure": {"Destination": destination}},
+        }
+
+    @staticmethod
+    def invoked_by(service, condition):
+        """A resource policy statement letting `service` invoke the function under `condition`."""
+        return {"Action": "lambda:InvokeFunction", "Principal": {"Service": service},
+                "Condition": condition}
+
     def test_the_functions_run_the_layer_with_their_settings(self):
         functions = self.deployed["functions"]
         routing = self.function(
             "s3", "RoutingRole", 256, 30, "Routes new objects in the incoming bucket by content",
             {"ROUTING_RULES_PARAMETER": "{RoutingRulesParameter}", "TERN_PARAMETERS_TTL_SECONDS": "60"},
         )
-        routing["EventInvokeConfig"] = {
-            "MaximumRetryAttempts": 2,
-            "MaximumEventAgeInSeconds": 3600,
-            "DestinationConfig": {"OnFailure": {"Destination": "{RoutingFailureQueue.Arn}"}},
-        }
+        routing["EventInvokeConfig"] = self.failing_to(
+            "{RoutingFailureQueue.Arn}", MaximumEventAgeInSeconds=3600
+        )
         routing["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "s3.amazonaws.com"},
-             "Condition": {"StringEquals": {"AWS:SourceAccount": "123456789012"}}},
+            self.invoked_by("s3.amazonaws.com", {"StringEquals": {"AWS:SourceAccount": "123456789012"}}),
         ]
         self.assertEqual(functions["RoutingFunction"], routing)
         orders = self.function(
@@ -143,13 +155,9 @@ class LocalDeployment(unittest.TestCase):
                 "ACCEPTED_EVENT_TYPES": "payment.captured,payment.refunded,payment.failed",
             },
         )
-        payments["EventInvokeConfig"] = {
-            "MaximumRetryAttempts": 2,
-            "DestinationConfig": {"OnFailure": {"Destination": "{PaymentsFailureQueue.Arn}"}},
-        }
+        payments["EventInvokeConfig"] = self.failing_to("{PaymentsFailureQueue.Arn}")
         payments["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "sns.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{PaymentsTopic}"}}},
+            self.invoked_by("sns.amazonaws.com", {"ArnLike": {"AWS:SourceArn": "{PaymentsTopic}"}}),
         ]
         self.assertEqual(functions["PaymentsFunction"], payments)
         api = self.function(
@@ -160,10 +168,11 @@ class LocalDeployment(unittest.TestCase):
         # API Gateway may invoke it for the two routes only; the function URL's callers need
         # lambda:InvokeFunctionUrl in their own policies (AWS_IAM), so it adds no statement.
         api["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/POST/orders"}}},
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/GET/orders/*"}}},
+            self.invoked_by(
+                "apigateway.amazonaws.com",
+                {"ArnLike": {"AWS:SourceArn": f"{{OrdersHttpApi.ExecuteApiArn}}/*/{route}"}},
+            )
+            for route in ("POST/orders", "GET/orders/*")
         ]
         self.assertEqual(functions["ApiFunction"], api)
         self.assertEqual(
