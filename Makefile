@@ -171,11 +171,19 @@ package:
 TRANSFORMED   := target/template/transformed.json
 CHECKOV_VENV  := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-$(CHECKOV_STAMP): tools/checkov-requirements.txt tools/checkov-constraints.txt
-	@echo "==> installing pinned checkov into $(CHECKOV_VENV)"
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt -c tools/checkov-constraints.txt
-	touch $@
+
+# A tool pinned in a virtualenv of its own, installed on first use and again when its pins
+# change: $(call pinned_venv,<virtualenv>,<name>,<what, for the message>) installs
+# tools/<name>-requirements.txt under tools/<name>-constraints.txt, with the rule for
+# <virtualenv>/.installed (use it through $(eval)).
+define pinned_venv
+$(1)/.installed: tools/$(2)-requirements.txt tools/$(2)-constraints.txt
+	@echo "==> installing $(3) into $(1)"
+	$$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --disable-pip-version-check -r tools/$(2)-requirements.txt -c tools/$(2)-constraints.txt
+	touch $$@
+endef
+$(eval $(call pinned_venv,$(CHECKOV_VENV),checkov,pinned checkov))
 
 template: venv $(CHECKOV_STAMP)
 	$(VENV)/bin/python tools/samtemplate.py template.yaml --out $(TRANSFORMED)
@@ -204,11 +212,7 @@ deploy-local: venv sam-build image
 # docker, make image and sam build stood in for), to prove a re-run succeeds without a push.
 AWSCLI_VENV  ?= $(VENV)/awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
-$(AWSCLI_STAMP): tools/awscli-requirements.txt tools/awscli-constraints.txt
-	@echo "==> installing the pinned AWS CLI into $(AWSCLI_VENV)"
-	$(PYTHON) -m venv $(AWSCLI_VENV)
-	$(AWSCLI_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/awscli-requirements.txt -c tools/awscli-constraints.txt
-	touch $@
+$(eval $(call pinned_venv,$(AWSCLI_VENV),awscli,the pinned AWS CLI))
 
 deploy-test: venv sam-build image $(AWSCLI_STAMP)
 	$(VENV)/bin/python tools/test_localdeploy.py

@@ -93,7 +93,9 @@ class LocalDeployment(unittest.TestCase):
     def layer(self):
         return "{" + self.stack.of_type("AWS::Lambda::LayerVersion")[0] + "}"
 
-    def function(self, handler, role, memory, timeout, description, environment):
+    def function(self, handler, role, memory, timeout, description, environment, **settings):
+        """A zip function on the layer as deployed: `environment` on top of what every function
+        has, and `settings` (event invoke configuration, permissions, aliases) added."""
         return {
             "Handler": handler,
             "Runtime": "provided.al2023",
@@ -110,70 +112,76 @@ class LocalDeployment(unittest.TestCase):
                 "TERN_IDEMPOTENCY_TABLE": "{IdempotencyTable}",
                 **environment,
             },
+            **settings,
         }
+
+    @staticmethod
+    def failing_to(destination, **limits):
+        """The asynchronous invocation settings of a function: two retries, then `destination`."""
+        return {
+            "MaximumRetryAttempts": 2,
+            **limits,
+            "DestinationConfig": {"OnFailure": {"Destination": destination}},
+        }
+
+    @staticmethod
+    def invoked_by(service, condition):
+        """A resource policy statement letting `service` invoke the function under `condition`."""
+        return {"Action": "lambda:InvokeFunction", "Principal": {"Service": service},
+                "Condition": condition}
 
     def test_the_functions_run_the_layer_with_their_settings(self):
         functions = self.deployed["functions"]
-        routing = self.function(
-            "s3", "RoutingRole", 256, 30, "Routes new objects in the incoming bucket by content",
-            {"ROUTING_RULES_PARAMETER": "{RoutingRulesParameter}", "TERN_PARAMETERS_TTL_SECONDS": "60"},
-        )
-        routing["EventInvokeConfig"] = {
-            "MaximumRetryAttempts": 2,
-            "MaximumEventAgeInSeconds": 3600,
-            "DestinationConfig": {"OnFailure": {"Destination": "{RoutingFailureQueue.Arn}"}},
-        }
-        routing["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "s3.amazonaws.com"},
-             "Condition": {"StringEquals": {"AWS:SourceAccount": "123456789012"}}},
-        ]
-        self.assertEqual(functions["RoutingFunction"], routing)
-        orders = self.function(
-            "sqs", "OrdersRole", 256, 20,
-            "Validates orders and stores them, reporting failed messages only",
-            {"ORDERS_TABLE": "{OrdersTable}", "TERN_BATCH_CONCURRENCY": "4"},
-        )
-        orders["Aliases"] = {"live": "1"}
-        self.assertEqual(functions["OrdersFunction"], orders)
-        payments = self.function(
-            "sns", "PaymentsRole", 256, 15, "Stores signed payment notifications exactly once",
-            {
-                "NOTIFICATIONS_TABLE": "{NotificationsTable}",
-                "SIGNING_KEY_SECRET_ARN": "{SigningKeySecret}",
-                "ACCEPTED_EVENT_TYPES": "payment.captured,payment.refunded,payment.failed",
-            },
-        )
-        payments["EventInvokeConfig"] = {
-            "MaximumRetryAttempts": 2,
-            "DestinationConfig": {"OnFailure": {"Destination": "{PaymentsFailureQueue.Arn}"}},
-        }
-        payments["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "sns.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{PaymentsTopic}"}}},
-        ]
-        self.assertEqual(functions["PaymentsFunction"], payments)
-        api = self.function(
-            "api", "ApiRole", 256, 10,
-            "Orders HTTP API (POST /orders idempotent by Idempotency-Key, GET /orders/{order_id})",
-            {"ORDERS_TABLE": "{OrdersTable}"},
-        )
-        # API Gateway may invoke it for the two routes only; the function URL's callers need
-        # lambda:InvokeFunctionUrl in their own policies (AWS_IAM), so it adds no statement.
-        api["Permissions"] = [
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/POST/orders"}}},
-            {"Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
-             "Condition": {"ArnLike": {"AWS:SourceArn": "{OrdersHttpApi.ExecuteApiArn}/*/GET/orders/*"}}},
-        ]
-        self.assertEqual(functions["ApiFunction"], api)
-        self.assertEqual(
-            functions["TelemetryFunction"],
-            self.function(
+        expected = {
+            "RoutingFunction": self.function(
+                "s3", "RoutingRole", 256, 30, "Routes new objects in the incoming bucket by content",
+                {"ROUTING_RULES_PARAMETER": "{RoutingRulesParameter}", "TERN_PARAMETERS_TTL_SECONDS": "60"},
+                EventInvokeConfig=self.failing_to("{RoutingFailureQueue.Arn}", MaximumEventAgeInSeconds=3600),
+                Permissions=[
+                    self.invoked_by("s3.amazonaws.com", {"StringEquals": {"AWS:SourceAccount": "123456789012"}}),
+                ],
+            ),
+            "OrdersFunction": self.function(
+                "sqs", "OrdersRole", 256, 20,
+                "Validates orders and stores them, reporting failed messages only",
+                {"ORDERS_TABLE": "{OrdersTable}", "TERN_BATCH_CONCURRENCY": "4"},
+                Aliases={"live": "1"},
+            ),
+            "PaymentsFunction": self.function(
+                "sns", "PaymentsRole", 256, 15, "Stores signed payment notifications exactly once",
+                {
+                    "NOTIFICATIONS_TABLE": "{NotificationsTable}",
+                    "SIGNING_KEY_SECRET_ARN": "{SigningKeySecret}",
+                    "ACCEPTED_EVENT_TYPES": "payment.captured,payment.refunded,payment.failed",
+                },
+                EventInvokeConfig=self.failing_to("{PaymentsFailureQueue.Arn}"),
+                Permissions=[
+                    self.invoked_by("sns.amazonaws.com", {"ArnLike": {"AWS:SourceArn": "{PaymentsTopic}"}}),
+                ],
+            ),
+            # API Gateway may invoke it for the two routes only; the function URL's callers need
+            # lambda:InvokeFunctionUrl in their own policies (AWS_IAM), so it adds no statement.
+            "ApiFunction": self.function(
+                "api", "ApiRole", 256, 10,
+                "Orders HTTP API (POST /orders idempotent by Idempotency-Key, GET /orders/{order_id})",
+                {"ORDERS_TABLE": "{OrdersTable}"},
+                Permissions=[
+                    self.invoked_by(
+                        "apigateway.amazonaws.com",
+                        {"ArnLike": {"AWS:SourceArn": f"{{OrdersHttpApi.ExecuteApiArn}}/*/{route}"}},
+                    )
+                    for route in ("POST/orders", "GET/orders/*")
+                ],
+            ),
+            "TelemetryFunction": self.function(
                 "kinesis", "TelemetryRole", 512, 60,
                 "Transforms telemetry readings into DynamoDB, failing by sequence number",
                 {"TELEMETRY_TABLE": "{TelemetryTable}"},
             ),
-        )
+        }
+        for name, function in expected.items():
+            with self.subTest(name):
+                self.assertEqual(functions[name], function)
         self.assertEqual(
             functions["OrdersFifoImageFunction"],
             {
@@ -439,6 +447,13 @@ class LocalDeployment(unittest.TestCase):
             "{IdempotencyTable.Arn}",
         )
         receive = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+
+        def orders(log_group, queue):
+            # The standard and the FIFO orders functions: each stores orders from its queue.
+            return policy(
+                log_group, xray, allow(["dynamodb:PutItem"], "{OrdersTable.Arn}"), allow(receive, queue)
+            )
+
         self.assertEqual(
             {name: role["Policies"] for name, role in roles.items()},
             {
@@ -453,18 +468,8 @@ class LocalDeployment(unittest.TestCase):
                     idempotency,
                     allow(["sqs:SendMessage"], "{RoutingFailureQueue.Arn}"),
                 )},
-                "OrdersRole": {"orders": policy(
-                    "OrdersLogGroup",
-                    xray,
-                    allow(["dynamodb:PutItem"], "{OrdersTable.Arn}"),
-                    allow(receive, "{OrdersQueue.Arn}"),
-                )},
-                "OrdersFifoRole": {"orders-fifo": policy(
-                    "OrdersFifoLogGroup",
-                    xray,
-                    allow(["dynamodb:PutItem"], "{OrdersTable.Arn}"),
-                    allow(receive, "{OrdersFifoQueue.Arn}"),
-                )},
+                "OrdersRole": {"orders": orders("OrdersLogGroup", "{OrdersQueue.Arn}")},
+                "OrdersFifoRole": {"orders-fifo": orders("OrdersFifoLogGroup", "{OrdersFifoQueue.Arn}")},
                 "PaymentsRole": {"payments": policy(
                     "PaymentsLogGroup",
                     xray,

@@ -191,6 +191,16 @@ pub fn measure(
     measured
 }
 
+/// Writes the start of an implementation's row in a table by workload: its `label`, then each
+/// workload's samples, ms (the row's remaining cells and its end are the caller's).
+fn workload_cells(text: &mut String, label: &str, per_workload: &[Samples]) {
+    use std::fmt::Write as _;
+    let _ = write!(text, "| {label} |");
+    for samples in per_workload {
+        let _ = write!(text, " {} |", samples.summary(3));
+    }
+}
+
 /// The section of the report, and the target rows (`target`, `measured`, met).
 pub fn report(
     functions: &[rie::Function],
@@ -220,10 +230,7 @@ pub fn report(
         "{header} cold init, ms | peak RSS, MiB |\n{rule}---|---|"
     );
     for (function, m) in functions.iter().zip(measured) {
-        let _ = write!(text, "| {} |", function.label);
-        for busy in &m.busy {
-            let _ = write!(text, " {} |", busy.summary(3));
-        }
+        workload_cells(&mut text, &function.label, &m.busy);
         let _ = writeln!(text, " {} | {} |", m.init.summary(2), m.rss_mib.summary(1));
     }
     let _ = writeln!(
@@ -231,10 +238,7 @@ pub fn report(
         "\nClient latency, ms, median [p25–p75]:\n\n{header}\n{rule}"
     );
     for (function, m) in functions.iter().zip(measured) {
-        let _ = write!(text, "| {} |", function.label);
-        for client in &m.client {
-            let _ = write!(text, " {} |", client.summary(3));
-        }
+        workload_cells(&mut text, &function.label, &m.client);
         text.push('\n');
     }
     let [tern, bare, ..] = measured else {

@@ -21,3 +21,17 @@ pub mod rie;
 pub mod stack;
 pub mod stats;
 pub mod workload;
+
+/// Runs a bare function (`serve`) the way a hand-written `lambda_runtime` function does:
+/// `lambda_runtime`'s default tracing subscriber, then `serve` on a current-thread Tokio
+/// runtime. The `main` of the bare binaries, the references tern's functions are measured
+/// against.
+pub fn run_bare(
+    serve: impl std::future::Future<Output = Result<(), lambda_runtime::Error>>,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve)
+}

@@ -23,7 +23,7 @@ use aws_lambda_events::event::kafka::KafkaEvent;
 use tern_middleware::batch::{
     BatchConfig, BatchLayer, decode::KafkaMessage, source::KafkaBatchResponse,
 };
-use tern_runtime::{Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, service_fn};
+use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent, service_fn};
 use tower::ServiceBuilder;
 
 use crate::sqs::{Order, OrderError, OrderStore, check_order_id};
@@ -66,14 +66,7 @@ impl From<KafkaOrderError> for Diagnostic {
 /// Builds the `kafka` service: batch layer → per-record handler.
 pub async fn build(
     init: InitContext,
-) -> Result<
-    impl HandlerService<
-        KafkaEvent,
-        Response = KafkaBatchResponse,
-        Error = impl Into<Diagnostic> + std::fmt::Debug,
-    >,
-    InitError,
-> {
+) -> Result<impl crate::FunctionService<KafkaEvent, KafkaBatchResponse>, InitError> {
     let config = BatchConfig::from_env()?;
     let store = Arc::new(OrderStore::from_init(&init).await?);
     Ok(ServiceBuilder::new()

@@ -182,14 +182,7 @@ pub struct TelemetryService {
 /// Builds the `kinesis` service: metrics → batch → per-record transform, then batched writes.
 pub async fn build(
     init: InitContext,
-) -> Result<
-    impl tern_runtime::HandlerService<
-        KinesisEvent,
-        Response = KinesisEventResponse,
-        Error = impl Into<Diagnostic> + std::fmt::Debug,
-    >,
-    InitError,
-> {
+) -> Result<impl crate::FunctionService<KinesisEvent, KinesisEventResponse>, InitError> {
     let table = init.required_env(
         "TELEMETRY_TABLE",
         "the DynamoDB table telemetry readings are written to",

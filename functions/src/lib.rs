@@ -13,7 +13,20 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 
-use tern_runtime::Bootstrap;
+use tern_runtime::{Bootstrap, Diagnostic, HandlerService};
+
+/// What the `build` of most handlers here returns: a [`HandlerService`] for events `E`
+/// answering `R`, whose error (a type of the handler's own) becomes the invocation's error
+/// through [`Diagnostic`].
+pub trait FunctionService<E, R>:
+    HandlerService<E, Response = R, Error: Into<Diagnostic> + std::fmt::Debug>
+{
+}
+
+impl<E, R, S> FunctionService<E, R> for S where
+    S: HandlerService<E, Response = R, Error: Into<Diagnostic> + std::fmt::Debug>
+{
+}
 
 /// The bootstrap with every handler of this crate registered.
 pub fn bootstrap() -> Bootstrap {

@@ -24,9 +24,7 @@ use tern_middleware::{
     idempotency::{IdempotencyConfig, IdempotencyLayer, KeySelector},
     secrets::{Secrets, SecretsConfig, SecretsError, SecretsLayer},
 };
-use tern_runtime::{
-    Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
-};
+use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn};
 use tower::ServiceBuilder;
 
 const DEFAULT_ACCEPTED: &str = "payment.captured,payment.refunded,payment.failed";
@@ -135,10 +133,7 @@ pub struct PaymentNotifications {
 /// Builds the `sns` service: secrets → idempotency → handler.
 pub async fn build(
     init: InitContext,
-) -> Result<
-    impl HandlerService<SnsEvent, Response = SnsReport, Error = impl Into<Diagnostic> + std::fmt::Debug>,
-    InitError,
-> {
+) -> Result<impl crate::FunctionService<SnsEvent, SnsReport>, InitError> {
     let table = init.required_env(
         "NOTIFICATIONS_TABLE",
         "the DynamoDB table that stores payment notifications",

@@ -22,9 +22,7 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Deserialize, Serialize};
 use tern_middleware::batch::{BatchConfig, BatchLayer};
-use tern_runtime::{
-    Diagnostic, HandlerService, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn,
-};
+use tern_runtime::{Diagnostic, InitContext, InitError, LambdaEvent, aws::SdkFailure, service_fn};
 use tower::ServiceBuilder;
 
 /// An order: the `sqs` message body and the `api` request body.
@@ -197,11 +195,7 @@ pub struct OrderStore {
 pub async fn build(
     init: InitContext,
 ) -> Result<
-    impl HandlerService<
-        SqsEvent,
-        Response = aws_lambda_events::event::sqs::SqsBatchResponse,
-        Error = impl Into<Diagnostic> + std::fmt::Debug,
-    >,
+    impl crate::FunctionService<SqsEvent, aws_lambda_events::event::sqs::SqsBatchResponse>,
     InitError,
 > {
     let config = BatchConfig::from_env()?;

@@ -314,9 +314,11 @@ impl ShapeProbe<'_> {
     }
 }
 
+/// `Deserializer` methods that note `Shape::Other`, each given as its name and the types of
+/// its arguments before the visitor.
 macro_rules! other {
-    ($($method:ident)*) => {
-        $(fn $method<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+    ($($method:ident($($arg:ty),*))*) => {
+        $(fn $method<V: Visitor<'de>>(self, $(_: $arg,)* _: V) -> Result<V::Value, Self::Error> {
             self.note(Shape::Other)
         })*
     };
@@ -343,19 +345,15 @@ impl<'de> Deserializer<'de> for ShapeProbe<'_> {
     }
 
     other! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
-        deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
-        deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq
-        deserialize_identifier deserialize_ignored_any
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.note(Shape::Other)
+        deserialize_bool() deserialize_i8() deserialize_i16() deserialize_i32() deserialize_i64()
+        deserialize_u8() deserialize_u16() deserialize_u32() deserialize_u64() deserialize_f32()
+        deserialize_f64() deserialize_char() deserialize_str() deserialize_string()
+        deserialize_bytes() deserialize_byte_buf() deserialize_option() deserialize_unit()
+        deserialize_seq() deserialize_identifier() deserialize_ignored_any()
+        deserialize_unit_struct(&'static str)
+        deserialize_tuple(usize)
+        deserialize_tuple_struct(&'static str, usize)
+        deserialize_enum(&'static str, &'static [&'static str])
     }
 
     /// serde_json's `RawValue` (how lambda_http's `LambdaRequest` takes the event before it
@@ -370,28 +368,6 @@ impl<'de> Deserializer<'de> for ShapeProbe<'_> {
         } else {
             self.note(Shape::Other)
         }
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Self::Error> {
-        self.note(Shape::Other)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.note(Shape::Other)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.note(Shape::Other)
     }
 }
 
@@ -583,40 +559,44 @@ mod tests {
     #[test]
     fn http_events_give_their_request_id_and_alb_its_trace_header() {
         let http = Correlation::http();
-        assert_eq!(
-            find(&http, &api_gateway_rest()).as_deref(),
-            Some("c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
-        );
-        // The request id wins over the header wherever the two come in the event.
-        let header_first = json!({
-            "headers": {"X-Amzn-Trace-Id": "Root=1-hdr"},
-            "requestContext": {"requestId": "req-from-context"},
-        });
-        assert_eq!(
-            find(&http, &header_first).as_deref(),
-            Some("req-from-context")
-        );
-        let alb = json!({
-            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:…"}},
-            "httpMethod": "GET",
-            "headers": {"x-amzn-trace-id": "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520"},
-            "body": "",
-        });
-        assert_eq!(
-            find(&http, &alb).as_deref(),
-            Some("Root=1-5bdb40ca-556d8b0c50dc66f0511bf520")
-        );
-        // A target group with multi-value headers sends only `multiValueHeaders`.
-        let multi = json!({
-            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:…"}},
-            "httpMethod": "GET",
-            "multiValueHeaders": {"X-Amzn-Trace-Id": ["Root=1-5bdb40ca-multi"]},
-        });
-        assert_eq!(
-            find(&http, &multi).as_deref(),
-            Some("Root=1-5bdb40ca-multi")
-        );
-        assert_eq!(find(&http, &json!({"message": "hi"})), None);
+        // (event, the id found in it)
+        let cases = [
+            (
+                api_gateway_rest(),
+                Some("c6af9ac6-7b61-11e6-9a41-93e8deadbeef"),
+            ),
+            // The request id wins over the header wherever the two come in the event.
+            (
+                json!({
+                    "headers": {"X-Amzn-Trace-Id": "Root=1-hdr"},
+                    "requestContext": {"requestId": "req-from-context"},
+                }),
+                Some("req-from-context"),
+            ),
+            // An ALB event: its trace header.
+            (
+                json!({
+                    "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:…"}},
+                    "httpMethod": "GET",
+                    "headers": {"x-amzn-trace-id": "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520"},
+                    "body": "",
+                }),
+                Some("Root=1-5bdb40ca-556d8b0c50dc66f0511bf520"),
+            ),
+            // A target group with multi-value headers sends only `multiValueHeaders`.
+            (
+                json!({
+                    "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:…"}},
+                    "httpMethod": "GET",
+                    "multiValueHeaders": {"X-Amzn-Trace-Id": ["Root=1-5bdb40ca-multi"]},
+                }),
+                Some("Root=1-5bdb40ca-multi"),
+            ),
+            (json!({"message": "hi"}), None),
+        ];
+        for (event, id) in cases {
+            assert_eq!(find(&http, &event).as_deref(), id, "{event}");
+        }
     }
 
     #[test]
@@ -750,22 +730,19 @@ mod tests {
             let correlation = Correlation::pointer(pointer).unwrap();
             assert_eq!(find(&correlation, &event).as_deref(), expected, "{pointer}");
         }
-        assert_eq!(
-            Correlation::pointer("detail").unwrap_err(),
-            InvalidPointer::NoLeadingSlash
-        );
-        assert_eq!(
-            Correlation::pointer("").unwrap_err(),
-            InvalidPointer::NoLeadingSlash
-        );
-        assert_eq!(
-            Correlation::pointer("/a~2").unwrap_err(),
-            InvalidPointer::BadEscape
-        );
-        assert_eq!(
-            Correlation::pointer("/a~").unwrap_err(),
-            InvalidPointer::BadEscape
-        );
+        let invalid = [
+            ("detail", InvalidPointer::NoLeadingSlash),
+            ("", InvalidPointer::NoLeadingSlash),
+            ("/a~2", InvalidPointer::BadEscape),
+            ("/a~", InvalidPointer::BadEscape),
+        ];
+        for (pointer, error) in invalid {
+            assert_eq!(
+                Correlation::pointer(pointer).unwrap_err(),
+                error,
+                "{pointer}"
+            );
+        }
     }
 
     #[test]

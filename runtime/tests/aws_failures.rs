@@ -205,22 +205,21 @@ async fn a_connection_closed_without_an_answer() {
 async fn a_black_hole_meets_the_sdk_timeouts() {
     let (port, _, _server) = serve(Answer::Hang).await;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let read = TimeoutConfig::builder()
-        .read_timeout(Duration::from_millis(200))
-        .build();
-    check(
-        &get_item(&endpoint, read).await,
-        "Timeout",
-        &format!("http://127.0.0.1:{port} did not answer within the read timeout"),
-    );
-    let operation = TimeoutConfig::builder()
-        .operation_timeout(Duration::from_millis(200))
-        .build();
-    check(
-        &get_item(&endpoint, operation).await,
-        "Timeout",
-        "no answer before the SDK client's operation timeout (or attempt timeout) expired",
-    );
+    let timeout = Duration::from_millis(200);
+    let cases = [
+        (
+            TimeoutConfig::builder().read_timeout(timeout).build(),
+            format!("http://127.0.0.1:{port} did not answer within the read timeout"),
+        ),
+        (
+            TimeoutConfig::builder().operation_timeout(timeout).build(),
+            "no answer before the SDK client's operation timeout (or attempt timeout) expired"
+                .to_owned(),
+        ),
+    ];
+    for (timeouts, message) in cases {
+        check(&get_item(&endpoint, timeouts).await, "Timeout", &message);
+    }
 }
 
 #[tokio::test]

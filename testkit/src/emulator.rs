@@ -1,6 +1,7 @@
 //! The AWS Lambda Runtime Interface Emulator in front of a `bootstrap`.
 
 use std::{
+    fmt,
     net::TcpStream,
     path::{Path, PathBuf},
     process::Command,
@@ -325,14 +326,21 @@ impl Invocation {
     /// shows the body).
     #[track_caller]
     pub fn expect_error(&self, error_type: &str) -> String {
+        self.expect_error_in("", error_type)
+    }
+
+    /// [`expect_error`](Self::expect_error) for one case of many: its panic message begins
+    /// with `case` (the fault, the event, …), then the body.
+    #[track_caller]
+    pub fn expect_error_in(&self, case: impl fmt::Display, error_type: &str) -> String {
         assert_eq!(
             self.error_type().as_deref(),
             Some(error_type),
-            "{}",
+            "{case}: {}",
             self.body
         );
         self.error_message()
-            .unwrap_or_else(|| panic!("an error without errorMessage: {}", self.body))
+            .unwrap_or_else(|| panic!("{case}: an error without errorMessage: {}", self.body))
     }
 
     /// The `itemIdentifier`s of a batch response's `batchItemFailures`, in order.

@@ -48,9 +48,5 @@ async fn serve() -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve())
+    tern_bench::run_bare(serve())
 }

@@ -156,14 +156,7 @@ impl From<S3RouteError> for Diagnostic {
 /// idempotency (per bucket, key and version or sequencer) → router.
 pub async fn build(
     init: InitContext,
-) -> Result<
-    impl tern_runtime::HandlerService<
-        S3Event,
-        Response = RoutingReport,
-        Error = impl Into<Diagnostic> + std::fmt::Debug,
-    >,
-    InitError,
-> {
+) -> Result<impl crate::FunctionService<S3Event, RoutingReport>, InitError> {
     let (router, rules_parameter) = S3Router::from_init(&init).await?;
     let by_object = KeySelector::from_fn(|event: &S3Event| Some(idempotency_data(event)));
     let idempotency =

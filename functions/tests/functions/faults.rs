@@ -83,13 +83,7 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
         let started = Instant::now();
         let answer = function.invoke(sns_event());
         assert_eq!(answer.status, 502, "{fault:?}: {}", answer.body);
-        assert_eq!(
-            answer.error_type().as_deref(),
-            Some("Secrets.FetchFailed"),
-            "{fault:?}: {}",
-            answer.body
-        );
-        let message = answer.error_message().unwrap();
+        let message = answer.expect_error_in(format_args!("{fault:?}"), "Secrets.FetchFailed");
         assert_eq!(
             message,
             format!("fetching {secret} failed: {failure}"),
@@ -149,13 +143,7 @@ fn secrets_that_cannot_be_fetched_fail_init_naming_the_secret_and_the_aws_code()
         }
         let function = at_endpoint(endpoint, &scenario, "sns", env.clone(), 10);
         let answer = function.invoke(sns_event());
-        assert_eq!(
-            answer.error_type().as_deref(),
-            Some("Secrets.Unreachable"),
-            "{fault:?}: {}",
-            answer.body
-        );
-        let message = answer.error_message().unwrap();
+        let message = answer.expect_error_in(format_args!("{fault:?}"), "Secrets.Unreachable");
         assert_eq!(message, unreachable(&failure), "{fault:?}");
         assert_plain_message(&message);
     }
@@ -190,13 +178,8 @@ fn dynamodb_faults_make_idempotency_fail_closed() {
         let before = proxy.seen().len();
         let answer = function.invoke(sns_event());
         assert_eq!(answer.status, 200, "{fault:?}");
-        assert_eq!(
-            answer.error_type().as_deref(),
-            Some("Idempotency.PersistenceError"),
-            "{fault:?}: {}",
-            answer.body
-        );
-        let message = answer.error_message().unwrap();
+        let message =
+            answer.expect_error_in(format_args!("{fault:?}"), "Idempotency.PersistenceError");
         assert_eq!(
             message,
             persistence_message("PutItem", &failure, "the handler did not run"),
@@ -379,13 +362,7 @@ fn s3_faults_name_the_object_the_code_and_the_cause() {
         proxy.clear();
         proxy.push(Rule::always(Some(&get_object), fault));
         let answer = function.invoke(&event);
-        assert_eq!(
-            answer.error_type().as_deref(),
-            Some("S3.RequestFailed"),
-            "{fault:?}: {}",
-            answer.body
-        );
-        let message = answer.error_message().unwrap();
+        let message = answer.expect_error_in(format_args!("{fault:?}"), "S3.RequestFailed");
         assert_eq!(
             message,
             format!("GetObject {object} failed: {failure}"),

@@ -32,11 +32,7 @@ use std::{
 };
 
 use aws_lambda_events::event::{
-    dynamodb::{Event as DynamoDbEvent, EventRecord},
-    kinesis::{KinesisEvent, KinesisEventRecord},
-    s3::S3Event,
-    sns::SnsEvent,
-    sqs::{SqsEvent, SqsMessage},
+    dynamodb::EventRecord, kinesis::KinesisEventRecord, s3::S3Event, sns::SnsEvent, sqs::SqsMessage,
 };
 use proptest::{
     prelude::*,
@@ -49,6 +45,7 @@ use tern_functions::{echo::EchoRequest, kinesis::Reading, sqs::Order};
 use tern_middleware::{
     batch::{
         BatchConfig, BatchError, BatchLayer,
+        decode::Raw,
         source::{BatchSource, DynamoDb, Kinesis, Sqs},
     },
     idempotency::{Idempotency, IdempotencyConfig, store::MemoryStore},
@@ -449,6 +446,48 @@ fn engine() -> Idempotency {
     )
 }
 
+/// One input decoded as every event type, and the types it decoded as.
+struct Exercise<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    concurrency: usize,
+    input: &'a [u8],
+    decoded: Vec<&'static str>,
+}
+
+impl Exercise<'_> {
+    /// Notes `name` if the input decodes as a `T`.
+    fn decode<T: serde::de::DeserializeOwned>(&mut self, name: &'static str) {
+        if serde_json::from_slice::<T>(self.input).is_ok() {
+            self.decoded.push(name);
+        }
+    }
+
+    /// Notes `name` if the input decodes as an event of the batch source `Src`, and runs that
+    /// event through the batch layer over [`record_service`] (each record's idempotency key by
+    /// `id`, its effect `effect`), checking the outcome ([`check_batch`]).
+    fn batch<Src, F>(
+        &mut self,
+        name: &'static str,
+        id: fn(&Src::Record) -> Option<String>,
+        effect: F,
+    ) where
+        Src: BatchSource,
+        Src::Event: serde::de::DeserializeOwned + Clone,
+        Src::Record: Sync,
+        Src::Response: serde::Serialize,
+        F: Fn(&Src::Record) -> Result<(), String> + Clone + Send + Sync + 'static,
+    {
+        let Ok(event) = serde_json::from_slice::<Src::Event>(self.input) else {
+            return;
+        };
+        self.decoded.push(name);
+        let observed = Shared::default();
+        let service = BatchLayer::<Src, Raw>::new(batch_config(self.concurrency))
+            .layer(record_service(engine(), observed.clone(), id, effect));
+        check_batch::<Src, _>(self.runtime, service, event, &observed);
+    }
+}
+
 /// Decodes `input` as every event type and runs the batches that decode; returns which
 /// types decoded.
 fn exercise(
@@ -456,60 +495,39 @@ fn exercise(
     concurrency: usize,
     input: &[u8],
 ) -> Vec<&'static str> {
-    let mut decoded = Vec::new();
-    if let Ok(event) = serde_json::from_slice::<SqsEvent>(input) {
-        decoded.push("sqs");
-        let observed = Shared::default();
-        let service = BatchLayer::sqs_raw(batch_config(concurrency)).layer(record_service(
-            engine(),
-            observed.clone(),
-            |m: &SqsMessage| m.message_id.clone().filter(|id| !id.is_empty()),
-            |m: &SqsMessage| {
-                let order: Order = serde_json::from_str(m.body.as_deref().unwrap_or_default())
-                    .map_err(|e| e.to_string())?;
-                order.validate().map(drop).map_err(|e| e.to_string())
-            },
-        ));
-        check_batch::<Sqs, _>(runtime, service, event, &observed);
-    }
-    if let Ok(event) = serde_json::from_slice::<KinesisEvent>(input) {
-        decoded.push("kinesis");
-        let observed = Shared::default();
-        let service = BatchLayer::kinesis_raw(batch_config(concurrency)).layer(record_service(
-            engine(),
-            observed.clone(),
-            |r: &KinesisEventRecord| {
-                Some(r.kinesis.sequence_number.clone()).filter(|s| !s.is_empty())
-            },
-            |r: &KinesisEventRecord| Reading::from_record(r).map(drop).map_err(|e| e.to_string()),
-        ));
-        check_batch::<Kinesis, _>(runtime, service, event, &observed);
-    }
-    if let Ok(event) = serde_json::from_slice::<DynamoDbEvent>(input) {
-        decoded.push("dynamodb");
-        let observed = Shared::default();
-        let service = BatchLayer::dynamodb_raw(batch_config(concurrency)).layer(record_service(
-            engine(),
-            observed.clone(),
-            |r: &EventRecord| r.change.sequence_number.clone().filter(|s| !s.is_empty()),
-            |r: &EventRecord| match serde_json::to_value(&r.change.new_image) {
-                Ok(Value::Object(image)) if !image.is_empty() => Ok(()),
-                Ok(_) => Err("no new image".to_owned()),
-                Err(e) => Err(e.to_string()),
-            },
-        ));
-        check_batch::<DynamoDb, _>(runtime, service, event, &observed);
-    }
-    if serde_json::from_slice::<SnsEvent>(input).is_ok() {
-        decoded.push("sns");
-    }
-    if serde_json::from_slice::<S3Event>(input).is_ok() {
-        decoded.push("s3");
-    }
-    if serde_json::from_slice::<EchoRequest>(input).is_ok() {
-        decoded.push("echo");
-    }
-    decoded
+    let mut exercise = Exercise {
+        runtime,
+        concurrency,
+        input,
+        decoded: Vec::new(),
+    };
+    exercise.batch::<Sqs, _>(
+        "sqs",
+        |m: &SqsMessage| m.message_id.clone().filter(|id| !id.is_empty()),
+        |m: &SqsMessage| {
+            let order: Order = serde_json::from_str(m.body.as_deref().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            order.validate().map(drop).map_err(|e| e.to_string())
+        },
+    );
+    exercise.batch::<Kinesis, _>(
+        "kinesis",
+        |r: &KinesisEventRecord| Some(r.kinesis.sequence_number.clone()).filter(|s| !s.is_empty()),
+        |r: &KinesisEventRecord| Reading::from_record(r).map(drop).map_err(|e| e.to_string()),
+    );
+    exercise.batch::<DynamoDb, _>(
+        "dynamodb",
+        |r: &EventRecord| r.change.sequence_number.clone().filter(|s| !s.is_empty()),
+        |r: &EventRecord| match serde_json::to_value(&r.change.new_image) {
+            Ok(Value::Object(image)) if !image.is_empty() => Ok(()),
+            Ok(_) => Err("no new image".to_owned()),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    exercise.decode::<SnsEvent>("sns");
+    exercise.decode::<S3Event>("s3");
+    exercise.decode::<EchoRequest>("echo");
+    exercise.decoded
 }
 
 #[test]

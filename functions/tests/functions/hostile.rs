@@ -95,12 +95,7 @@ fn events_that_are_not_utf8_are_unmarshal_errors_at_every_level_and_the_process_
                 let got = function.invoke(event);
                 let label = format!("{level} {handler} event {index}");
                 assert_eq!(got.status, 200, "{label}: {}", got.body);
-                assert_eq!(
-                    got.error_type().as_deref(),
-                    Some("Runtime.UnmarshalError"),
-                    "{label}: {}",
-                    got.body
-                );
+                got.expect_error_in(&label, "Runtime.UnmarshalError");
                 assert_eq!(function.runtime_pid(), Some(pid), "{label}: restarted");
             }
             // The unknown field holding the bad bytes: the handler's type either refuses the

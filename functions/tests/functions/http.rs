@@ -511,34 +511,34 @@ fn sample(name: &str) -> String {
 #[test]
 fn api_init_errors_name_the_missing_table() {
     let scenario = Scenario::start();
-    let without_orders = builder(&scenario, "api", vec![]).start();
-    let answer = without_orders.invoke(sample("1-http-api-create-order.json"));
-    assert_eq!(
-        (answer.status, answer.json()),
+    let without_orders = vec![];
+    let without_idempotency = scenario.seed_sqs();
+    for (env, message) in [
         (
-            502,
-            json!({
-                "errorType": "Runtime.MissingEnvironmentVariable",
-                "errorMessage": "environment variable `ORDERS_TABLE` is not set; it must hold \
-                                 the DynamoDB table orders are written to"
-            })
-        )
-    );
-
-    let without_idempotency = builder(&scenario, "api", scenario.seed_sqs()).start();
-    let answer = without_idempotency.invoke(sample("1-http-api-create-order.json"));
-    assert_eq!(
-        (answer.status, answer.json()),
+            without_orders,
+            "environment variable `ORDERS_TABLE` is not set; it must hold the DynamoDB table \
+             orders are written to",
+        ),
         (
-            502,
-            json!({
-                "errorType": "Runtime.MissingEnvironmentVariable",
-                "errorMessage": "environment variable `TERN_IDEMPOTENCY_TABLE` is not set; it \
-                                 must hold the name of the DynamoDB table for idempotency \
-                                 records (partition key `id` of type S, TTL on `expiration`)"
-            })
-        )
-    );
+            without_idempotency,
+            "environment variable `TERN_IDEMPOTENCY_TABLE` is not set; it must hold the name \
+             of the DynamoDB table for idempotency records (partition key `id` of type S, TTL \
+             on `expiration`)",
+        ),
+    ] {
+        let function = builder(&scenario, "api", env).start();
+        let answer = function.invoke(sample("1-http-api-create-order.json"));
+        assert_eq!(
+            (answer.status, answer.json()),
+            (
+                502,
+                json!({
+                    "errorType": "Runtime.MissingEnvironmentVariable",
+                    "errorMessage": message
+                })
+            )
+        );
+    }
     assert_eq!(scenario.table_items(ORDERS_TABLE), Vec::<Value>::new());
 }
 

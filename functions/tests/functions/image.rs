@@ -13,7 +13,7 @@ use tern_testkit::{
     tools,
 };
 
-use crate::support::{init_line, with_endpoint};
+use crate::support::{Env, init_line, with_endpoint};
 
 /// Where the Dockerfile's minimal target puts the bootstrap.
 const BOOTSTRAP_IN_IMAGE: &str = "/bootstrap";
@@ -30,6 +30,17 @@ fn function(image: &str, handler: &str, env: &[(String, String)]) -> Emulator {
         .arg(handler)
         .envs(env.iter().cloned())
         .start()
+}
+
+/// The image, a scenario seeded by `seed` (a `seed_*` method), and the environment of a
+/// function in the image on it: moto's endpoint and credentials and what the seeding returned.
+/// Keep the scenario bound: moto runs as long as it lives.
+fn image_on(seed: impl FnOnce(&Scenario) -> Env) -> (String, Scenario, Env) {
+    let image = container::image();
+    let scenario = Scenario::start();
+    let mut env = scenario.function_env();
+    env.extend(seed(&scenario));
+    (image, scenario, env)
 }
 
 #[test]
@@ -112,10 +123,7 @@ fn the_minimal_image_is_small_and_holds_only_the_bootstrap_and_the_ca_bundle() {
 
 #[test]
 fn the_image_serves_every_handler_with_the_emulator_mounted_in() {
-    let image = container::image();
-    let scenario = Scenario::start();
-    let mut env = scenario.function_env();
-    env.extend(scenario.seed_every_handler());
+    let (image, _scenario, env) = image_on(Scenario::seed_every_handler);
     for handler in tools::HANDLERS {
         let function = function(&image, handler, &env);
         let answer = function.invoke(tools::first_event(handler));
@@ -133,10 +141,7 @@ fn the_image_serves_every_handler_with_the_emulator_mounted_in() {
 /// Secrets Manager at init and writes DynamoDB per invocation, so both phases go over TLS.
 #[test]
 fn the_images_ca_bundle_is_what_the_sdk_trusts() {
-    let image = container::image();
-    let scenario = Scenario::start();
-    let mut env = scenario.function_env();
-    env.extend(scenario.seed_sns());
+    let (image, scenario, env) = image_on(Scenario::seed_sns);
     let front = TlsFront::start(scenario.moto.port());
     let env = with_endpoint(&env, &front.endpoint());
     let event = tools::event("sns", "1-payment-captured.json");

@@ -1,7 +1,7 @@
 //! The `sqs` function end to end: emulator + moto (DynamoDB).
 
 use serde_json::json;
-use tern_testkit::{Emulator, Scenario, scenario::ORDERS_TABLE};
+use tern_testkit::{Emulator, Invocation, Scenario, scenario::ORDERS_TABLE};
 
 use crate::support::{self, LOG_WAIT, builder, order_ids, seeded};
 
@@ -9,15 +9,23 @@ fn event(name: &str) -> String {
     tern_testkit::tools::event("sqs", name)
 }
 
+/// The sample batch `name` through a fresh `sqs` function: the answer must be `failures` (the
+/// batch response) and the orders table must then hold `stored` (order ids).
+fn batch(name: &str, failures: &str, stored: &[&str]) -> (Scenario, Emulator, Invocation) {
+    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
+    let answer = function.invoke(event(name));
+    assert_eq!(answer.body, failures);
+    assert_eq!(order_ids(&scenario), stored);
+    (scenario, function, answer)
+}
+
 #[test]
 fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
-    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
-    let answer = function.invoke(event("1-orders.json"));
-    assert_eq!(
-        answer.body,
-        r#"{"batchItemFailures":[{"itemIdentifier":"4f9e2a1c-0003-4c1e-9a51-1d2f3a4b5c03"},{"itemIdentifier":"4f9e2a1c-0004-4c1e-9a51-1d2f3a4b5c04"}]}"#
+    let (scenario, function, answer) = batch(
+        "1-orders.json",
+        r#"{"batchItemFailures":[{"itemIdentifier":"4f9e2a1c-0003-4c1e-9a51-1d2f3a4b5c03"},{"itemIdentifier":"4f9e2a1c-0004-4c1e-9a51-1d2f3a4b5c04"}]}"#,
+        &["o-1001", "o-1002", "o-1005"],
     );
-    assert_eq!(order_ids(&scenario), ["o-1001", "o-1002", "o-1005"]);
     let stored = scenario.table_items(ORDERS_TABLE);
     let o1002 = stored.iter().find(|i| i["order_id"] == "o-1002").unwrap();
     assert_eq!(
@@ -56,14 +64,12 @@ fn poison_and_invalid_orders_are_reported_and_the_rest_stored() {
 
 #[test]
 fn fifo_failure_holds_back_the_rest_of_its_group_only() {
-    let (scenario, function) = seeded("sqs", Scenario::seed_sqs);
-    let answer = function.invoke(event("2-orders-fifo.json"));
     // Group customer-c-1: o-2003 is a poison pill (quantity -1), so o-2004 after it is not run.
-    assert_eq!(
-        answer.body,
-        r#"{"batchItemFailures":[{"itemIdentifier":"7a1b0c2d-0003-4e5f-8a9b-0c1d2e3f4a03"},{"itemIdentifier":"7a1b0c2d-0004-4e5f-8a9b-0c1d2e3f4a04"}]}"#
+    batch(
+        "2-orders-fifo.json",
+        r#"{"batchItemFailures":[{"itemIdentifier":"7a1b0c2d-0003-4e5f-8a9b-0c1d2e3f4a03"},{"itemIdentifier":"7a1b0c2d-0004-4e5f-8a9b-0c1d2e3f4a04"}]}"#,
+        &["o-2001", "o-2002", "o-2005"],
     );
-    assert_eq!(order_ids(&scenario), ["o-2001", "o-2002", "o-2005"]);
 }
 
 #[test]

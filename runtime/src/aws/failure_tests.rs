@@ -95,22 +95,8 @@ fn every_variant_renders_a_code_and_a_plain_message() {
             "Unknown",
             "the answer (HTTP 502) carries no AWS error code or message".into(),
         ),
-        // No answer: the connection failed.
-        (
-            at(DYNAMODB, ConnectorError::io, io(ConnectionRefused)),
-            "DispatchFailure",
-            format!("could not connect to {DYNAMODB}: connection refused"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(HostUnreachable)),
-            "DispatchFailure",
-            format!("could not connect to {DYNAMODB}: host unreachable"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(NetworkUnreachable)),
-            "DispatchFailure",
-            format!("could not connect to {DYNAMODB}: network unreachable"),
-        ),
+        // No answer: the name of the endpoint's host does not resolve (the I/O errors of
+        // connections that failed or broke are below).
         (
             at(
                 DYNAMODB,
@@ -119,32 +105,6 @@ fn every_variant_renders_a_code_and_a_plain_message() {
             ),
             "DispatchFailure",
             format!("could not connect to {DYNAMODB}: its host name does not resolve"),
-        ),
-        // ... or broke.
-        (
-            at(DYNAMODB, ConnectorError::io, io(ConnectionReset)),
-            "DispatchFailure",
-            format!("the connection to {DYNAMODB} was reset before an answer came"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(ConnectionAborted)),
-            "DispatchFailure",
-            format!("the connection to {DYNAMODB} was aborted before an answer came"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(UnexpectedEof)),
-            "DispatchFailure",
-            format!("{DYNAMODB} closed the connection without answering"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(BrokenPipe)),
-            "DispatchFailure",
-            format!("the connection to {DYNAMODB} broke while the request was sent"),
-        ),
-        (
-            at(DYNAMODB, ConnectorError::io, io(TimedOut)),
-            "DispatchFailure",
-            format!("the request to {DYNAMODB} failed: timed out"),
         ),
         (
             at(
@@ -212,7 +172,46 @@ fn every_variant_renders_a_code_and_a_plain_message() {
                 .into(),
         ),
     ];
-    for (error, code, message) in cases {
+    // No answer: the connection failed, or broke, with an I/O error of this kind.
+    let io_failures = [
+        (
+            ConnectionRefused,
+            "could not connect to {endpoint}: connection refused",
+        ),
+        (
+            HostUnreachable,
+            "could not connect to {endpoint}: host unreachable",
+        ),
+        (
+            NetworkUnreachable,
+            "could not connect to {endpoint}: network unreachable",
+        ),
+        (
+            ConnectionReset,
+            "the connection to {endpoint} was reset before an answer came",
+        ),
+        (
+            ConnectionAborted,
+            "the connection to {endpoint} was aborted before an answer came",
+        ),
+        (
+            UnexpectedEof,
+            "{endpoint} closed the connection without answering",
+        ),
+        (
+            BrokenPipe,
+            "the connection to {endpoint} broke while the request was sent",
+        ),
+        (TimedOut, "the request to {endpoint} failed: timed out"),
+    ];
+    let io_cases = io_failures.map(|(kind, message)| {
+        (
+            at(DYNAMODB, ConnectorError::io, io(kind)),
+            "DispatchFailure",
+            message.replace("{endpoint}", DYNAMODB),
+        )
+    });
+    for (error, code, message) in cases.into_iter().chain(io_cases) {
         let failure = SdkFailure::from_sdk_error(&error);
         assert_eq!((failure.code(), failure.message()), (code, &*message));
         assert_eq!(failure.to_string(), format!("{code}: {message}"));

@@ -126,6 +126,21 @@ fn run_handler(
     failures
 }
 
+/// Each element of the JSON array `array` (none if it is not one), described by `describe`.
+fn each(array: &Value, describe: impl Fn(&Value) -> String) -> Vec<String> {
+    array
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(describe)
+        .collect()
+}
+
+/// The string `name` of `object`, or "" if it has none.
+fn field<'v>(object: &'v Value, name: &str) -> &'v str {
+    object[name].as_str().unwrap_or("")
+}
+
 fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
     if let Some(error_type) = answer.error_type() {
         return format!(
@@ -135,35 +150,25 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
     }
     let body = answer.json();
     let text = match handler {
-        "s3" => body["routed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                format!(
-                    "{} -> {} ({})",
-                    r["source"].as_str().unwrap_or(""),
-                    r["destination"].as_str().unwrap_or(""),
-                    r["class"].as_str().unwrap_or("")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+        "s3" => each(&body["routed"], |r| {
+            format!(
+                "{} -> {} ({})",
+                field(r, "source"),
+                field(r, "destination"),
+                field(r, "class")
+            )
+        })
+        .join("; "),
         "sqs" | "kinesis" | "kafka" => {
-            let failed: Vec<String> = body["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|f| match &f["itemIdentifier"] {
-                    // Kafka: {"partition": "<topic>-<partition>", "offset": <offset>}
-                    Value::Object(id) => format!(
-                        "{}@{}",
-                        id["partition"].as_str().unwrap_or_default(),
-                        id["offset"]
-                    ),
-                    id => id.as_str().unwrap_or_default().to_owned(),
-                })
-                .collect();
+            let failed = each(&body["batchItemFailures"], |f| match &f["itemIdentifier"] {
+                // Kafka: {"partition": "<topic>-<partition>", "offset": <offset>}
+                Value::Object(id) => format!(
+                    "{}@{}",
+                    id["partition"].as_str().unwrap_or_default(),
+                    id["offset"]
+                ),
+                id => id.as_str().unwrap_or_default().to_owned(),
+            });
             if failed.is_empty() {
                 "every record processed".to_owned()
             } else {
@@ -171,20 +176,15 @@ fn describe(handler: &str, answer: &Invocation, duplicate: bool) -> String {
             }
         }
         "sns" => {
-            let processed: Vec<String> = body["processed"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    format!(
-                        "{} {} signed {}…",
-                        p["event_type"].as_str().unwrap_or(""),
-                        p["payment_id"].as_str().unwrap_or(""),
-                        &p["signature"].as_str().unwrap_or("")
-                            [..12.min(p["signature"].as_str().unwrap_or("").len())]
-                    )
-                })
-                .collect();
+            let processed = each(&body["processed"], |p| {
+                let signature = field(p, "signature");
+                format!(
+                    "{} {} signed {}…",
+                    field(p, "event_type"),
+                    field(p, "payment_id"),
+                    &signature[..12.min(signature.len())]
+                )
+            });
             format!("stored: {}", processed.join(", "))
         }
         "api" => {
