@@ -83,15 +83,13 @@ impl Reorders {
                 tracing::info!(sku = %product.sku, "a reorder request is already open");
                 Ok(())
             }
-            Err(error) => Err(Diagnostic {
-                error_type: "Inventory.ReorderFailed".to_owned(),
-                error_message: format!(
-                    "PutItem of the reorder of {} in table {} failed: {}",
-                    product.sku,
-                    self.table,
-                    SdkFailure::from_sdk_error(&error)
+            Err(error) => Err(SdkFailure::from_sdk_error(&error).diagnostic(
+                "Inventory.ReorderFailed",
+                format_args!(
+                    "PutItem of the reorder of {} in table {}",
+                    product.sku, self.table
                 ),
-            }),
+            )),
         }
     }
 }

@@ -107,15 +107,13 @@ impl Payments {
                     ),
                 }
             } else {
-                Diagnostic {
-                    error_type: "Payments.StoreFailed".to_owned(),
-                    error_message: format!(
-                        "PutItem of payment {} in table {} failed: {}",
-                        request.payment_id,
-                        self.table,
-                        SdkFailure::from_sdk_error(&error)
+                SdkFailure::from_sdk_error(&error).diagnostic(
+                    "Payments.StoreFailed",
+                    format_args!(
+                        "PutItem of payment {} in table {}",
+                        request.payment_id, self.table
                     ),
-                }
+                )
             });
         }
         tracing::info!(payment_id = %request.payment_id, capture_id, "payment captured");

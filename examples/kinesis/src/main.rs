@@ -134,13 +134,11 @@ impl Archive {
             .body(body.into())
             .send()
             .await
-            .map_err(|error| Diagnostic {
-                error_type: "Audit.ArchiveFailed".to_owned(),
-                error_message: format!(
-                    "PutObject of s3://{}/{key} failed: {}",
-                    self.bucket,
-                    SdkFailure::from_sdk_error(&error)
-                ),
+            .map_err(|error| {
+                SdkFailure::from_sdk_error(&error).diagnostic(
+                    "Audit.ArchiveFailed",
+                    format_args!("PutObject of s3://{}/{key}", self.bucket),
+                )
             })?;
         tracing::info!(event_id = %event.event_id, tenant = %event.tenant, key, "audit event archived");
         Ok(())

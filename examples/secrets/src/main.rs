@@ -151,14 +151,10 @@ impl Inbox {
                     json!({"delivery_id": delivery, "status": "duplicate"}),
                 ))
             }
-            Err(error) => Err(Diagnostic {
-                error_type: "Webhooks.StoreFailed".to_owned(),
-                error_message: format!(
-                    "PutItem of delivery {delivery} in table {} failed: {}",
-                    self.table,
-                    SdkFailure::from_sdk_error(&error)
-                ),
-            }),
+            Err(error) => Err(SdkFailure::from_sdk_error(&error).diagnostic(
+                "Webhooks.StoreFailed",
+                format_args!("PutItem of delivery {delivery} in table {}", self.table),
+            )),
         }
     }
 }

@@ -129,15 +129,13 @@ impl Ledger {
         let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
             error.as_service_error()
         else {
-            return Err(Diagnostic {
-                error_type: "Ledger.StoreFailed".to_owned(),
-                error_message: format!(
-                    "UpdateItem of account {} in table {} failed: {}",
-                    entry.account_id,
-                    self.table,
-                    SdkFailure::from_sdk_error(&error)
+            return Err(SdkFailure::from_sdk_error(&error).diagnostic(
+                "Ledger.StoreFailed",
+                format_args!(
+                    "UpdateItem of account {} in table {}",
+                    entry.account_id, self.table
                 ),
-            });
+            ));
         };
         // Which part of the condition failed: the stored item tells.
         let Some(account) = failed.item() else {

@@ -134,15 +134,13 @@ impl Shipments {
                 );
                 Ok(())
             }
-            Err(error) => Err(Diagnostic {
-                error_type: "Shipments.StoreFailed".to_owned(),
-                error_message: format!(
-                    "UpdateItem of shipment {} in table {} failed: {}",
-                    update.shipment_id,
-                    self.table,
-                    SdkFailure::from_sdk_error(&error)
+            Err(error) => Err(SdkFailure::from_sdk_error(&error).diagnostic(
+                "Shipments.StoreFailed",
+                format_args!(
+                    "UpdateItem of shipment {} in table {}",
+                    update.shipment_id, self.table
                 ),
-            }),
+            )),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::{
 
 use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
 
 use super::{
     cause::{Transport, chain, no_answer, plain_chain, unreadable},
@@ -155,6 +156,35 @@ impl SdkFailure {
     /// The code and the message, by value.
     pub fn into_parts(self) -> (Cow<'static, str>, String) {
         (self.code, self.message)
+    }
+
+    /// The [`Diagnostic`] a handler returns when this call failed: `error_type` as its
+    /// `errorType`, and `{call} failed: {self}` as its message, where `call` names the
+    /// operation and the resource (never event content that must not be logged).
+    ///
+    /// ```
+    /// use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    /// use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
+    /// use tern_runtime::aws::SdkFailure;
+    ///
+    /// let (order, table) = ("o-1", "orders");
+    /// let error: SdkError<PutItemError, HttpResponse> = SdkError::timeout_error("slow");
+    /// let diagnostic = SdkFailure::from_sdk_error(&error).diagnostic(
+    ///     "Orders.StoreFailed",
+    ///     format_args!("PutItem of order {order} in table {table}"),
+    /// );
+    /// assert_eq!(diagnostic.error_type, "Orders.StoreFailed");
+    /// assert_eq!(
+    ///     diagnostic.error_message,
+    ///     "PutItem of order o-1 in table orders failed: Timeout: no answer before the SDK \
+    ///      client's operation timeout (or attempt timeout) expired"
+    /// );
+    /// ```
+    pub fn diagnostic(&self, error_type: impl Into<String>, call: impl fmt::Display) -> Diagnostic {
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: format!("{call} failed: {self}"),
+        }
     }
 }
 
