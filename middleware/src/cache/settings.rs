@@ -198,3 +198,41 @@ macro_rules! assert_default_cache_settings {
 
 #[cfg(test)]
 pub(crate) use assert_default_cache_settings;
+
+/// Reads a facility's config (`$config::from_vars`) from its setting variables `$names` (a
+/// [`SettingNames`]) — a TTL of `$ttl` seconds, no grace period, the extension back-end spelled
+/// `$extension` on port 2999 — and the `$extra` variables, and asserts that the shared settings
+/// came through: that TTL, refreshes `$refresh_ahead` ahead, no grace, and
+/// `$backend::Extension { port: 2999 }`; then that the back-end variable alone
+/// (`extension`) selects the extension on its default port. Returns the config, for the
+/// facility's own settings.
+#[cfg(test)]
+macro_rules! assert_cache_settings_from_vars {
+    (
+        $config:ident, $backend:ident, $names:expr,
+        ttl: $ttl:literal => $ttl_duration:expr,
+        refresh_ahead: $refresh_ahead:expr,
+        backend: $extension:literal,
+        extra: [$($extra:expr),* $(,)?] $(,)?
+    ) => {{
+        let names: &$crate::cache::settings::SettingNames = &$names;
+        let vars = [
+            (names.ttl, $ttl),
+            (names.grace, "0"),
+            (names.backend, $extension),
+            ($crate::cache::settings::EXTENSION_PORT_ENV, "2999"),
+        ];
+        let config = $config::from_vars(vars.into_iter().chain([$($extra),*])).unwrap();
+        assert_eq!(config.ttl(), $ttl_duration);
+        assert_eq!(config.refresh_ahead(), $refresh_ahead);
+        assert_eq!(config.grace_period(), std::time::Duration::ZERO);
+        assert_eq!(config.backend(), $backend::Extension { port: 2999 });
+
+        let default_port = $config::from_vars([(names.backend, "extension")]).unwrap();
+        assert_eq!(default_port.backend(), $backend::extension());
+        config
+    }};
+}
+
+#[cfg(test)]
+pub(crate) use assert_cache_settings_from_vars;
