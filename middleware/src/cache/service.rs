@@ -72,6 +72,21 @@ macro_rules! checked_cache {
 }
 pub(crate) use checked_cache;
 
+/// Implements tower's `Layer` for `$layer`: each service is wrapped in a `$service` (an alias
+/// of [`CacheService`]) checking a clone of the layer's handle, `$field`.
+macro_rules! cache_layer {
+    ($layer:ty => $service:ident, $field:ident) => {
+        impl<S> ::tower::Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service::new(inner, self.$field.clone())
+            }
+        }
+    };
+}
+pub(crate) use cache_layer;
+
 impl<S, T, H> Service<LambdaEvent<T>> for CacheService<S, H>
 where
     S: Service<LambdaEvent<T>> + Clone,
