@@ -181,18 +181,20 @@ macro_rules! cache_settings_builders {
 
 pub(crate) use cache_settings_builders;
 
-/// Asserts that a facility's config (built with [`cache_settings_builders!`]) has the shared
+/// Reads a facility's config (`$config::from_vars`, built with [`cache_settings_builders!`])
+/// from an environment that sets none of its variables, and asserts that it has the shared
 /// settings' defaults: a 300 s TTL, refreshes 30 s ahead, 300 s of grace, 5 s per fetch, the
-/// SDK back-end (`$backend::Sdk`).
+/// SDK back-end (`$backend::Sdk`). Returns the config, for the facility's own defaults.
 #[cfg(test)]
 macro_rules! assert_default_cache_settings {
-    ($config:expr, $backend:ident) => {{
-        let config = &$config;
+    ($config:ident, $backend:ident) => {{
+        let config = $config::from_vars([("UNRELATED", "1")]).unwrap();
         assert_eq!(config.ttl(), std::time::Duration::from_secs(300));
         assert_eq!(config.refresh_ahead(), std::time::Duration::from_secs(30));
         assert_eq!(config.grace_period(), std::time::Duration::from_secs(300));
         assert_eq!(config.fetch_timeout(), std::time::Duration::from_secs(5));
         assert_eq!(config.backend(), $backend::Sdk);
+        config
     }};
 }
 

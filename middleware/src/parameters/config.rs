@@ -423,8 +423,10 @@ mod tests {
 
     #[test]
     fn defaults_match_secrets() {
-        let config = ParametersConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        crate::cache::settings::assert_default_cache_settings!(config, ParametersBackend);
+        let config = crate::cache::settings::assert_default_cache_settings!(
+            ParametersConfig,
+            ParametersBackend
+        );
         assert_eq!(config.appconfig_port(), 2772);
         assert_eq!(config.appconfig_poll_interval(), Duration::from_secs(45));
         assert_eq!(config.parameter_names().count(), 0);

@@ -168,8 +168,8 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let config = SecretsConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        crate::cache::settings::assert_default_cache_settings!(config, SecretsBackend);
+        let config =
+            crate::cache::settings::assert_default_cache_settings!(SecretsConfig, SecretsBackend);
         assert_eq!(config.secret_names().count(), 0);
     }
 
