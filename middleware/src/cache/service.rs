@@ -51,6 +51,42 @@ pub trait CheckedCache: Clone {
         S::Error: Into<Diagnostic>;
 }
 
+/// Implements [`CheckedCache`] for `$handle`, whose `cache()` is checked before each
+/// invocation; a fault fails the invocation with the [`Diagnostic`] `$describe(fault)`.
+macro_rules! checked_cache {
+    ($handle:ty, $describe:expr) => {
+        impl $crate::cache::service::CheckedCache for $handle {
+            fn check_then_call<S, T>(
+                &self,
+                inner: &mut S,
+                event: ::lambda_runtime::LambdaEvent<T>,
+            ) -> $crate::cache::future::ResponseFuture<S, T>
+            where
+                S: ::tower::Service<::lambda_runtime::LambdaEvent<T>> + Clone,
+                S::Error: Into<::lambda_runtime::Diagnostic>,
+            {
+                $crate::cache::service::call(inner, self.cache(), $describe, event)
+            }
+        }
+    };
+}
+pub(crate) use checked_cache;
+
+/// Implements tower's `Layer` for `$layer`: each service is wrapped in a `$service` (an alias
+/// of [`CacheService`]) checking a clone of the layer's handle, `$field`.
+macro_rules! cache_layer {
+    ($layer:ty => $service:ident, $field:ident) => {
+        impl<S> ::tower::Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service::new(inner, self.$field.clone())
+            }
+        }
+    };
+}
+pub(crate) use cache_layer;
+
 impl<S, T, H> Service<LambdaEvent<T>> for CacheService<S, H>
 where
     S: Service<LambdaEvent<T>> + Clone,

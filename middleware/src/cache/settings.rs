@@ -181,20 +181,60 @@ macro_rules! cache_settings_builders {
 
 pub(crate) use cache_settings_builders;
 
-/// Asserts that a facility's config (built with [`cache_settings_builders!`]) has the shared
+/// Reads a facility's config (`$config::from_vars`, built with [`cache_settings_builders!`])
+/// from an environment that sets none of its variables, and asserts that it has the shared
 /// settings' defaults: a 300 s TTL, refreshes 30 s ahead, 300 s of grace, 5 s per fetch, the
-/// SDK back-end (`$backend::Sdk`).
+/// SDK back-end (`$backend::Sdk`). Returns the config, for the facility's own defaults.
 #[cfg(test)]
 macro_rules! assert_default_cache_settings {
-    ($config:expr, $backend:ident) => {{
-        let config = &$config;
+    ($config:ident, $backend:ident) => {{
+        let config = $config::from_vars([("UNRELATED", "1")]).unwrap();
         assert_eq!(config.ttl(), std::time::Duration::from_secs(300));
         assert_eq!(config.refresh_ahead(), std::time::Duration::from_secs(30));
         assert_eq!(config.grace_period(), std::time::Duration::from_secs(300));
         assert_eq!(config.fetch_timeout(), std::time::Duration::from_secs(5));
         assert_eq!(config.backend(), $backend::Sdk);
+        config
     }};
 }
 
 #[cfg(test)]
 pub(crate) use assert_default_cache_settings;
+
+/// Reads a facility's config (`$config::from_vars`) from its setting variables `$names` (a
+/// [`SettingNames`]) — a TTL of `$ttl` seconds, no grace period, the extension back-end spelled
+/// `$extension` on port 2999 — and the `$extra` variables, and asserts that the shared settings
+/// came through: that TTL, refreshes `$refresh_ahead` ahead, no grace, and
+/// `$backend::Extension { port: 2999 }`; then that the back-end variable alone
+/// (`extension`) selects the extension on its default port. Returns the config, for the
+/// facility's own settings.
+#[cfg(test)]
+macro_rules! assert_cache_settings_from_vars {
+    (
+        $config:ident, $backend:ident, $names:expr,
+        ttl: $ttl:literal => $ttl_duration:expr,
+        refresh_ahead: $refresh_ahead:expr,
+        backend: $extension:literal,
+        extra: [$($extra:expr),* $(,)?] $(,)?
+    ) => {{
+        let names: &$crate::cache::settings::SettingNames = &$names;
+        let vars = [
+            (names.ttl, $ttl),
+            (names.grace, "0"),
+            (names.backend, $extension),
+            ($crate::cache::settings::EXTENSION_PORT_ENV, "2999"),
+        ];
+        let config = $config::from_vars(vars.into_iter().chain([$($extra),*])).unwrap();
+        assert_eq!(config.ttl(), $ttl_duration);
+        assert_eq!(config.refresh_ahead(), $refresh_ahead);
+        assert_eq!(config.grace_period(), std::time::Duration::ZERO);
+        assert_eq!(config.backend(), $backend::Extension { port: 2999 });
+
+        let default_port = $config::from_vars([(names.backend, "extension")]).unwrap();
+        assert_eq!(default_port.backend(), $backend::extension());
+        config
+    }};
+}
+
+#[cfg(test)]
+pub(crate) use assert_cache_settings_from_vars;

@@ -114,13 +114,9 @@ async fn repeated_headers_fit_each_shape() {
 #[cfg(feature = "metrics")]
 #[tokio::test]
 async fn composed_with_metrics_every_invocation_flushes_its_own_document() {
-    use crate::metrics::{Metrics, MetricsConfig, MetricsLayer, Unit, config::MetricsSink};
-    let (sink, documents) = MetricsSink::capture();
-    let metrics = MetricsLayer::new(
-        MetricsConfig::new("Shop")
-            .with_service("api")
-            .with_sink(sink),
-    );
+    use crate::metrics::{Metrics, MetricsConfig, MetricsLayer, Unit};
+    let (config, documents) = MetricsConfig::capturing("Shop", "api");
+    let metrics = MetricsLayer::new(config);
     let inner = service_fn(|_request: lambda_http::Request| async {
         Metrics::current()
             .add("Requests", Unit::Count, 1.0)

@@ -199,6 +199,15 @@ impl MetricsConfig {
         self
     }
 
+    /// For tests: a configuration with `namespace` and `service` that writes to a
+    /// [`MetricsSink::capture`] sink, and that sink's list of documents.
+    #[doc(hidden)]
+    pub fn capturing(namespace: &str, service: &str) -> (Self, Arc<Mutex<Vec<serde_json::Value>>>) {
+        let (sink, documents) = MetricsSink::capture();
+        let config = Self::new(namespace).with_service(service).with_sink(sink);
+        (config, documents)
+    }
+
     /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace

@@ -423,8 +423,10 @@ mod tests {
 
     #[test]
     fn defaults_match_secrets() {
-        let config = ParametersConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        crate::cache::settings::assert_default_cache_settings!(config, ParametersBackend);
+        let config = crate::cache::settings::assert_default_cache_settings!(
+            ParametersConfig,
+            ParametersBackend
+        );
         assert_eq!(config.appconfig_port(), 2772);
         assert_eq!(config.appconfig_poll_interval(), Duration::from_secs(45));
         assert_eq!(config.parameter_names().count(), 0);
@@ -432,27 +434,17 @@ mod tests {
 
     #[test]
     fn settings_from_vars() {
-        let config = ParametersConfig::from_vars([
-            (names::PARAMETERS_TTL_SECONDS, "1"),
-            (names::PARAMETERS_GRACE_SECONDS, "0"),
-            (names::PARAMETERS_BACKEND, "EXTENSION"),
-            (settings::EXTENSION_PORT_ENV, "2999"),
-            (APPCONFIG_PORT_ENV, "3000"),
-            (APPCONFIG_POLL_INTERVAL_ENV, "15"),
-        ])
-        .unwrap();
-        assert_eq!(config.ttl(), Duration::from_secs(1));
-        assert_eq!(config.refresh_ahead(), Duration::from_millis(100));
-        assert_eq!(config.grace_period(), Duration::ZERO);
-        assert_eq!(
-            config.backend(),
-            ParametersBackend::Extension { port: 2999 }
+        let config = crate::cache::settings::assert_cache_settings_from_vars!(
+            ParametersConfig,
+            ParametersBackend,
+            SETTING_NAMES,
+            ttl: "1" => Duration::from_secs(1),
+            refresh_ahead: Duration::from_millis(100),
+            backend: "EXTENSION",
+            extra: [(APPCONFIG_PORT_ENV, "3000"), (APPCONFIG_POLL_INTERVAL_ENV, "15")],
         );
         assert_eq!(config.appconfig_port(), 3000);
         assert_eq!(config.appconfig_poll_interval(), Duration::from_secs(15));
-        let default_port =
-            ParametersConfig::from_vars([(names::PARAMETERS_BACKEND, "extension")]).unwrap();
-        assert_eq!(default_port.backend(), ParametersBackend::extension());
     }
 
     #[test]

@@ -3,10 +3,9 @@
 #[cfg(feature = "ssm")]
 use aws_config::SdkConfig;
 use tern_runtime::InitContext;
-use tower::Layer;
 
 use crate::{
-    cache::loopback::Loopback,
+    cache::{loopback::Loopback, service::cache_layer},
     parameters::{
         config::{ParametersBackend, ParametersConfig, Store},
         error::ParametersError,
@@ -129,10 +128,4 @@ fn sdk_client(sdk_config: &SdkConfig) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(sdk_config)
 }
 
-impl<S> Layer<S> for ParametersLayer {
-    type Service = ParametersService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ParametersService::new(inner, self.parameters.clone())
-    }
-}
+cache_layer!(ParametersLayer => ParametersService, parameters);

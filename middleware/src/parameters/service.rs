@@ -1,15 +1,9 @@
 //! [`ParametersService`]: keeps the cache warm and recovers or refuses invocations whose
 //! parameters went stale.
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use tower::Service;
-
 use crate::{
-    cache::service::{CacheService, CheckedCache},
-    parameters::{
-        future::ResponseFuture,
-        handle::{Parameters, describe},
-    },
+    cache::service::{CacheService, checked_cache},
+    parameters::handle::{Parameters, describe},
 };
 
 /// Runs [`Parameters::check`] before each invocation, then calls the inner service.
@@ -26,6 +20,8 @@ use crate::{
 ///
 /// Built by [`ParametersLayer`](crate::parameters::ParametersLayer), or by
 /// `ParametersService::new(inner, parameters)`; `get_ref` is the wrapped service.
+///
+/// [`Diagnostic`]: lambda_runtime::Diagnostic
 pub type ParametersService<S> = CacheService<S, Parameters>;
 
 impl<S> ParametersService<S> {
@@ -35,13 +31,4 @@ impl<S> ParametersService<S> {
     }
 }
 
-impl CheckedCache for Parameters {
-    fn check_then_call<S, T>(&self, inner: &mut S, event: LambdaEvent<T>) -> ResponseFuture<S, T>
-    where
-        S: Service<LambdaEvent<T>> + Clone,
-        S::Error: Into<Diagnostic>,
-    {
-        let describe = |fault| describe(fault).into();
-        crate::cache::service::call(inner, self.cache(), describe, event)
-    }
-}
+checked_cache!(Parameters, |fault| describe(fault).into());

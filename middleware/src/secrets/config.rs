@@ -168,28 +168,22 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let config = SecretsConfig::from_vars([("UNRELATED", "1")]).unwrap();
-        crate::cache::settings::assert_default_cache_settings!(config, SecretsBackend);
+        let config =
+            crate::cache::settings::assert_default_cache_settings!(SecretsConfig, SecretsBackend);
         assert_eq!(config.secret_names().count(), 0);
     }
 
     #[test]
     fn settings_from_vars() {
-        let config = SecretsConfig::from_vars([
-            (names::SECRETS_TTL_SECONDS, "60"),
-            (names::SECRETS_GRACE_SECONDS, "0"),
-            (names::SECRETS_BACKEND, " Extension "),
-            (EXTENSION_PORT_ENV, "2999"),
-        ])
-        .unwrap();
-        assert_eq!(config.ttl(), Duration::from_secs(60));
-        assert_eq!(config.refresh_ahead(), Duration::from_secs(6));
-        assert_eq!(config.grace_period(), Duration::ZERO);
-        assert_eq!(config.backend(), SecretsBackend::Extension { port: 2999 });
-
-        let default_port =
-            SecretsConfig::from_vars([(names::SECRETS_BACKEND, "extension")]).unwrap();
-        assert_eq!(default_port.backend(), SecretsBackend::extension());
+        crate::cache::settings::assert_cache_settings_from_vars!(
+            SecretsConfig,
+            SecretsBackend,
+            SETTING_NAMES,
+            ttl: "60" => Duration::from_secs(60),
+            refresh_ahead: Duration::from_secs(6),
+            backend: " Extension ",
+            extra: [],
+        );
         let blank = SecretsConfig::from_vars([
             (names::SECRETS_TTL_SECONDS, "  "),
             (names::SECRETS_BACKEND, ""),

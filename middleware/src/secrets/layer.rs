@@ -3,14 +3,16 @@
 #[cfg(feature = "secretsmanager")]
 use aws_config::SdkConfig;
 use tern_runtime::InitContext;
-use tower::Layer;
 
-use crate::secrets::{
-    config::{SecretsBackend, SecretsConfig},
-    error::SecretsError,
-    handle::Secrets,
-    provider::{Extension, Provider},
-    service::SecretsService,
+use crate::{
+    cache::service::cache_layer,
+    secrets::{
+        config::{SecretsBackend, SecretsConfig},
+        error::SecretsError,
+        handle::Secrets,
+        provider::{Extension, Provider},
+        service::SecretsService,
+    },
 };
 
 /// Wraps a handler in a [`SecretsService`]. Cheap to clone: it holds the shared [`Secrets`].
@@ -98,13 +100,7 @@ fn sdk_client(sdk_config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(sdk_config)
 }
 
-impl<S> Layer<S> for SecretsLayer {
-    type Service = SecretsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SecretsService::new(inner, self.secrets.clone())
-    }
-}
+cache_layer!(SecretsLayer => SecretsService, secrets);
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,9 @@
 //! [`SecretsService`]: keeps the cache warm and recovers or refuses invocations whose secrets
 //! went stale.
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use tower::Service;
-
 use crate::{
-    cache::service::{CacheService, CheckedCache},
-    secrets::{error::SecretsError, future::ResponseFuture, handle::Secrets},
+    cache::service::{CacheService, checked_cache},
+    secrets::{error::SecretsError, handle::Secrets},
 };
 
 /// Runs [`Secrets::check`] before each invocation, then calls the inner service.
@@ -22,6 +19,8 @@ use crate::{
 ///
 /// Built by [`SecretsLayer`](crate::secrets::SecretsLayer), or by `SecretsService::new(inner,
 /// secrets)`; `get_ref` is the wrapped service.
+///
+/// [`Diagnostic`]: lambda_runtime::Diagnostic
 pub type SecretsService<S> = CacheService<S, Secrets>;
 
 impl<S> SecretsService<S> {
@@ -31,16 +30,7 @@ impl<S> SecretsService<S> {
     }
 }
 
-impl CheckedCache for Secrets {
-    fn check_then_call<S, T>(&self, inner: &mut S, event: LambdaEvent<T>) -> ResponseFuture<S, T>
-    where
-        S: Service<LambdaEvent<T>> + Clone,
-        S::Error: Into<Diagnostic>,
-    {
-        let describe = |fault| SecretsError::from_fault(fault).into();
-        crate::cache::service::call(inner, self.cache(), describe, event)
-    }
-}
+checked_cache!(Secrets, |fault| SecretsError::from_fault(fault).into());
 
 #[cfg(test)]
 mod tests {
@@ -53,8 +43,9 @@ mod tests {
         time::{Duration, SystemTime, UNIX_EPOCH},
     };
 
-    use lambda_runtime::Context as LambdaContext;
+    use lambda_runtime::{Context as LambdaContext, Diagnostic, LambdaEvent};
     use tokio::time::Instant;
+    use tower::Service;
 
     use super::*;
     use crate::{
@@ -272,18 +263,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_background_refreshes_become_the_secret_refresh_failed_metric() {
-        use crate::metrics::{MetricsConfig, MetricsLayer, config::MetricsSink};
+        use crate::metrics::{MetricsConfig, MetricsLayer};
         use tower::Layer;
 
         let (secrets, script) =
             fetched_then_failing(60, FetchErrorKind::Unreachable, "DispatchFailure").await;
-        let (sink, documents) = MetricsSink::capture();
-        let metrics = MetricsLayer::new(
-            MetricsConfig::new("Shop")
-                .with_service("orders")
-                .with_cold_start_metric(false)
-                .with_sink(sink),
-        );
+        let (config, documents) = MetricsConfig::capturing("Shop", "orders");
+        let metrics = MetricsLayer::new(config.with_cold_start_metric(false));
         let inner = Inner {
             pending: Arc::new(AtomicUsize::new(0)),
             calls: Arc::new(AtomicUsize::new(0)),

@@ -12,7 +12,7 @@ use tern_middleware::{
     idempotency::{
         Idempotency, IdempotencyConfig, IdempotencyLayer, KeySelector, store::MemoryStore,
     },
-    metrics::{MetricsConfig, MetricsLayer, config::MetricsSink},
+    metrics::{MetricsConfig, MetricsLayer},
 };
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -36,13 +36,8 @@ fn sqs_event(bodies: &[(&str, &str)]) -> LambdaEvent<SqsEvent> {
 
 #[tokio::test]
 async fn one_emf_document_carries_batch_and_idempotency_counts() {
-    let (sink, documents) = MetricsSink::capture();
-    let metrics = MetricsLayer::new(
-        MetricsConfig::new("Shop")
-            .with_service("orders")
-            .with_cold_start_metric(false)
-            .with_sink(sink),
-    );
+    let (config, documents) = MetricsConfig::capturing("Shop", "orders");
+    let metrics = MetricsLayer::new(config.with_cold_start_metric(false));
     let engine = Idempotency::new(
         Arc::new(MemoryStore::new()),
         IdempotencyConfig::new().with_prefix("orders.record"),

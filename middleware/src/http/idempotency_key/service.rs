@@ -1,7 +1,6 @@
 //! The service that runs a request at most once per `Idempotency-Key`.
 
 use std::{
-    fmt,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -30,7 +29,7 @@ use super::{
 /// the Lambda [`Context`](lambda_runtime::Context) lambda_http puts in the request's
 /// extensions (without one, the lock expires at once: completed responses still replay, but
 /// concurrent duplicates are not held off).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct IdempotencyKeyService<S> {
     inner: S,
     engine: Idempotency,
@@ -49,16 +48,6 @@ impl<S> IdempotencyKeyService<S> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for IdempotencyKeyService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdempotencyKeyService")
-            .field("inner", &self.inner)
-            .field("engine", &self.engine)
-            .field("methods", &self.methods)
-            .finish()
     }
 }
 
