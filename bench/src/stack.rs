@@ -14,7 +14,7 @@ use tern_middleware::{
     parameters::{Parameters, ParametersLayer},
     secrets::{Secrets, SecretsLayer},
 };
-use tern_runtime::{Diagnostic, LambdaEvent, service_fn};
+use tern_runtime::{Diagnostic, HandlerService, LambdaEvent, service_fn};
 use tower::{Service, ServiceBuilder};
 
 pub use crate::orders::bare_sqs;
@@ -74,14 +74,7 @@ pub fn full_stack(
     parameters: Option<ParametersLayer>,
     idempotency: Idempotency,
     batch: BatchConfig,
-) -> impl Service<
-    LambdaEvent<SqsEvent>,
-    Response = SqsBatchResponse,
-    Error = Diagnostic,
-    Future: Send + 'static,
-> + Clone
-+ Send
-+ 'static {
+) -> impl HandlerService<SqsEvent, Response = SqsBatchResponse, Error = Diagnostic> {
     let handle = secrets.as_ref().map(|layer| layer.secrets().clone());
     let parameters_handle = parameters.as_ref().map(|layer| layer.parameters().clone());
     let by_order = KeySelector::from_fn(|order: &Order| Some(order.order_id.clone()));

@@ -25,7 +25,7 @@ use tern_middleware::idempotency::{
     Idempotency, IdempotencyConfig, IdempotencyError, IdempotencyLayer, KeySelector,
     store::{DynamoDbStore, IdempotencyRecord, IdempotencyStore, PutOutcome},
 };
-use tern_runtime::{Context, Diagnostic, LambdaEvent};
+use tern_runtime::{Context, Diagnostic, HandlerService, LambdaEvent};
 use tern_testkit::Moto;
 use tower::{Layer, Service, ServiceExt};
 
@@ -118,16 +118,7 @@ impl Charge {
         self.runs.load(Ordering::SeqCst)
     }
 
-    fn service(
-        &self,
-    ) -> impl Service<
-        LambdaEvent<Payment>,
-        Response = Receipt,
-        Error = Diagnostic,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + 'static {
+    fn service(&self) -> impl HandlerService<Payment, Response = Receipt, Error = Diagnostic> {
         let this = self.clone();
         tower::service_fn(move |event: LambdaEvent<Payment>| {
             let this = this.clone();
