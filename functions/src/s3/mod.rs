@@ -337,18 +337,9 @@ struct ObjectRef {
 impl ObjectRef {
     fn from_record(index: usize, record: &S3EventRecord) -> Result<Self, S3RouteError> {
         let missing = |field| S3RouteError::MissingField { index, field };
-        let bucket = record
-            .s3
-            .bucket
-            .name
-            .clone()
-            .ok_or(missing("s3.bucket.name"))?;
-        let raw_key = record
-            .s3
-            .object
-            .key
-            .as_deref()
-            .ok_or(missing("s3.object.key"))?;
+        let (s3, object) = (&record.s3, &record.s3.object);
+        let bucket = s3.bucket.name.clone().ok_or(missing("s3.bucket.name"))?;
+        let raw_key = object.key.as_deref().ok_or(missing("s3.object.key"))?;
         let invalid = |field, problem: &str| S3RouteError::InvalidField {
             index,
             field,
@@ -368,7 +359,6 @@ impl ObjectRef {
                 ),
             ));
         }
-        let object = &record.s3.object;
         let version_id = object.version_id.clone().filter(|v| !v.is_empty());
         if let Some(version) = &version_id {
             check_token(version, MAX_KEY_BYTES)
