@@ -26,6 +26,62 @@ pub mod parameters;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 
+/// Builder setters of a config: `with_x(arg: T) => field = value;` is
+/// `pub fn with_x(mut self, arg: T) -> Self`, which stores `value` in `field` and returns the
+/// config. The docs and attributes written before each row are the setter's.
+#[allow(
+    unused_macros,
+    reason = "used by whichever middleware the features enable"
+)]
+macro_rules! setters {
+    ($($(#[$attr:meta])* $setter:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;)+) => {
+        $(
+            $(#[$attr])*
+            pub fn $setter(mut self, $arg: $ty) -> Self {
+                self.$field = $value;
+                self
+            }
+        )+
+    };
+}
+
+#[allow(
+    unused_imports,
+    reason = "used by whichever middleware the features enable"
+)]
+pub(crate) use setters;
+
+/// The `error_type` method of a middleware's error enum: each variant's `errorType` is
+/// `Prefix.Variant`, or the one given after `=>`. A variant left out does not compile.
+#[allow(
+    unused_macros,
+    reason = "used by whichever middleware the features enable"
+)]
+macro_rules! error_types {
+    ($prefix:literal: $($variant:ident $(=> $error_type:literal)?),+ $(,)?) => {
+        /// The stable `errorType` reported to Lambda; alarm on these.
+        pub fn error_type(&self) -> &'static str {
+            match self {
+                $(Self::$variant { .. } => {
+                    crate::error_types!(@one $prefix $variant $($error_type)?)
+                })+
+            }
+        }
+    };
+    (@one $prefix:literal $variant:ident) => {
+        concat!($prefix, ".", stringify!($variant))
+    };
+    (@one $prefix:literal $variant:ident $error_type:literal) => {
+        $error_type
+    };
+}
+
+#[allow(
+    unused_imports,
+    reason = "used by whichever middleware the features enable"
+)]
+pub(crate) use error_types;
+
 /// The [`Diagnostic`](lambda_runtime::Diagnostic) of a middleware error: its stable
 /// `errorType` and its message.
 #[allow(dead_code, reason = "used by whichever middleware the features enable")]

@@ -121,42 +121,29 @@ impl BatchConfig {
         Ok(config)
     }
 
-    /// How many records run at once. Records of one message group / ordering key always run
-    /// one after another, in arrival order; 1 processes the whole batch sequentially.
-    ///
-    /// # Panics
-    /// If `records` is 0.
-    pub fn with_concurrency(mut self, records: usize) -> Self {
-        self.concurrency =
+    crate::setters! {
+        /// How many records run at once. Records of one message group / ordering key always run
+        /// one after another, in arrival order; 1 processes the whole batch sequentially.
+        ///
+        /// # Panics
+        /// If `records` is 0.
+        with_concurrency(records: usize) => concurrency =
             NonZeroUsize::new(records).expect("batch concurrency must be at least 1 record");
-        self
-    }
 
-    /// No record starts when the invocation has less time left than `margin`; it and every
-    /// record not yet started are reported failed, so the response goes out before the timeout.
-    pub fn with_safety_margin(mut self, margin: Duration) -> Self {
-        self.safety_margin = margin;
-        self
-    }
+        /// No record starts when the invocation has less time left than `margin`; it and every
+        /// record not yet started are reported failed, so the response goes out before the timeout.
+        with_safety_margin(margin: Duration) => safety_margin = margin;
 
-    /// Records still running when the invocation has less time left than `margin` are
-    /// abandoned (their futures dropped) and reported failed; the time left is what sending the
-    /// response needs. Capped at the safety margin.
-    pub fn with_abandon_margin(mut self, margin: Duration) -> Self {
-        self.abandon_margin = margin;
-        self
-    }
+        /// Records still running when the invocation has less time left than `margin` are
+        /// abandoned (their futures dropped) and reported failed; the time left is what sending the
+        /// response needs. Capped at the safety margin.
+        with_abandon_margin(margin: Duration) => abandon_margin = margin;
 
-    /// What a failed record of an ordered source stops; overrides the source's default.
-    pub fn with_failure_scope(mut self, scope: FailureScope) -> Self {
-        self.failure_scope = Some(scope);
-        self
-    }
+        /// What a failed record of an ordered source stops; overrides the source's default.
+        with_failure_scope(scope: FailureScope) => failure_scope = Some(scope);
 
-    /// What the batch returns when no record succeeded.
-    pub fn with_all_failed(mut self, policy: AllFailedPolicy) -> Self {
-        self.all_failed = policy;
-        self
+        /// What the batch returns when no record succeeded.
+        with_all_failed(policy: AllFailedPolicy) => all_failed = policy;
     }
 
     /// Records running at once.

@@ -806,12 +806,23 @@ fn warn_fetch_failed<K: Keyed, V>(noun: Noun, entry: &Entry<K, V>, error: &Fetch
     fetch_failed_event!(warn, noun, entry, error, "{what}");
 }
 
-/// `From` conversions of a facility's error (an enum with `MissingEnv { env_var, purpose }`
-/// and `InvalidEnv { env_var, reason }` variants, `error_type()` and `fetch_error()`) into the
+/// A facility's error (an enum with `MissingEnv { env_var, purpose }` and
+/// `InvalidEnv { env_var, reason }` variants and `error_type()`): its `fetch_error()`, the
+/// `source` of the variants listed after `fetched:`, and its `From` conversions into the
 /// runtime's init error (a missing or bad variable as the runtime's own, anything else through
 /// [`init_error`]) and into a `Diagnostic`.
 macro_rules! facility_error_conversions {
-    ($error:ident) => {
+    ($error:ident, fetched: $($fetched:ident)|+) => {
+        impl $error {
+            /// The back-end error behind this one, if a fetch failed.
+            pub fn fetch_error(&self) -> Option<&crate::cache::FetchError> {
+                match self {
+                    $(Self::$fetched { source, .. })|+ => Some(source),
+                    _ => None,
+                }
+            }
+        }
+
         impl From<$error> for tern_runtime::InitError {
             fn from(error: $error) -> Self {
                 match error {

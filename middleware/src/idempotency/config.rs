@@ -141,73 +141,45 @@ impl IdempotencyConfig {
         Ok(config)
     }
 
-    /// The DynamoDB table.
-    pub fn with_table(mut self, table: impl Into<String>) -> Self {
-        self.table = Some(table.into());
-        self
-    }
+    crate::setters! {
+        /// The DynamoDB table.
+        with_table(table: impl Into<String>) => table = Some(table.into());
 
-    /// A fixed key prefix, replacing `<function name>.<handler name>`.
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = Some(prefix.into());
-        self
-    }
+        /// A fixed key prefix, replacing `<function name>.<handler name>`.
+        with_prefix(prefix: impl Into<String>) => prefix = Some(prefix.into());
 
-    /// The handler name used in the default prefix (set by
-    /// [`IdempotencyLayer::from_init`](super::IdempotencyLayer::from_init) from the runtime).
-    pub fn with_handler_name(mut self, handler: impl Into<String>) -> Self {
-        self.handler_name = Some(handler.into());
-        self
-    }
+        /// The handler name used in the default prefix (set by
+        /// [`IdempotencyLayer::from_init`](super::IdempotencyLayer::from_init) from the runtime).
+        with_handler_name(handler: impl Into<String>) => handler_name = Some(handler.into());
 
-    /// The function name used in the default prefix (normally `AWS_LAMBDA_FUNCTION_NAME`).
-    pub fn with_function_name(mut self, function: impl Into<String>) -> Self {
-        self.function_name = Some(function.into());
-        self
-    }
+        /// The function name used in the default prefix (normally `AWS_LAMBDA_FUNCTION_NAME`).
+        with_function_name(function: impl Into<String>) => function_name = Some(function.into());
 
-    /// How long a completed record answers duplicates (whole seconds count; default 1 hour).
-    pub fn with_expires_after(mut self, expires_after: Duration) -> Self {
-        self.expires_after = expires_after;
-        self
-    }
+        /// How long a completed record answers duplicates (whole seconds count; default 1 hour).
+        with_expires_after(expires_after: Duration) => expires_after = expires_after;
 
-    /// What to do when an event has no key (default [`MissingKey::Error`]).
-    pub fn with_missing_key(mut self, missing_key: MissingKey) -> Self {
-        self.missing_key = missing_key;
-        self
-    }
+        /// What to do when an event has no key (default [`MissingKey::Error`]).
+        with_missing_key(missing_key: MissingKey) => missing_key = missing_key;
 
-    /// Keeps up to `capacity` completed records in a local LRU cache (0, the default, turns
-    /// it off). A hit answers a duplicate with no store call; expiry is still respected, and
-    /// in-progress records are never cached. Each execution environment has its own cache.
-    pub fn with_local_cache(mut self, capacity: usize) -> Self {
-        self.local_cache = capacity;
-        self
-    }
+        /// Keeps up to `capacity` completed records in a local LRU cache (0, the default, turns
+        /// it off). A hit answers a duplicate with no store call; expiry is still respected, and
+        /// in-progress records are never cached. Each execution environment has its own cache.
+        with_local_cache(capacity: usize) => local_cache = capacity;
 
-    /// The largest response, serialized, that is stored with its record (default
-    /// [`DEFAULT_MAX_RESPONSE_BYTES`], what fits in a DynamoDB item). A larger one completes
-    /// its record without it, keeping its size and SHA-256: a duplicate is still recognised and
-    /// the handler does not run again, but the duplicate fails with
-    /// [`ResponseNotStored`](super::IdempotencyError::ResponseNotStored) instead of getting the
-    /// response.
-    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = bytes;
-        self
-    }
+        /// The largest response, serialized, that is stored with its record (default
+        /// [`DEFAULT_MAX_RESPONSE_BYTES`], what fits in a DynamoDB item). A larger one completes
+        /// its record without it, keeping its size and SHA-256: a duplicate is still recognised and
+        /// the handler does not run again, but the duplicate fails with
+        /// [`ResponseNotStored`](super::IdempotencyError::ResponseNotStored) instead of getting the
+        /// response.
+        with_max_response_bytes(bytes: usize) => max_response_bytes = bytes;
 
-    /// Where the key is in events, for a layer that selects it by expression rather than by
-    /// a closure: see [`event_key`](Self::event_key).
-    pub fn with_event_key(mut self, expression: KeyExpression) -> Self {
-        self.event_key = Some(expression);
-        self
-    }
+        /// Where the key is in events, for a layer that selects it by expression rather than by
+        /// a closure: see [`event_key`](Self::event_key).
+        with_event_key(expression: KeyExpression) => event_key = Some(expression);
 
-    /// The time source (default [`SystemClock`]).
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
+        /// The time source (default [`SystemClock`]).
+        with_clock(clock: impl Clock) => clock = Arc::new(clock);
     }
 
     /// The configured table, if any.

@@ -144,16 +144,12 @@ impl MetricsConfig {
         Ok(config)
     }
 
-    /// Sets the namespace.
-    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
-    }
+    crate::setters! {
+        /// Sets the namespace.
+        with_namespace(namespace: impl Into<String>) => namespace = namespace.into();
 
-    /// Sets the `service` dimension every metric carries.
-    pub fn with_service(mut self, service: impl Into<String>) -> Self {
-        self.service = service.into();
-        self
+        /// Sets the `service` dimension every metric carries.
+        with_service(service: impl Into<String>) => service = service.into();
     }
 
     /// Adds a dimension every metric of every invocation carries.
@@ -181,22 +177,15 @@ impl MetricsConfig {
         Ok(self)
     }
 
-    /// Emits the `ColdStart` metric on the process's first invocation (default on).
-    pub fn with_cold_start_metric(mut self, enabled: bool) -> Self {
-        self.cold_start_metric = enabled;
-        self
-    }
+    crate::setters! {
+        /// Emits the `ColdStart` metric on the process's first invocation (default on).
+        with_cold_start_metric(enabled: bool) => cold_start_metric = enabled;
 
-    /// Turns all output off (e.g. for local runs).
-    pub fn with_disabled(mut self, disabled: bool) -> Self {
-        self.disabled = disabled;
-        self
-    }
+        /// Turns all output off (e.g. for local runs).
+        with_disabled(disabled: bool) => disabled = disabled;
 
-    /// Sends documents somewhere other than stdout.
-    pub fn with_sink(mut self, sink: MetricsSink) -> Self {
-        self.sink = sink;
-        self
+        /// Sends documents somewhere other than stdout.
+        with_sink(sink: MetricsSink) => sink = sink;
     }
 
     /// For tests: a configuration with `namespace` and `service` that writes to a

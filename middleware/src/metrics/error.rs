@@ -11,7 +11,9 @@ pub const MAX_DIMENSIONS: usize = 29;
 /// Longest metric or dimension name.
 pub const MAX_NAME_LEN: usize = 255;
 
-/// What went wrong when recording or configuring metrics.
+/// What went wrong when recording or configuring metrics. The
+/// [`error_type`](Self::error_type) of each variant is `Metrics.<variant>`
+/// (`Metrics.InvalidName`, …).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {
@@ -59,14 +61,8 @@ pub enum MetricsError {
 }
 
 impl MetricsError {
-    /// Stable `errorType` string.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::InvalidName { .. } => "Metrics.InvalidName",
-            Self::NonFiniteValue { .. } => "Metrics.NonFiniteValue",
-            Self::ConflictingDefinition { .. } => "Metrics.ConflictingDefinition",
-            Self::TooManyDimensions { .. } => "Metrics.TooManyDimensions",
-        }
+    crate::error_types! {
+        "Metrics": InvalidName, NonFiniteValue, ConflictingDefinition, TooManyDimensions,
     }
 }
 

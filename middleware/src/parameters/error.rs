@@ -7,10 +7,12 @@ pub use crate::cache::{FetchError, FetchErrorKind};
 
 /// Errors of the parameters middleware.
 ///
-/// Each variant has a stable [`error_type`](Self::error_type) (`Parameters.*`), reported as
-/// `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per invocation (through
-/// [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the parameter, its environment variable and id, and say
-/// what to fix; they never contain the value of a secure parameter.
+/// Each variant has a stable [`error_type`](Self::error_type), `Parameters.<variant>`
+/// (`Parameters.NotFound`, …) but for the two variable errors, which are the runtime's own; it is
+/// reported as `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per
+/// invocation (through [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the parameter,
+/// its environment variable and id, and say what to fix; they never contain the value of a secure
+/// parameter.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParametersError {
@@ -193,37 +195,16 @@ fn wrong_kind_asked(asked: &str) -> String {
 }
 
 impl ParametersError {
-    /// The stable `errorType` reported to Lambda; alarm on these.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::MissingEnv { .. } => "Runtime.MissingEnvironmentVariable",
-            Self::InvalidEnv { .. } => "Runtime.InvalidEnvironmentVariable",
-            Self::BackendNotBuiltIn { .. } => "Parameters.BackendNotBuiltIn",
-            Self::Unsupported { .. } => "Parameters.Unsupported",
-            Self::NotFound { .. } => "Parameters.NotFound",
-            Self::AccessDenied { .. } => "Parameters.AccessDenied",
-            Self::Unreachable { .. } => "Parameters.Unreachable",
-            Self::InvalidValue { .. } => "Parameters.InvalidValue",
-            Self::FetchFailed { .. } => "Parameters.FetchFailed",
-            Self::Stale { .. } => "Parameters.Stale",
-            Self::Unavailable { .. } => "Parameters.Unavailable",
-            Self::Undeclared { .. } => "Parameters.Undeclared",
-            Self::WrongKind { .. } => "Parameters.WrongKind",
-        }
-    }
-
-    /// The back-end error behind this one, if a fetch failed.
-    pub fn fetch_error(&self) -> Option<&FetchError> {
-        match self {
-            Self::NotFound { source, .. }
-            | Self::AccessDenied { source, .. }
-            | Self::Unreachable { source, .. }
-            | Self::InvalidValue { source, .. }
-            | Self::FetchFailed { source, .. }
-            | Self::Stale { source, .. } => Some(source),
-            _ => None,
-        }
+    crate::error_types! {
+        "Parameters":
+        MissingEnv => "Runtime.MissingEnvironmentVariable",
+        InvalidEnv => "Runtime.InvalidEnvironmentVariable",
+        BackendNotBuiltIn, Unsupported, NotFound, AccessDenied, Unreachable, InvalidValue,
+        FetchFailed, Stale, Unavailable, Undeclared, WrongKind,
     }
 }
 
-crate::cache::facility_error_conversions!(ParametersError);
+crate::cache::facility_error_conversions!(
+    ParametersError,
+    fetched: NotFound | AccessDenied | Unreachable | InvalidValue | FetchFailed | Stale
+);

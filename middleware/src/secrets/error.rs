@@ -28,10 +28,11 @@ impl fmt::Display for JsonFieldProblem {
 
 /// Errors of the secrets middleware.
 ///
-/// Each variant has a stable [`error_type`](Self::error_type) (`Secrets.*`), reported as
-/// `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per invocation (through
-/// [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the secret, its environment variable and id, and say what to
-/// fix; they never contain a secret value.
+/// Each variant has a stable [`error_type`](Self::error_type), `Secrets.<variant>`
+/// (`Secrets.NotFound`, …) but for the two variable errors, which are the runtime's own; it is
+/// reported as `errorType` both at init (through [`InitError`](tern_runtime::InitError)) and per
+/// invocation (through [`Diagnostic`](lambda_runtime::Diagnostic)). Messages name the secret, its
+/// environment variable and id, and say what to fix; they never contain a secret value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretsError {
@@ -245,38 +246,19 @@ impl SecretsError {
         }
     }
 
-    /// The stable `errorType` reported to Lambda; alarm on these.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::MissingEnv { .. } => "Runtime.MissingEnvironmentVariable",
-            Self::InvalidEnv { .. } => "Runtime.InvalidEnvironmentVariable",
-            Self::BackendNotBuiltIn { .. } => "Secrets.BackendNotBuiltIn",
-            Self::NotFound { .. } => "Secrets.NotFound",
-            Self::AccessDenied { .. } => "Secrets.AccessDenied",
-            Self::Unreachable { .. } => "Secrets.Unreachable",
-            Self::FetchFailed { .. } => "Secrets.FetchFailed",
-            Self::Stale { .. } => "Secrets.Stale",
-            Self::Unavailable { .. } => "Secrets.Unavailable",
-            Self::Undeclared { .. } => "Secrets.Undeclared",
-            Self::NotText { .. } => "Secrets.NotText",
-            Self::JsonField { .. } => "Secrets.JsonField",
-        }
-    }
-
-    /// The backend error behind this one, if a fetch failed.
-    pub fn fetch_error(&self) -> Option<&FetchError> {
-        match self {
-            Self::NotFound { source, .. }
-            | Self::AccessDenied { source, .. }
-            | Self::Unreachable { source, .. }
-            | Self::FetchFailed { source, .. }
-            | Self::Stale { source, .. } => Some(source),
-            _ => None,
-        }
+    crate::error_types! {
+        "Secrets":
+        MissingEnv => "Runtime.MissingEnvironmentVariable",
+        InvalidEnv => "Runtime.InvalidEnvironmentVariable",
+        BackendNotBuiltIn, NotFound, AccessDenied, Unreachable, FetchFailed, Stale, Unavailable,
+        Undeclared, NotText, JsonField,
     }
 }
 
-crate::cache::facility_error_conversions!(SecretsError);
+crate::cache::facility_error_conversions!(
+    SecretsError,
+    fetched: NotFound | AccessDenied | Unreachable | FetchFailed | Stale
+);
 
 #[cfg(test)]
 mod tests {
