@@ -3,6 +3,8 @@
 //! message. Table-driven over `tern_runtime::env::names::ALL` and the aliases, so a variable
 //! added without a case here fails the test.
 
+use std::time::Duration;
+
 use serde_json::json;
 use tern_middleware::{
     batch::BatchConfig, idempotency::IdempotencyConfig, metrics::MetricsConfig,
@@ -342,17 +344,16 @@ fn bad_variables_fail_init_through_the_runtime_api() {
             json!({"errorType": INVALID, "errorMessage": message}),
             "{name}"
         );
-        // The runtime reported it at init, and the emulator saw the init fail.
+        // The runtime reported it at init, and the emulator saw the init fail. Both lines
+        // reach the logs asynchronously, possibly after the answer: wait for each.
         let logged = crate::support::log_line(
             &function,
             &format!("init failed: {message}"),
             ("error_type", INVALID),
         );
         assert_eq!(logged["level"], "ERROR");
-        let logs = function.logs();
-        assert!(
-            logs.contains("INIT RTDONE(status: error)"),
-            "{name}: {logs}"
-        );
+        function.wait_for_logs(Duration::from_secs(10), |logs| {
+            logs.contains("INIT RTDONE(status: error)")
+        });
     }
 }
