@@ -27,18 +27,22 @@ pub mod parameters;
 pub mod secrets;
 
 /// Builder setters of a config: `with_x(arg: T) => field = value;` is
-/// `pub fn with_x(mut self, arg: T) -> Self`, which stores `value` in `field` and returns the
-/// config. The docs and attributes written before each row are the setter's.
+/// `pub fn with_x(mut self, arg: T) -> Self`, which stores `value` in `field` (a field path such
+/// as `settings.ttl` too) and returns the config. The docs and attributes written before each
+/// row are the setter's.
 #[allow(
     unused_macros,
     reason = "used by whichever middleware the features enable"
 )]
 macro_rules! setters {
-    ($($(#[$attr:meta])* $setter:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;)+) => {
+    ($(
+        $(#[$attr:meta])*
+        $setter:ident($arg:ident: $ty:ty) => $($field:ident).+ = $value:expr;
+    )+) => {
         $(
             $(#[$attr])*
             pub fn $setter(mut self, $arg: $ty) -> Self {
-                self.$field = $value;
+                self.$($field).+ = $value;
                 self
             }
         )+

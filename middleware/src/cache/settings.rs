@@ -109,29 +109,21 @@ macro_rules! cache_settings_builders {
             /// variables the declarations name.
         }
 
-        /// How long a fetched value is fresh (default 300 s).
-        pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
-            self.settings.ttl = ttl;
-            self
-        }
+        crate::setters! {
+            /// How long a fetched value is fresh (default 300 s).
+            with_ttl(ttl: std::time::Duration) => settings.ttl = ttl;
 
-        /// How long before expiry a read starts a background refresh (default TTL / 10; capped
-        /// at the TTL).
-        pub fn with_refresh_ahead(mut self, margin: std::time::Duration) -> Self {
-            self.settings.refresh_ahead = Some(margin);
-            self
-        }
+            /// How long before expiry a read starts a background refresh (default TTL / 10;
+            /// capped at the TTL).
+            with_refresh_ahead(margin: std::time::Duration) =>
+                settings.refresh_ahead = Some(margin);
 
-        /// How long past its TTL a value is still served while refreshes fail (default 300 s).
-        pub fn with_grace_period(mut self, grace: std::time::Duration) -> Self {
-            self.settings.grace = grace;
-            self
-        }
+            /// How long past its TTL a value is still served while refreshes fail (default
+            /// 300 s).
+            with_grace_period(grace: std::time::Duration) => settings.grace = grace;
 
-        /// The longest one fetch may take, at init and in the background (default 5 s).
-        pub fn with_fetch_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.settings.fetch_timeout = timeout;
-            self
+            /// The longest one fetch may take, at init and in the background (default 5 s).
+            with_fetch_timeout(timeout: std::time::Duration) => settings.fetch_timeout = timeout;
         }
 
         /// The time to live of a fetched value.
